@@ -1,0 +1,204 @@
+//! Configuration shared by the binaries. Each setting is an environment
+//! variable and a `--flag`; a malformed value stops the process at start with
+//! one line that names the variable.
+
+use clap::{Args, ValueEnum};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Log line format: `json` in containers, `pretty` on a terminal.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Prometheus metrics (and, for the processor, health) listen address.
+    #[arg(
+        long,
+        env = "METRICS_ADDR",
+        value_name = "METRICS_ADDR",
+        default_value = "0.0.0.0:9090"
+    )]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Seconds to finish in-flight work after SIGTERM before exiting anyway.
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECONDS",
+        value_name = "SHUTDOWN_GRACE_SECONDS",
+        default_value = "20"
+    )]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl TelemetryArgs {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Comma-separated `host:port` list. Unset on the api: embedded mode.
+    #[arg(long, env = "KAFKA_BROKER_URLS", value_name = "KAFKA_BROKER_URLS", value_parser = parse_brokers)]
+    pub broker_urls: Option<String>,
+    #[arg(
+        long = "kafka-topic",
+        env = "KAFKA_TOPIC",
+        value_name = "KAFKA_TOPIC",
+        default_value = "events"
+    )]
+    pub topic: String,
+    /// Where the processor sends messages it can never parse.
+    #[arg(
+        long = "kafka-dlq-topic",
+        env = "KAFKA_DLQ_TOPIC",
+        value_name = "KAFKA_DLQ_TOPIC",
+        default_value = "events.dlq"
+    )]
+    pub dlq_topic: String,
+    #[arg(
+        long = "kafka-security-protocol",
+        env = "KAFKA_SECURITY_PROTOCOL",
+        value_name = "KAFKA_SECURITY_PROTOCOL",
+        default_value = "plaintext"
+    )]
+    pub security_protocol: SecurityProtocol,
+    #[arg(
+        long = "kafka-sasl-mechanism",
+        env = "KAFKA_SASL_MECHANISM",
+        value_name = "KAFKA_SASL_MECHANISM"
+    )]
+    pub sasl_mechanism: Option<String>,
+    #[arg(
+        long = "kafka-sasl-username",
+        env = "KAFKA_SASL_USERNAME",
+        value_name = "KAFKA_SASL_USERNAME"
+    )]
+    pub sasl_username: Option<String>,
+    #[arg(
+        long = "kafka-sasl-password",
+        env = "KAFKA_SASL_PASSWORD",
+        value_name = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true
+    )]
+    pub sasl_password: Option<String>,
+    #[arg(
+        long = "kafka-ssl-ca-location",
+        env = "KAFKA_SSL_CA_LOCATION",
+        value_name = "KAFKA_SSL_CA_LOCATION"
+    )]
+    pub ssl_ca_location: Option<String>,
+}
+
+/// Accepts `host:port[,host:port…]`; an optional `kafka://`/`tcp://` scheme is
+/// tolerated because operators paste URLs.
+pub fn parse_brokers(raw: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim) {
+        let hostport = part
+            .strip_prefix("kafka://")
+            .or_else(|| part.strip_prefix("tcp://"))
+            .unwrap_or(part);
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{part}` is not host:port"))?;
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
+        if !host_ok {
+            return Err(format!("`{part}` has no valid host"));
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(format!("`{part}` has no valid port")),
+        }
+        out.push(hostport.to_string());
+    }
+    Ok(out.join(","))
+}
+
+/// Accepts PostgreSQL and SQLite URLs; anything else would fail later with a
+/// far less helpful driver message.
+pub fn parse_database_url(raw: &str) -> Result<String, String> {
+    let scheme = raw.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "postgres" | "postgresql" => {
+            let parsed = url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err("a postgres URL needs a host (postgres://user@host:5432/db)".into());
+            }
+            Ok(raw.to_string())
+        }
+        "sqlite" => {
+            if raw.trim_start_matches("sqlite:").trim_start_matches("//").is_empty() {
+                return Err("a sqlite URL needs a file name (sqlite://analytics.db?mode=rwc)".into());
+            }
+            Ok(raw.to_string())
+        }
+        _ => Err("must start with postgres://, postgresql:// or sqlite:".into()),
+    }
+}
+
+/// Prints clap's error as one line (the variable named, no usage block) and
+/// exits non-zero; `--help` and `--version` still print in full.
+pub fn parse_or_exit<T: clap::Parser>() -> T {
+    match T::try_parse() {
+        Ok(v) => v,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("invalid configuration");
+            eprintln!("{line}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers() {
+        assert_eq!(parse_brokers("a:1, tcp://b.c:9092").as_deref(), Ok("a:1,b.c:9092"));
+        assert!(parse_brokers("nohost").is_err());
+        assert!(parse_brokers("a:0").is_err());
+        assert!(parse_brokers("a:99999").is_err());
+        assert!(parse_brokers(":9092").is_err());
+        assert!(parse_brokers("a:9092,").is_err());
+    }
+
+    #[test]
+    fn database_urls() {
+        assert!(parse_database_url("postgres://u@h:5432/d").is_ok());
+        assert!(parse_database_url("sqlite://analytics.db?mode=rwc").is_ok());
+        assert!(parse_database_url("sqlite::memory:").is_ok());
+        assert!(parse_database_url("mysql://h/d").is_err());
+        assert!(parse_database_url("postgres://").is_err());
+        assert!(parse_database_url("nonsense").is_err());
+    }
+}

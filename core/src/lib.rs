@@ -1,0 +1,14 @@
+//! What the api and the processor share: the event model and its validation,
+//! the writer that folds batches into raw rows and rollups, the stats queries,
+//! Kafka wiring, configuration parsing, health, metrics and telemetry.
+
+pub mod config;
+pub mod db;
+pub mod event;
+pub mod health;
+pub mod kafka;
+pub mod metrics;
+pub mod shutdown;
+pub mod stats;
+pub mod telemetry;
+pub mod writer;

@@ -1,0 +1,173 @@
+//! The writer: one transaction per batch that inserts raw events and folds
+//! only the newly inserted ones into the rollups. Used by the processor (from
+//! Kafka into PostgreSQL) and by the api in embedded mode (into SQLite).
+//!
+//! Exactly-once effect: `event_id` is unique, raw rows are inserted with
+//! `ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, and only returned
+//! ids reach the rollups, all in the same transaction. A redelivered or resent
+//! event is therefore a no-op.
+//!
+//! No deadlocks between concurrent writers: every statement touches its rows
+//! in one global order (events by `event_id`, rollups by primary key, tables
+//! always in the same sequence), so lock waits can never form a cycle.
+
+use crate::db::values_placeholders;
+use crate::event::Event;
+use chrono::{NaiveDate, Timelike};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use uuid::Uuid;
+
+/// Rows per INSERT: keeps bind parameters under SQLite's 32,766 and
+/// PostgreSQL's 65,535 limits.
+const EVENT_ROWS_PER_STATEMENT: usize = 1000;
+const ROLLUP_ROWS_PER_STATEMENT: usize = 2000;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Events that were new and are now counted.
+    pub inserted: usize,
+    /// Events already stored (resent or redelivered): skipped.
+    pub duplicates: usize,
+}
+
+#[derive(Default)]
+struct Rollups {
+    path_views: BTreeMap<(String, NaiveDate, String), i64>,
+    users: BTreeSet<(String, NaiveDate, String)>,
+    hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
+}
+
+impl Rollups {
+    fn add(&mut self, e: &Event) {
+        let day = e.timestamp.date_naive();
+        #[allow(clippy::cast_possible_truncation)]
+        let hour = e.timestamp.hour() as i16;
+        if e.is_page_view() {
+            *self
+                .path_views
+                .entry((e.site_id.clone(), day, e.path.clone()))
+                .or_default() += 1;
+        }
+        if !e.user_id.is_empty() {
+            self.users.insert((e.site_id.clone(), day, e.user_id.clone()));
+        }
+        *self
+            .hourly
+            .entry((e.site_id.clone(), day, hour, e.event_type.clone()))
+            .or_default() += 1;
+    }
+}
+
+pub async fn write_batch(db: &DatabaseConnection, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+    let txn = db.begin().await?;
+    let outcome = write_in(&txn, events).await?;
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut unique: Vec<&Event> = Vec::with_capacity(events.len());
+    let mut seen = HashSet::with_capacity(events.len());
+    for e in events {
+        if seen.insert(e.event_id) {
+            unique.push(e);
+        }
+    }
+    unique.sort_by_key(|e| e.event_id);
+
+    let mut inserted_ids: HashSet<Uuid> = HashSet::with_capacity(unique.len());
+    for chunk in unique.chunks(EVENT_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
+             VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            values_placeholders(backend, chunk.len(), 9)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
+        for e in chunk {
+            values.push(e.event_id.into());
+            values.push(e.site_id.clone().into());
+            values.push(e.event_type.clone().into());
+            values.push(e.path.clone().into());
+            values.push(e.user_id.clone().into());
+            values.push(e.timestamp.into());
+            values.push(e.received_at.into());
+            values.push(e.referrer.clone().into());
+            values.push(e.props.as_ref().map(|p| serde_json::Value::Object(p.clone())).into());
+        }
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        for row in rows {
+            inserted_ids.insert(row.try_get_by_index::<Uuid>(0)?);
+        }
+    }
+
+    let mut rollups = Rollups::default();
+    for e in unique.iter().filter(|e| inserted_ids.contains(&e.event_id)) {
+        rollups.add(e);
+    }
+    upsert_rollups(txn, backend, &rollups).await?;
+
+    Ok(WriteOutcome {
+        inserted: inserted_ids.len(),
+        duplicates: events.len() - inserted_ids.len(),
+    })
+}
+
+async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollups) -> Result<(), DbErr> {
+    let path_rows: Vec<_> = r.path_views.iter().collect();
+    for chunk in path_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO daily_path_views (site_id, day, path, views) VALUES {} \
+             ON CONFLICT (site_id, day, path) DO UPDATE SET views = daily_path_views.views + excluded.views",
+            values_placeholders(backend, chunk.len(), 4)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for ((site, day, path), n) in chunk {
+            values.extend([site.clone().into(), (*day).into(), path.clone().into(), (*n).into()]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let user_rows: Vec<_> = r.users.iter().collect();
+    for chunk in user_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO daily_users (site_id, day, user_id) VALUES {} \
+             ON CONFLICT (site_id, day, user_id) DO NOTHING",
+            values_placeholders(backend, chunk.len(), 3)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+        for (site, day, user) in chunk {
+            values.extend([site.clone().into(), (*day).into(), user.clone().into()]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let hourly_rows: Vec<_> = r.hourly.iter().collect();
+    for chunk in hourly_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO hourly_event_counts (site_id, day, hour, event_type, events) VALUES {} \
+             ON CONFLICT (site_id, day, hour, event_type) DO UPDATE SET events = hourly_event_counts.events + excluded.events",
+            values_placeholders(backend, chunk.len(), 5)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+        for ((site, day, hour, event_type), n) in chunk {
+            values.extend([
+                site.clone().into(),
+                (*day).into(),
+                (*hour).into(),
+                event_type.clone().into(),
+                (*n).into(),
+            ]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(())
+}

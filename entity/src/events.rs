@@ -1,0 +1,26 @@
+//! Raw events: one row per distinct `event_id`, kept for per-user deletion and
+//! raw export. Stats never read this table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub event_id: Uuid,
+    pub site_id: String,
+    pub event_type: String,
+    pub path: String,
+    pub user_id: String,
+    pub timestamp: DateTimeUtc,
+    pub received_at: DateTimeUtc,
+    pub referrer: Option<String>,
+    pub props: Option<Json>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,23 @@
+//! Versioned schema migrations, portable between PostgreSQL and SQLite.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20251115_000001_create_events;
+mod m20251115_000002_create_rollups;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20251115_000001_create_events::Migration),
+            Box::new(m20251115_000002_create_rollups::Migration),
+        ]
+    }
+}
+
+/// Names of the migrations this build knows, oldest first.
+pub fn known_versions() -> Vec<String> {
+    Migrator::migrations().iter().map(|m| m.name().to_string()).collect()
+}

@@ -1,0 +1,49 @@
+//! The processor's settings (environment variable or flag each).
+
+use analytics_core::config::{parse_database_url, KafkaArgs, TelemetryArgs};
+use clap::Parser;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "analytics-processor",
+    version,
+    about = "Folds events from Kafka into PostgreSQL"
+)]
+pub struct ProcessorConfig {
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: String,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_ID",
+        value_name = "KAFKA_GROUP_ID",
+        default_value = "processor-group"
+    )]
+    pub group_id: String,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// A batch is written when it holds this many messages…
+    #[arg(
+        long,
+        env = "BATCH_MAX_EVENTS",
+        value_name = "BATCH_MAX_EVENTS",
+        default_value = "5000"
+    )]
+    pub batch_max_events: usize,
+    /// …or when its first message has waited this long.
+    #[arg(
+        long,
+        env = "BATCH_MAX_WAIT_MS",
+        value_name = "BATCH_MAX_WAIT_MS",
+        default_value = "200"
+    )]
+    pub batch_max_wait_ms: u64,
+}
+
+impl ProcessorConfig {
+    pub fn batch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_max_wait_ms)
+    }
+}
