@@ -1,0 +1,287 @@
+"""What the rendered objects say: probes, hardening, routing, hooks, secrets."""
+
+import pytest
+
+import helmlib
+
+WORKLOADS = [("Deployment", "api"), ("Deployment", "processor"), ("Job", "migration")]
+
+
+def pod_spec(doc):
+    return doc["spec"]["template"]["spec"]
+
+
+def container(doc):
+    containers = pod_spec(doc)["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_of(c):
+    return {e["name"]: e for e in c.get("env", [])}
+
+
+def port_number(c, port):
+    if isinstance(port, int):
+        return port
+    return {p["name"]: p["containerPort"] for p in c["ports"]}[port]
+
+
+@pytest.mark.parametrize("component, probes", [
+    ("api", {"startupProbe": ("/healthz", 8080), "livenessProbe": ("/healthz", 8080), "readinessProbe": ("/readyz", 8080)}),
+    ("processor", {"startupProbe": ("/healthz", 9090), "livenessProbe": ("/healthz", 9090), "readinessProbe": ("/readyz", 9090)}),
+])
+def test_probes_on_real_paths_and_ports(rendered, component, probes):
+    _, docs = rendered
+    c = container(helmlib.by_component(docs, "Deployment", component))
+    for probe, (path, port) in probes.items():
+        get = c[probe]["httpGet"]
+        assert get["path"] == path, probe
+        assert port_number(c, get["port"]) == port, probe
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == ({"http": 8080, "metrics": 9090} if component == "api" else {"metrics": 9090})
+    # The listen addresses the binaries get match the declared ports.
+    env = env_of(c)
+    assert env["METRICS_ADDR"]["value"] == "0.0.0.0:9090"
+    if component == "api":
+        assert env["HTTP_ADDR"]["value"] == "0.0.0.0:8080"
+    assert c["command"] == [f"/usr/local/bin/analytics-{component}"]
+
+
+@pytest.mark.parametrize("kind, component", WORKLOADS + [("Pod", "test")])
+def test_security_context(rendered, kind, component):
+    _, docs = rendered
+    doc = helmlib.by_component(docs, kind, component)
+    spec = doc["spec"] if kind == "Pod" else pod_spec(doc)
+    assert spec["automountServiceAccountToken"] is False
+    psc = spec["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 10001 and psc["runAsGroup"] == 10001
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    for c in spec["containers"]:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 10001
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert c["resources"]["requests"] and c["resources"]["limits"]
+    if kind != "Pod":
+        # /tmp is the only writable path, an emptyDir.
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in container(doc)["volumeMounts"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_service_account_token_not_mounted(rendered):
+    _, docs = rendered
+    assert helmlib.one(docs, "ServiceAccount")["automountServiceAccountToken"] is False
+
+
+def test_services(rendered):
+    _, docs = rendered
+    api = helmlib.by_component(docs, "Service", "api")
+    assert {(p["name"], p["port"], p["targetPort"]) for p in api["spec"]["ports"]} == {("http", 8080, "http"), ("metrics", 9090, "metrics")}
+    proc = helmlib.by_component(docs, "Service", "processor")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in proc["spec"]["ports"]] == [("metrics", 9090, "metrics")]
+    for svc, component in ((api, "api"), (proc, "processor")):
+        dep = helmlib.by_component(docs, "Deployment", component)
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert svc["spec"]["selector"].items() <= labels.items()
+        assert dep["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+
+
+@pytest.mark.parametrize("name", ["defaults", "production"])
+def test_ingress_routes_only_ingest_paths(name):
+    docs = helmlib.render_set(name)
+    ing = helmlib.one(docs, "Ingress")
+    api_svc = helmlib.by_component(docs, "Service", "api")["metadata"]["name"]
+    for rule in ing["spec"]["rules"]:
+        paths = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
+        assert paths == {("/events", "Exact"), ("/events/batch", "Exact")}
+        for p in rule["http"]["paths"]:
+            assert p["backend"]["service"] == {"name": api_svc, "port": {"name": "http"}}
+    if name == "production":
+        assert ing["spec"]["ingressClassName"] == "nginx"
+        assert ing["spec"]["tls"] == [{"secretName": "analytics-ingest-tls", "hosts": ["ingest.example.com"]}]
+        assert ing["spec"]["rules"][0]["host"] == "ingest.example.com"
+    else:
+        assert "tls" not in ing["spec"]
+
+
+def test_migration_job_is_a_hook_that_waits_for_the_database(rendered):
+    _, docs = rendered
+    job = helmlib.by_component(docs, "Job", "migration")
+    ann = job["metadata"]["annotations"]
+    assert ann["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert ann["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    assert "helm.sh/hook-weight" in ann
+    c = container(job)
+    assert c["command"] == ["/usr/local/bin/analytics-migrate"] and c["args"] == ["up"]
+    env = env_of(c)
+    assert int(env["MIGRATE_WAIT_SECONDS"]["value"]) >= 120
+    assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+def test_helm_test_pod_checks_readyz_through_the_service(rendered):
+    _, docs = rendered
+    pod = helmlib.by_component(docs, "Pod", "test")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    args = " ".join(pod["spec"]["containers"][0]["command"] + pod["spec"]["containers"][0]["args"])
+    assert "http://analytics-api:8080/readyz" in args
+
+
+def test_database_url_from_cloudnative_pg_app_secret():
+    docs = helmlib.render_set("defaults")
+    cluster = helmlib.one(docs, "Cluster")
+    for kind, component in WORKLOADS:
+        env = env_of(container(helmlib.by_component(docs, kind, component)))
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}
+    assert cluster["spec"]["bootstrap"]["initdb"] == {"database": "analytics", "owner": "analytics"}
+
+
+def test_external_database_and_kafka_from_user_secrets():
+    docs = helmlib.render_set("external")
+    for kind, component in WORKLOADS:
+        env = env_of(container(helmlib.by_component(docs, kind, component)))
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "analytics-database", "key": "url"}
+    cm = helmlib.one(docs, "ConfigMap")["data"]
+    assert cm["KAFKA_BROKER_URLS"] == "kafka-0.example.internal:9094,kafka-1.example.internal:9094"
+    assert cm["KAFKA_SECURITY_PROTOCOL"] == "sasl_ssl"
+    assert cm["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512" and cm["KAFKA_SASL_USERNAME"] == "analytics"
+    assert cm["KAFKA_SSL_CA_LOCATION"] == "/etc/analytics/kafka-ca/ca.crt"
+    for component in ("api", "processor"):
+        dep = helmlib.by_component(docs, "Deployment", component)
+        c = container(dep)
+        assert env_of(c)["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "analytics-kafka-credentials", "key": "password"}
+        vols = {v["name"]: v for v in pod_spec(dep)["volumes"]}
+        assert vols["kafka-ca"]["secret"]["secretName"] == "analytics-kafka-ca"
+        assert {"name": "kafka-ca", "mountPath": "/etc/analytics/kafka-ca", "readOnly": True} in c["volumeMounts"]
+
+
+def test_strimzi_kafka_kraft_with_topics():
+    docs = helmlib.render_set("defaults")
+    kafka = helmlib.one(docs, "Kafka")
+    assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+    pool = helmlib.one(docs, "KafkaNodePool")
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert set(pool["spec"]["roles"]) == {"controller", "broker"}
+    topics = {t["spec"]["topicName"]: t for t in helmlib.find(docs, "KafkaTopic")}
+    assert set(topics) == {"events", "events.dlq"}
+    assert topics["events"]["spec"]["partitions"] == 6
+    assert topics["events"]["spec"]["config"]["retention.ms"] == 604800000
+    cm = helmlib.one(docs, "ConfigMap")["data"]
+    assert cm["KAFKA_BROKER_URLS"] == f"{kafka['metadata']['name']}-kafka-bootstrap:9092"
+    assert (cm["KAFKA_TOPIC"], cm["KAFKA_DLQ_TOPIC"], cm["KAFKA_GROUP_ID"]) == ("events", "events.dlq", "processor-group")
+    assert cm["KAFKA_SECURITY_PROTOCOL"] == "plaintext" and cm["LOG_FORMAT"] == "json"
+
+
+def test_scram_kafka_user_and_tls_listener():
+    docs = helmlib.render_set("production")
+    kafka = helmlib.one(docs, "Kafka")
+    listener = kafka["spec"]["kafka"]["listeners"][0]
+    assert listener["tls"] is True and listener["authentication"] == {"type": "scram-sha-512"}
+    assert kafka["spec"]["kafka"]["config"]["default.replication.factor"] == 3
+    user = helmlib.one(docs, "KafkaUser")
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    acl_names = {a["resource"].get("name") for a in user["spec"]["authorization"]["acls"]}
+    assert {"events", "events.dlq", "processor-group"} <= acl_names
+    cm = helmlib.one(docs, "ConfigMap")["data"]
+    assert cm["KAFKA_SECURITY_PROTOCOL"] == "sasl_ssl"
+    assert cm["KAFKA_SASL_USERNAME"] == user["metadata"]["name"]
+    assert cm["KAFKA_BROKER_URLS"].endswith("-kafka-bootstrap:9093")
+    for component in ("api", "processor"):
+        dep = helmlib.by_component(docs, "Deployment", component)
+        assert env_of(container(dep))["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": user["metadata"]["name"], "key": "password"}
+        vols = {v["name"]: v for v in pod_spec(dep)["volumes"]}
+        assert vols["kafka-ca"]["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
+
+
+def test_hpa_pdb_and_replicas():
+    prod = helmlib.render_set("production")
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in helmlib.find(prod, "HorizontalPodAutoscaler")}
+    assert set(hpas) == {"analytics-api", "analytics-processor"}
+    assert hpas["analytics-api"]["spec"]["minReplicas"] == 3
+    # With an HPA the Deployment leaves replicas to it.
+    assert "replicas" not in helmlib.by_component(prod, "Deployment", "api")["spec"]
+    assert helmlib.by_component(prod, "PodDisruptionBudget", "api")["spec"]["minAvailable"] == 2
+    defaults = helmlib.render_set("defaults")
+    assert helmlib.by_component(defaults, "Deployment", "api")["spec"]["replicas"] == 2
+    assert helmlib.by_component(defaults, "PodDisruptionBudget", "api")["spec"]["maxUnavailable"] == 1
+
+
+def test_service_monitors_scrape_the_metrics_ports(rendered):
+    _, docs = rendered
+    for component in ("api", "processor"):
+        sm = helmlib.by_component(docs, "ServiceMonitor", component)
+        svc = helmlib.by_component(docs, "Service", component)
+        assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+        assert sm["spec"]["endpoints"][0]["port"] == "metrics" and sm["spec"]["endpoints"][0]["path"] == "/metrics"
+        assert "metrics" in {p["name"] for p in svc["spec"]["ports"]}
+
+
+def test_prometheus_rule_alerts():
+    docs = helmlib.render_set("defaults")
+    rules = [r for g in helmlib.one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    exprs = {r["alert"]: r["expr"] for r in rules}
+    assert "analytics_processor_lag_seconds" in exprs["AnalyticsProcessorLagHigh"]
+    assert "analytics_processor_lag_messages" in exprs["AnalyticsProcessorLagMessagesHigh"]
+    assert 'status=~"5.."' in exprs["AnalyticsApiHighErrorRate"] and "analytics_http_requests_total" in exprs["AnalyticsApiHighErrorRate"]
+    assert "up{" in exprs["AnalyticsApiTargetDown"] and "up{" in exprs["AnalyticsProcessorTargetDown"]
+    assert "kube_deployment_status_replicas_unavailable" in exprs["AnalyticsPodsNotReady"]
+    # The job label of a ServiceMonitor target is the Service name.
+    assert 'job="analytics-api"' in exprs["AnalyticsApiHighErrorRate"]
+    assert all(r["labels"]["severity"] in ("warning", "critical") for r in rules)
+
+
+def test_network_policies_cover_every_pod(rendered):
+    _, docs = rendered
+    policies = helmlib.find(docs, "NetworkPolicy")
+    pods = [(k, c) for k, c in WORKLOADS + [("Pod", "test")]]
+    for kind, component in pods:
+        doc = helmlib.by_component(docs, kind, component)
+        labels = doc["metadata"]["labels"] if kind == "Pod" else doc["spec"]["template"]["metadata"]["labels"]
+        matching = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()]
+        assert matching, component
+        assert all(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} for p in matching)
+    api = helmlib.by_component(docs, "NetworkPolicy", "api")
+    assert {pp["port"] for r in api["spec"]["ingress"] for pp in r["ports"]} == {"http", "metrics"}
+    proc = helmlib.by_component(docs, "NetworkPolicy", "processor")
+    assert {pp["port"] for r in proc["spec"]["ingress"] for pp in r["ports"]} == {"metrics"}
+    assert "ingress" not in helmlib.by_component(docs, "NetworkPolicy", "migration")["spec"]
+
+
+def test_external_kafka_ports_opened_in_network_policy():
+    docs = helmlib.render_set("external")
+    egress = helmlib.by_component(docs, "NetworkPolicy", "processor")["spec"]["egress"]
+    ports = {p["port"] for rule in egress for p in rule.get("ports", [])}
+    assert {53, 5432, 9094} <= ports
+
+
+def test_config_checksum_rolls_pods_on_change():
+    def checksum(values, component):
+        dep = helmlib.by_component(helmlib.render(values), "Deployment", component)
+        return dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    for component in ("api", "processor"):
+        base = checksum({}, component)
+        assert base == checksum({}, component)
+        assert base != checksum({"config": {"rustLog": "debug"}}, component)
+
+
+def test_image_digest_pins_the_image():
+    digest = "sha256:" + "a" * 64
+    docs = helmlib.render({"image": {"digest": digest}})
+    for kind, component in WORKLOADS:
+        doc = helmlib.by_component(docs, kind, component)
+        assert container(doc)["image"] == f"analytics@{digest}"
+        assert "CKV_K8S_43" not in " ".join(doc["metadata"]["annotations"].values())
+
+
+def test_graceful_shutdown_fits_the_termination_grace(rendered):
+    _, docs = rendered
+    for component in ("api", "processor"):
+        dep = helmlib.by_component(docs, "Deployment", component)
+        grace = int(helmlib.one(docs, "ConfigMap")["data"]["SHUTDOWN_GRACE_SECONDS"])
+        assert pod_spec(dep)["terminationGracePeriodSeconds"] > grace

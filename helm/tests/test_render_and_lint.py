@@ -1,0 +1,77 @@
+"""The chart lints clean (strict) and renders for every value set."""
+
+import helm_python
+import pytest
+
+import helmlib
+
+
+def test_lint_strict_is_clean():
+    for name, files in helmlib.VALUE_SETS.items():
+        report = helm_python.lint(
+            str(helmlib.CHART_DIR), helmlib.load_values(*files), strict=True,
+            namespace=helmlib.NAMESPACE, kube_version="v1.30.0",
+        )
+        assert report["errors"] == [], (name, report)
+        # severity 2 = warning, 3 = error; 1 (info) is only "icon is recommended".
+        bad = [m for m in report["messages"] if m["severity"] >= 2]
+        assert bad == [], (name, bad)
+
+
+def test_renders_expected_objects(rendered):
+    name, docs = rendered
+    kinds = sorted({d["kind"] for d in docs})
+    print(f"{name}: {len(docs)} objects: {kinds}")
+    for kind in ("Deployment", "Service", "ConfigMap", "Job", "Pod", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor"):
+        assert helmlib.find(docs, kind), f"{name}: no {kind}"
+    names = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert len(names) == len(set(names)), f"{name}: duplicate objects"
+    for d in docs:
+        assert d["metadata"].get("namespace") == helmlib.NAMESPACE, (d["kind"], d["metadata"]["name"])
+        labels = d["metadata"]["labels"]
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "helm.sh/chart"):
+            assert key in labels, (d["kind"], d["metadata"]["name"], key)
+
+
+def test_value_sets_render_what_they_select():
+    defaults = helmlib.render_set("defaults")
+    external = helmlib.render_set("external")
+    production = helmlib.render_set("production")
+    for kind in ("Kafka", "KafkaNodePool", "Cluster", "Ingress", "PrometheusRule"):
+        assert helmlib.find(defaults, kind), kind
+    assert len(helmlib.find(defaults, "KafkaTopic")) == 2
+    assert not helmlib.find(defaults, "HorizontalPodAutoscaler")
+    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster"):
+        assert not helmlib.find(external, kind), kind
+    assert len(helmlib.find(production, "HorizontalPodAutoscaler")) == 2
+    assert helmlib.find(production, "KafkaUser")
+
+
+@pytest.mark.parametrize("bad", [
+    {"api": {"replicas": 3}},                       # unknown key (replicaCount is the key)
+    {"config": {"logFormat": "xml"}},               # not an enum value
+    {"kafka": {"listener": {"authentication": "plain"}}},
+    {"externalKafka": {"brokers": "no-port"}},
+    {"image": {"pullPolicy": "Sometimes"}},
+    {"ingress": {"hosts": [{"host": "a", "paths": ["/"]}]}},  # paths are fixed by the chart
+])
+def test_schema_rejects_bad_values(bad):
+    with pytest.raises(helm_python.HelmValuesError):
+        helmlib.chart().validate_schema(bad)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"postgresql": {"enabled": False}}, "externalDatabase.existingSecret"),
+    ({"kafka": {"enabled": False}}, "externalKafka.brokers"),
+    ({"kafka": {"enabled": False}, "externalKafka": {"brokers": "k:9092", "securityProtocol": "sasl_ssl"}}, "sasl"),
+])
+def test_missing_external_settings_fail_with_a_clear_message(values, message):
+    with pytest.raises(helm_python.HelmError) as err:
+        helmlib.render(values)
+    assert message in str(err.value)
+
+
+def test_notes_give_the_port_forward_command():
+    notes = helmlib.render_files({})["analytics/templates/NOTES.txt"]
+    assert "kubectl -n analytics port-forward svc/analytics-api 8080:8080" in notes
+    assert "helm test analytics" in notes
