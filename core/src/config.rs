@@ -170,9 +170,15 @@ pub fn parse_or_exit<T: clap::Parser>() -> T {
         Ok(v) => v,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
+            // clap's first paragraph names the setting (a missing one is
+            // listed on the lines after a colon); usage and tips are dropped.
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("invalid configuration");
-            eprintln!("{line}");
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("tip:"))
+                .collect();
+            eprintln!("{}", line.join(" "));
             std::process::exit(2);
         }
     }

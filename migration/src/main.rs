@@ -23,6 +23,8 @@ struct Cli {
         default_value = "120"
     )]
     wait_seconds: u64,
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "pretty")]
+    log_format: analytics_core::config::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,7 +48,7 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli: Cli = analytics_core::config::parse_or_exit();
-    analytics_core::telemetry::init(analytics_core::config::LogFormat::Pretty);
+    analytics_core::telemetry::init_to(cli.log_format, true);
     if let Err(e) = run(cli).await {
         eprintln!("analytics-migrate: {e}");
         std::process::exit(1);
