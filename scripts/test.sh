@@ -11,6 +11,7 @@ source scripts/prerequisites.sh
 ensure_build_deps
 ensure_postgres
 ensure_broker
+apt_install_missing chromium   # the dashboard's browser test
 
 started=$(date +%s)
 echo "== cargo fmt --check"
@@ -24,4 +25,6 @@ echo "== cargo test"
 cargo test --workspace --locked -- --nocapture 2>&1 | tee target/cargo-test.log | grep -Ev '^\s*$'
 echo "== helm chart"
 helm/tests/run.sh -q
+echo "== dashboard (headless Chromium)"
+dashboard/tests/run.sh
 echo "== all tests passed in $(( $(date +%s) - started ))s"

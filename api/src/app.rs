@@ -1,9 +1,10 @@
-//! The public router: ingest, stats, landing page and health, with HTTP
+//! The public router: ingest, stats, the dashboard and health, with HTTP
 //! metrics by route template.
 
 use crate::state::AppState;
-use crate::{ingest, landing, stats};
+use crate::{dashboard, ingest, stats, stats_api};
 use analytics_core::health::{self, Liveness, Readiness};
+use analytics_core::telemetry;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
@@ -12,13 +13,21 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness) -> Router {
     let api = Router::new()
         .route("/events", post(ingest::single))
         .route("/events/batch", post(ingest::batch))
         .route("/stats", get(stats::get))
-        .route("/", get(landing::page))
+        .route("/stats/timeseries", get(stats_api::timeseries))
+        .route("/stats/breakdown", get(stats_api::breakdown))
+        .route("/stats/live", get(stats_api::live))
+        .route("/sites", get(stats_api::sites))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::script))
+        .route("/assets/app.css", get(dashboard::style))
         .with_state(state.clone());
     api.merge(health::router(liveness, readiness))
         .route_layer(middleware::from_fn_with_state(state, track))
@@ -44,8 +53,38 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = method_label(req.method());
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route.as_str(),
+        url.path = req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    // A caller's W3C trace context makes this request part of its trace.
+    if let Some(tp) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        let _ = span.set_parent(telemetry::context_from_traceparent(tp));
+    }
+    let tid = telemetry::trace_id(&span);
+    if !tid.is_empty() {
+        span.record("trace_id", tid.as_str());
+    }
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status();
+    span.record("http.response.status_code", status.as_u16());
+    span.in_scope(|| {
+        // Access log: debug for the normal case (it runs at full ingest rate),
+        // warn when the service itself failed.
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), latency_ms, "request");
+        }
+    });
     let m = &state.metrics;
     m.http_duration
         .with_label_values(&[method, route.as_str()])

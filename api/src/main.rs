@@ -5,13 +5,14 @@
 mod app;
 mod body;
 mod config;
+mod dashboard;
 mod embedded;
 mod error;
 mod ingest;
-mod landing;
 mod sink;
 mod state;
 mod stats;
+mod stats_api;
 
 use analytics_core::config::parse_or_exit;
 use analytics_core::health::{Liveness, Readiness};
@@ -30,8 +31,15 @@ async fn main() {
         eprintln!("DATABASE_URL is required when KAFKA_BROKER_URLS is set (stats are read from PostgreSQL)");
         std::process::exit(2);
     }
-    telemetry::init(cfg.telemetry.log_format);
-    if let Err(e) = run(cfg).await {
+    let telemetry = telemetry::init_with(
+        cfg.telemetry.log_format,
+        false,
+        "analytics-api",
+        cfg.telemetry.otlp_endpoint.as_deref(),
+    );
+    let result = run(cfg).await;
+    telemetry.shutdown();
+    if let Err(e) = result {
         tracing::error!(error = format!("{e:#}"), "analytics-api failed");
         eprintln!("analytics-api: {e:#}");
         std::process::exit(1);
@@ -51,11 +59,24 @@ async fn run(cfg: ApiConfig) -> anyhow::Result<()> {
     let mut writer_task = None;
     let (db, sink) = if let Some(brokers) = &cfg.kafka.broker_urls {
         let db = db::connect_lazy(&url, 16).await.context("DATABASE_URL")?;
-        let producer = kafka::producer(&cfg.kafka, brokers, cfg.ingest_timeout(), cfg.kafka_queue_messages)
-            .context("creating the Kafka producer")?;
-        let (probe, topic) = (producer.clone(), cfg.kafka.topic.clone());
+        let (kargs, kbrokers, timeout, queue) = (
+            cfg.kafka.clone(),
+            brokers.clone(),
+            cfg.ingest_timeout(),
+            cfg.kafka_queue_messages,
+        );
+        let kafka_sink = Arc::new(
+            sink::KafkaSink::new(
+                Box::new(move || kafka::producer(&kargs, &kbrokers, timeout, queue)),
+                cfg.kafka.topic.clone(),
+                metrics.clone(),
+                cfg.ingest_timeout(),
+            )
+            .context("creating the Kafka producer")?,
+        );
+        let (probe, topic) = (kafka_sink.clone(), cfg.kafka.topic.clone());
         let broker = health::check(move || {
-            let (p, t) = (probe.clone(), topic.clone());
+            let (p, t) = (probe.current(), topic.clone());
             async move {
                 tokio::task::spawn_blocking(move || kafka::topic_available(p.client(), &t))
                     .await
@@ -64,12 +85,7 @@ async fn run(cfg: ApiConfig) -> anyhow::Result<()> {
         });
         readiness = readiness.with("kafka", broker);
         tracing::info!(brokers, topic = %cfg.kafka.topic, "Kafka mode");
-        let sink = sink::Sink::Kafka(sink::KafkaSink {
-            producer,
-            topic: cfg.kafka.topic.clone(),
-            metrics: metrics.clone(),
-            timeout: cfg.ingest_timeout(),
-        });
+        let sink = sink::Sink::Kafka(kafka_sink);
         (db, sink)
     } else {
         let db = db::connect(&url, 4).await.with_context(|| format!("opening {url}"))?;

@@ -17,7 +17,15 @@ async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
     out
 }
 
-const TABLES: [&str; 4] = ["daily_path_views", "daily_users", "events", "hourly_event_counts"];
+const TABLES: [&str; 7] = [
+    "daily_path_views",
+    "daily_users",
+    "events",
+    "hourly_event_counts",
+    "hourly_users",
+    "minute_event_counts",
+    "sites",
+];
 const EVENT_INDEXES: [&str; 3] = [
     "idx_events_site_event_type",
     "idx_events_site_timestamp",
@@ -26,7 +34,7 @@ const EVENT_INDEXES: [&str; 3] = [
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -79,7 +87,7 @@ async fn postgres_up_status_down() {
     .await;
     assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
 
-    migrate(&db.url, "down -n 2");
+    migrate(&db.url, "down -n 3");
     check_status(&migrate(&db.url, "status"), "pending");
     let tables = names(
         &conn,
@@ -108,8 +116,8 @@ async fn sqlite_up_status_down() {
     migrate(&url, "down -n 1");
     let lines = migrate(&url, "status");
     assert!(
-        lines.contains("applied\tm20251115_000001_create_events")
-            && lines.contains("pending\tm20251115_000002_create_rollups"),
+        lines.contains("applied\tm20251115_000002_create_rollups")
+            && lines.contains("pending\tm20251201_000003_create_dashboard_rollups"),
         "{lines}"
     );
     migrate(&url, "up");

@@ -24,6 +24,13 @@ pub struct TelemetryArgs {
         default_value = "0.0.0.0:9090"
     )]
     pub metrics_addr: std::net::SocketAddr,
+    /// OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset: no trace export.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    pub otlp_endpoint: Option<String>,
     /// Seconds to finish in-flight work after SIGTERM before exiting anyway.
     #[arg(
         long,

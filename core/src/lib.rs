@@ -3,6 +3,7 @@
 //! Kafka wiring, configuration parsing, health, metrics and telemetry.
 
 pub mod config;
+pub mod dashboard_queries;
 pub mod db;
 pub mod event;
 pub mod health;

@@ -21,6 +21,9 @@ pub struct StatsQuery {
     pub limit: u32,
     /// Asked with `date=` (the seed's form) rather than `from`/`to`.
     pub single_date: bool,
+    /// `compare=previous`: also answer the totals of the period of the same
+    /// length just before (the dashboard's change figures).
+    pub compare: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -40,9 +43,21 @@ pub struct Stats {
     pub unique_users: i64,
     pub total_events: i64,
     pub top_paths: Vec<PathViews>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PeriodTotals>,
 }
 
-const KNOWN_PARAMS: [&str; 5] = ["site_id", "date", "from", "to", "limit"];
+const KNOWN_PARAMS: [&str; 6] = ["site_id", "date", "from", "to", "limit", "compare"];
+
+/// The three numbers of a period, for `compare=previous`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PeriodTotals {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub total_views: i64,
+    pub unique_users: i64,
+    pub total_events: i64,
+}
 
 fn parse_date(errors: &mut Vec<FieldError>, field: &str, raw: &str) -> Option<NaiveDate> {
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
@@ -57,79 +72,121 @@ fn parse_date(errors: &mut Vec<FieldError>, field: &str, raw: &str) -> Option<Na
     }
 }
 
+/// Names every parameter not in `known`, sorted, so each query endpoint
+/// rejects typos the same way.
+pub fn reject_unknown(params: &HashMap<String, String>, known: &[&str], errors: &mut Vec<FieldError>) {
+    let mut unknown: Vec<&String> = params.keys().filter(|k| !known.contains(&k.as_str())).collect();
+    unknown.sort();
+    for k in unknown {
+        errors.push(FieldError::new(k.as_str(), "unknown parameter"));
+    }
+}
+
+/// `site_id`: required, 1–100 characters.
+pub fn parse_site(params: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> String {
+    match params.get("site_id") {
+        None => {
+            errors.push(FieldError::new("site_id", "is required"));
+            String::new()
+        }
+        Some(s) if s.is_empty() => {
+            errors.push(FieldError::new("site_id", "must not be empty"));
+            String::new()
+        }
+        Some(s) if s.chars().count() > crate::event::MAX_SITE_ID_CHARS => {
+            errors.push(FieldError::new("site_id", "must be at most 100 characters"));
+            String::new()
+        }
+        Some(s) => s.clone(),
+    }
+}
+
+/// A whole number `field` from 1 to `max`, `default` when absent.
+pub fn parse_limit(
+    params: &HashMap<String, String>,
+    field: &str,
+    default: u32,
+    max: u32,
+    errors: &mut Vec<FieldError>,
+) -> u32 {
+    match params.get(field) {
+        None => default,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be a whole number from 1 to {max}"),
+                ));
+                default
+            }
+        },
+    }
+}
+
+/// The period of a query: `date=`, or `from`/`to` (inclusive, at most
+/// `MAX_RANGE_DAYS`), or today. Returns (from, to, asked with `date` or nothing).
+pub fn parse_period(
+    params: &HashMap<String, String>,
+    today: NaiveDate,
+    errors: &mut Vec<FieldError>,
+) -> (NaiveDate, NaiveDate, bool) {
+    let date = params.get("date");
+    let (from_raw, to_raw) = (params.get("from"), params.get("to"));
+    let (mut from, mut to, single_date) = (today, today, date.is_some() || (from_raw.is_none() && to_raw.is_none()));
+    match (date, from_raw, to_raw) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            errors.push(FieldError::new("date", "give either date or from/to, not both"));
+        }
+        (Some(d), None, None) => {
+            if let Some(d) = parse_date(errors, "date", d) {
+                (from, to) = (d, d);
+            }
+        }
+        (None, Some(f), Some(t)) => {
+            let f = parse_date(errors, "from", f);
+            let t = parse_date(errors, "to", t);
+            if let (Some(f), Some(t)) = (f, t) {
+                if f > t {
+                    errors.push(FieldError::new("to", "must not be before from"));
+                } else if (t - f).num_days() + 1 > MAX_RANGE_DAYS {
+                    errors.push(FieldError::new(
+                        "to",
+                        format!("a range may span at most {MAX_RANGE_DAYS} days"),
+                    ));
+                }
+                (from, to) = (f, t);
+            }
+        }
+        (None, Some(_), None) => errors.push(FieldError::new("to", "is required with from")),
+        (None, None, Some(_)) => errors.push(FieldError::new("from", "is required with to")),
+        (None, None, None) => {}
+    }
+    (from, to, single_date)
+}
+
+/// The period of the same length that ends the day before `from`.
+pub fn previous_period(from: NaiveDate, to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let len = to - from + chrono::Duration::days(1);
+    (from - len, from - chrono::Duration::days(1))
+}
+
 impl StatsQuery {
     /// `today` (UTC) is the period when neither `date` nor `from`/`to` is given.
     pub fn parse(params: &HashMap<String, String>, today: NaiveDate) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut unknown: Vec<&String> = params.keys().filter(|k| !KNOWN_PARAMS.contains(&k.as_str())).collect();
-        unknown.sort();
-        for k in unknown {
-            errors.push(FieldError::new(k.as_str(), "unknown parameter"));
-        }
-
-        let site_id = match params.get("site_id") {
-            None => {
-                errors.push(FieldError::new("site_id", "is required"));
-                String::new()
+        reject_unknown(params, &KNOWN_PARAMS, &mut errors);
+        let site_id = parse_site(params, &mut errors);
+        let limit = parse_limit(params, "limit", DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+        let (from, to, single_date) = parse_period(params, today, &mut errors);
+        let compare = match params.get("compare").map(String::as_str) {
+            None => false,
+            Some("previous") => true,
+            Some(_) => {
+                errors.push(FieldError::new("compare", "must be `previous`"));
+                false
             }
-            Some(s) if s.is_empty() => {
-                errors.push(FieldError::new("site_id", "must not be empty"));
-                String::new()
-            }
-            Some(s) if s.chars().count() > crate::event::MAX_SITE_ID_CHARS => {
-                errors.push(FieldError::new("site_id", "must be at most 100 characters"));
-                String::new()
-            }
-            Some(s) => s.clone(),
         };
-
-        let limit = match params.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    errors.push(FieldError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    ));
-                    DEFAULT_LIMIT
-                }
-            },
-        };
-
-        let date = params.get("date");
-        let (from_raw, to_raw) = (params.get("from"), params.get("to"));
-        let (mut from, mut to, single_date) =
-            (today, today, date.is_some() || (from_raw.is_none() && to_raw.is_none()));
-        match (date, from_raw, to_raw) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                errors.push(FieldError::new("date", "give either date or from/to, not both"));
-            }
-            (Some(d), None, None) => {
-                if let Some(d) = parse_date(&mut errors, "date", d) {
-                    (from, to) = (d, d);
-                }
-            }
-            (None, Some(f), Some(t)) => {
-                let f = parse_date(&mut errors, "from", f);
-                let t = parse_date(&mut errors, "to", t);
-                if let (Some(f), Some(t)) = (f, t) {
-                    if f > t {
-                        errors.push(FieldError::new("to", "must not be before from"));
-                    } else if (t - f).num_days() + 1 > MAX_RANGE_DAYS {
-                        errors.push(FieldError::new(
-                            "to",
-                            format!("a range may span at most {MAX_RANGE_DAYS} days"),
-                        ));
-                    }
-                    (from, to) = (f, t);
-                }
-            }
-            (None, Some(_), None) => errors.push(FieldError::new("to", "is required with from")),
-            (None, None, Some(_)) => errors.push(FieldError::new("from", "is required with to")),
-            (None, None, None) => {}
-        }
-
         if errors.is_empty() {
             Ok(Self {
                 site_id,
@@ -137,6 +194,7 @@ impl StatsQuery {
                 to,
                 limit,
                 single_date,
+                compare,
             })
         } else {
             Err(errors)
@@ -144,11 +202,17 @@ impl StatsQuery {
     }
 }
 
-fn period_values(q: &StatsQuery) -> Vec<Value> {
-    vec![q.site_id.clone().into(), q.from.into(), q.to.into()]
+fn period_values(site_id: &str, from: NaiveDate, to: NaiveDate) -> Vec<Value> {
+    vec![site_id.to_string().into(), from.into(), to.into()]
 }
 
-pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
+/// Views, events and distinct users of `site_id` from `from` to `to`.
+pub async fn totals(
+    db: &DatabaseConnection,
+    site_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<PeriodTotals, DbErr> {
     let backend = db.get_database_backend();
     let totals_sql = portable(
         backend,
@@ -162,6 +226,45 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
         backend,
         "SELECT CAST(COUNT(DISTINCT user_id) AS BIGINT) FROM daily_users WHERE site_id = $1 AND day >= $2 AND day <= $3",
     );
+    let (totals, users) = tokio::try_join!(
+        db.query_one_raw(Statement::from_sql_and_values(
+            backend,
+            totals_sql,
+            period_values(site_id, from, to)
+        )),
+        db.query_one_raw(Statement::from_sql_and_values(
+            backend,
+            users_sql,
+            period_values(site_id, from, to)
+        )),
+    )?;
+    let (total_views, total_events) = match totals {
+        Some(row) => (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?),
+        None => (0, 0),
+    };
+    let unique_users = match users {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => 0,
+    };
+    Ok(PeriodTotals {
+        from,
+        to,
+        total_views,
+        unique_users,
+        total_events,
+    })
+}
+
+/// `page_view` paths of `site_id` from `from` to `to`, most viewed first,
+/// ties by path in byte order.
+pub async fn top_paths(
+    db: &DatabaseConnection,
+    site_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: u32,
+) -> Result<Vec<PathViews>, DbErr> {
+    let backend = db.get_database_backend();
     let paths_sql = portable(
         backend,
         &format!(
@@ -171,24 +274,10 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
             binary_collation(backend)
         ),
     );
-    let mut path_values = period_values(q);
-    path_values.push(i64::from(q.limit).into());
-
-    let (totals, users, paths) = tokio::try_join!(
-        db.query_one_raw(Statement::from_sql_and_values(backend, totals_sql, period_values(q))),
-        db.query_one_raw(Statement::from_sql_and_values(backend, users_sql, period_values(q))),
-        db.query_all_raw(Statement::from_sql_and_values(backend, paths_sql, path_values)),
-    )?;
-
-    let (total_views, total_events) = match totals {
-        Some(row) => (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?),
-        None => (0, 0),
-    };
-    let unique_users = match users {
-        Some(row) => row.try_get_by_index::<i64>(0)?,
-        None => 0,
-    };
-    let top_paths = paths
+    let mut values = period_values(site_id, from, to);
+    values.push(i64::from(limit).into());
+    db.query_all_raw(Statement::from_sql_and_values(backend, paths_sql, values))
+        .await?
         .into_iter()
         .map(|row| {
             Ok(PathViews {
@@ -196,17 +285,33 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
                 views: row.try_get_by_index::<i64>(1)?,
             })
         })
-        .collect::<Result<Vec<_>, DbErr>>()?;
+        .collect()
+}
 
+pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
+    let (prev_from, prev_to) = previous_period(q.from, q.to);
+    let previous = async {
+        if q.compare {
+            totals(db, &q.site_id, prev_from, prev_to).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (current, top_paths, previous) = tokio::try_join!(
+        totals(db, &q.site_id, q.from, q.to),
+        top_paths(db, &q.site_id, q.from, q.to, q.limit),
+        previous,
+    )?;
     Ok(Stats {
         site_id: q.site_id.clone(),
         date: q.single_date.then_some(q.from),
         from: q.from,
         to: q.to,
-        total_views,
-        unique_users,
-        total_events,
+        total_views: current.total_views,
+        unique_users: current.unique_users,
+        total_events: current.total_events,
         top_paths,
+        previous,
     })
 }
 
@@ -280,5 +385,15 @@ mod tests {
             vec!["date"]
         );
         assert_eq!(err_fields(&[("site_id", "s"), ("bogus", "1")]), vec!["bogus"]);
+        assert_eq!(err_fields(&[("site_id", "s"), ("compare", "last")]), vec!["compare"]);
+    }
+
+    #[test]
+    fn previous_period_has_the_same_length() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2025, m, day).unwrap_or_default();
+        assert_eq!(previous_period(d(11, 15), d(11, 15)), (d(11, 14), d(11, 14)));
+        assert_eq!(previous_period(d(11, 1), d(11, 30)), (d(10, 2), d(10, 31)));
+        let q = StatsQuery::parse(&params(&[("site_id", "s"), ("compare", "previous")]), today());
+        assert!(q.is_ok_and(|q| q.compare));
     }
 }

@@ -11,13 +11,14 @@
 //! in one global order (events by `event_id`, rollups by primary key, tables
 //! always in the same sequence), so lock waits can never form a cycle.
 
-use crate::db::values_placeholders;
+use crate::db::{portable, values_placeholders};
 use crate::event::Event;
-use chrono::{NaiveDate, Timelike};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use uuid::Uuid;
 
 /// Rows per INSERT: keeps bind parameters under SQLite's 32,766 and
@@ -38,6 +39,11 @@ struct Rollups {
     path_views: BTreeMap<(String, NaiveDate, String), i64>,
     users: BTreeSet<(String, NaiveDate, String)>,
     hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
+    hourly_users: BTreeSet<(String, NaiveDate, i16, String)>,
+    /// Keyed by the minute the event was *received* (epoch minutes): the live
+    /// panel shows what is arriving now, whatever time the event claims.
+    minutes: BTreeMap<(String, i64), i64>,
+    sites: BTreeSet<String>,
 }
 
 impl Rollups {
@@ -53,6 +59,15 @@ impl Rollups {
         }
         if !e.user_id.is_empty() {
             self.users.insert((e.site_id.clone(), day, e.user_id.clone()));
+            self.hourly_users
+                .insert((e.site_id.clone(), day, hour, e.user_id.clone()));
+        }
+        *self
+            .minutes
+            .entry((e.site_id.clone(), epoch_minute(e.received_at)))
+            .or_default() += 1;
+        if !self.sites.contains(&e.site_id) {
+            self.sites.insert(e.site_id.clone());
         }
         *self
             .hourly
@@ -61,11 +76,41 @@ impl Rollups {
     }
 }
 
+/// Minutes since the Unix epoch: the key of `minute_event_counts`.
+pub fn epoch_minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
+/// How long `minute_event_counts` rows are kept: the live panel reads five
+/// minutes; the rest is slack for clock skew between api replicas.
+pub const MINUTE_RETENTION: i64 = 60;
+
+/// The minute this process last pruned `minute_event_counts`, so pruning runs
+/// at most once a minute whatever the batch rate.
+static LAST_PRUNE: AtomicI64 = AtomicI64::new(i64::MIN);
+
 pub async fn write_batch(db: &DatabaseConnection, events: &[Event]) -> Result<WriteOutcome, DbErr> {
     let txn = db.begin().await?;
     let outcome = write_in(&txn, events).await?;
     txn.commit().await?;
+    prune_minutes(db).await;
     Ok(outcome)
+}
+
+/// Deletes live-panel rows older than `MINUTE_RETENTION` minutes. Outside the
+/// batch transaction on purpose: it touches only old rows no batch writes, it
+/// must never fail a batch, and a missed prune is redone a minute later.
+async fn prune_minutes(db: &DatabaseConnection) {
+    let now = epoch_minute(Utc::now());
+    if LAST_PRUNE.swap(now, Ordering::Relaxed) == now {
+        return;
+    }
+    let backend = db.get_database_backend();
+    let sql = portable(backend, "DELETE FROM minute_event_counts WHERE minute < $1");
+    let stmt = Statement::from_sql_and_values(backend, sql, [(now - MINUTE_RETENTION).into()]);
+    if let Err(e) = db.execute_raw(stmt).await {
+        tracing::warn!(error = %e, "pruning minute_event_counts failed; retrying next minute");
+    }
 }
 
 async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOutcome, DbErr> {
@@ -166,6 +211,47 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
                 (*n).into(),
             ]);
         }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let hourly_user_rows: Vec<_> = r.hourly_users.iter().collect();
+    for chunk in hourly_user_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO hourly_users (site_id, day, hour, user_id) VALUES {} \
+             ON CONFLICT (site_id, day, hour, user_id) DO NOTHING",
+            values_placeholders(backend, chunk.len(), 4)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (site, day, hour, user) in chunk {
+            values.extend([site.clone().into(), (*day).into(), (*hour).into(), user.clone().into()]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let minute_rows: Vec<_> = r.minutes.iter().collect();
+    for chunk in minute_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO minute_event_counts (site_id, minute, events) VALUES {} \
+             ON CONFLICT (site_id, minute) DO UPDATE SET events = minute_event_counts.events + excluded.events",
+            values_placeholders(backend, chunk.len(), 3)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+        for ((site, minute), n) in chunk {
+            values.extend([site.clone().into(), (*minute).into(), (*n).into()]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let site_rows: Vec<_> = r.sites.iter().collect();
+    for chunk in site_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO sites (site_id) VALUES {} ON CONFLICT (site_id) DO NOTHING",
+            values_placeholders(backend, chunk.len(), 1)
+        );
+        let values: Vec<Value> = chunk.iter().map(|site| (*site).clone().into()).collect();
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20251115_000001_create_events;
 mod m20251115_000002_create_rollups;
+mod m20251201_000003_create_dashboard_rollups;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20251115_000001_create_events::Migration),
             Box::new(m20251115_000002_create_rollups::Migration),
+            Box::new(m20251201_000003_create_dashboard_rollups::Migration),
         ]
     }
 }

@@ -2,7 +2,7 @@
 //! parsed, and the offsets to commit once the batch is written.
 
 use analytics_core::event::Event;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 
@@ -20,6 +20,8 @@ pub struct Batch {
     /// Newest broker/creation timestamp in the batch, ms since the epoch.
     pub newest_timestamp_ms: Option<i64>,
     pub messages: usize,
+    /// W3C `traceparent` of each traced message, in arrival order.
+    pub traceparents: Vec<String>,
 }
 
 impl Batch {
@@ -33,6 +35,13 @@ impl Batch {
             .or_insert(offset);
         if let Some(ts) = m.timestamp().to_millis() {
             self.newest_timestamp_ms = Some(self.newest_timestamp_ms.map_or(ts, |n| n.max(ts)));
+        }
+        if let Some(headers) = m.headers() {
+            if let Some(tp) = headers.iter().find(|h| h.key == "traceparent").and_then(|h| h.value) {
+                if let Ok(tp) = std::str::from_utf8(tp) {
+                    self.traceparents.push(tp.to_string());
+                }
+            }
         }
         match parse(m.payload()) {
             Ok(ev) => self.events.push(ev),

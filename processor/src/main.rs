@@ -22,8 +22,15 @@ async fn main() {
         eprintln!("KAFKA_BROKER_URLS is required: the processor consumes from Kafka");
         std::process::exit(2);
     }
-    telemetry::init(cfg.telemetry.log_format);
-    if let Err(e) = run(cfg).await {
+    let telemetry = telemetry::init_with(
+        cfg.telemetry.log_format,
+        false,
+        "analytics-processor",
+        cfg.telemetry.otlp_endpoint.as_deref(),
+    );
+    let result = run(cfg).await;
+    telemetry.shutdown();
+    if let Err(e) = result {
         tracing::error!(error = format!("{e:#}"), "analytics-processor failed");
         eprintln!("analytics-processor: {e:#}");
         std::process::exit(1);

@@ -8,7 +8,9 @@ use crate::config::ProcessorConfig;
 use analytics_core::health::Liveness;
 use analytics_core::kafka::DLQ_REASON_HEADER;
 use analytics_core::metrics::Metrics;
+use analytics_core::telemetry;
 use analytics_core::writer::write_batch;
+use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -17,6 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const LOOP_NAME: &str = "consumer";
 /// Even when idle the loop wakes this often to report that it is alive.
@@ -32,6 +36,40 @@ pub struct Pipeline {
     pub liveness: Arc<Liveness>,
     /// Next offset to read per partition, as committed; read by the lag task.
     pub next_offsets: NextOffsets,
+}
+
+/// Links kept per batch span: enough to follow any traced event of a batch
+/// without making one span carry thousands of links.
+const MAX_LINKS: usize = 128;
+
+/// The batch's span continues the trace of its first traced message and
+/// links the traces of the others (messaging semantic conventions).
+fn batch_span(topic: &str, batch: &Batch) -> tracing::Span {
+    let span = tracing::info_span!(
+        "kafka.process",
+        otel.name = format!("process {topic}"),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.destination.name = topic,
+        messaging.batch.message_count = batch.messages,
+        trace_id = tracing::field::Empty,
+    );
+    let mut contexts = batch
+        .traceparents
+        .iter()
+        .map(|tp| telemetry::context_from_traceparent(tp));
+    if let Some(first) = contexts.next() {
+        let _ = span.set_parent(first);
+    }
+    for cx in contexts.take(MAX_LINKS) {
+        span.add_link(cx.span().span_context().clone());
+    }
+    let tid = telemetry::trace_id(&span);
+    if !tid.is_empty() {
+        span.record("trace_id", tid.as_str());
+    }
+    span
 }
 
 pub type NextOffsets = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
@@ -71,7 +109,8 @@ impl Pipeline {
             if batch.messages == 0 {
                 continue;
             }
-            if !self.handle(batch, &mut stop).await {
+            let span = batch_span(&self.cfg.kafka.topic, &batch);
+            if !self.handle(batch, &mut stop).instrument(span).await {
                 break;
             }
         }
@@ -129,7 +168,15 @@ impl Pipeline {
         let outcome = loop {
             self.liveness.report(LOOP_NAME);
             let started = Instant::now();
-            match write_batch(&self.db, &batch.events).await {
+            let write_span = tracing::info_span!(
+                "db.write",
+                otel.name = "INSERT events",
+                otel.kind = "client",
+                db.system.name = "postgresql",
+                db.operation.name = "INSERT",
+                db.collection.name = "events",
+            );
+            match write_batch(&self.db, &batch.events).instrument(write_span).await {
                 Ok(o) => {
                     self.metrics
                         .transaction_duration

@@ -292,17 +292,23 @@ pub struct KafkaStack {
 
 impl KafkaStack {
     pub async fn start(partitions: i32) -> Self {
+        Self::start_with(partitions, &[]).await
+    }
+
+    /// With extra settings for both services.
+    pub async fn start_with(partitions: i32, extra: &[(&str, &str)]) -> Self {
         let db = TestDb::migrated().await;
         let (topic, dlq) = create_topics(partitions).await;
         let group = unique_name("group");
         let brokers = kafka_brokers();
-        let env = [
+        let mut env = vec![
             ("DATABASE_URL", db.url.as_str()),
             ("KAFKA_BROKER_URLS", brokers.as_str()),
             ("KAFKA_TOPIC", topic.as_str()),
             ("KAFKA_DLQ_TOPIC", dlq.as_str()),
             ("KAFKA_GROUP_ID", group.as_str()),
         ];
+        env.extend_from_slice(extra);
         let mut api = Service::start("analytics-api", &env);
         let mut processor = Service::start("analytics-processor", &env);
         api.wait_ready().await;

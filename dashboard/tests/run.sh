@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The dashboard's browser test: headless Chromium (Debian's package) driven by
+# playwright-core against the real api binary in embedded mode. Also checks
+# that the committed dashboard/dist is what `npm run build` makes of the
+# source. Builds no Rust: uses ${ANALYTICS_BIN_DIR:-target/debug}/analytics-api.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+if ! command -v chromium >/dev/null; then
+  echo "== installing chromium"
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d dashboard/node_modules ]; then
+  (cd dashboard && npm ci --no-audit --no-fund)
+fi
+
+echo "== dashboard/dist matches a fresh build"
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+(cd dashboard && npx vite build --logLevel error --outDir "$fresh/dist" --emptyOutDir)
+if ! diff -r dashboard/dist "$fresh/dist"; then
+  echo "dashboard/dist is stale: run \`npm run build\` in dashboard/ and commit dist/" >&2
+  exit 1
+fi
+
+echo "== browser test"
+export ANALYTICS_API_BIN="$root/${ANALYTICS_BIN_DIR:-target/debug}/analytics-api"
+export SCREENSHOT_DIR="$root/target/dashboard-screenshots"
+node dashboard/tests/browser.mjs
