@@ -26,6 +26,8 @@ if ! diff -r dashboard/dist "$fresh/dist"; then
 fi
 
 echo "== browser test"
-export ANALYTICS_API_BIN="$root/${ANALYTICS_BIN_DIR:-target/debug}/analytics-api"
+bin_dir="${ANALYTICS_BIN_DIR:-target/debug}"
+[[ "$bin_dir" = /* ]] || bin_dir="$root/$bin_dir"
+export ANALYTICS_API_BIN="$bin_dir/analytics-api"
 export SCREENSHOT_DIR="$root/target/dashboard-screenshots"
 node dashboard/tests/browser.mjs
