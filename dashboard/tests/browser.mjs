@@ -44,6 +44,14 @@ for (let d = 0; d < 30; d++) {
   events.push(ev('beta', addDays(today, -d), 'video:play', '/v', `b${d}`, 40));
 }
 
+// gamma: a year (366 days) of daily points over 400 paths, to show the page
+// stays quick at the longest period the API allows.
+for (let d = 0; d < 366; d++) {
+  for (let i = 0; i < 2; i++) {
+    events.push(ev('gamma', addDays(today, -d), 'page_view', `/g/${(d * 2 + i) % 400}`, `g${(d * 7 + i) % 120}`, i));
+  }
+}
+
 function truth(site, from, to) {
   const sel = events.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to);
   const views = sel.filter((e) => e.event_type === 'page_view');
@@ -100,6 +108,40 @@ async function settled(page) {
   }, null, { timeout: 10000 });
 }
 
+// WCAG 2.1 contrast of every visible text element against its effective
+// background: 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold).
+async function contrastFailures(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.99)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const failures = [];
+    let checked = 0;
+    for (const el of document.querySelectorAll('body *')) {
+      const hasText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const style = getComputedStyle(el);
+      if (!hasText || style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+      if (el.closest('[hidden], .visually-hidden, .sr-only')) continue;
+      checked += 1;
+      const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) failures.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+    }
+    return { failures, checked };
+  });
+}
+
 async function checkScreen(page, site, from, to, label) {
   await settled(page);
   const url = new URL(page.url());
@@ -130,6 +172,9 @@ async function checkScreen(page, site, from, to, label) {
   const days = (Date.parse(to) - Date.parse(from)) / 86400000 + 1;
   assert.equal(series.points.length, days <= 2 ? days * 24 : days, `${label}: series length`);
   assert.equal(series.points.reduce((a, p) => a + p.views, 0), t.views, `${label}: series views`);
+  const contrast = await contrastFailures(page);
+  assert.ok(contrast.checked >= 20, `${label}: only ${contrast.checked} text elements found for the contrast check`);
+  assert.deepEqual(contrast.failures, [], `${label}: text below WCAG AA contrast`);
   console.log(`ok ${label}: ${JSON.stringify(shown)}, ${rows.length} path rows`);
 }
 
@@ -154,7 +199,7 @@ try {
   await wide.goto(`${base}/`);
   // The first site in byte order, today, by default.
   await checkScreen(wide, 'alpha', today, today, '1280 alpha today');
-  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta']);
+  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'gamma']);
   await wide.screenshot({ path: join(SHOTS, '1280-alpha-today.png'), fullPage: true });
 
   await wide.selectOption('#period', 'yesterday');
@@ -183,6 +228,17 @@ try {
   await checkScreen(wide, 'beta', addDays(today, -10), addDays(today, -3), '1280 beta custom after reload');
   assert.equal(await wide.inputValue('#site'), 'beta');
   assert.equal(await wide.inputValue('#period'), 'custom');
+
+  // A year of daily points and 400 paths: measured from navigation to a
+  // settled screen (reported, not asserted: this machine is shared).
+  const yearFrom = addDays(today, -365);
+  const t0 = Date.now();
+  await wide.goto(`${base}/?site=gamma&period=custom&from=${yearFrom}&to=${today}`);
+  await settled(wide);
+  const yearMs = Date.now() - t0;
+  await checkScreen(wide, 'gamma', yearFrom, today, '1280 gamma 366 days');
+  console.log(`year view (366 daily points, 400 path rows) settled in ${yearMs} ms`);
+  await wide.screenshot({ path: join(SHOTS, '1280-gamma-year.png'), fullPage: true });
 
   // Keyboard: Tab reaches the skip link, then the site and period pickers.
   await wide.goto(`${base}/?site=alpha&period=today`);
