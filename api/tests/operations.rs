@@ -11,7 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::check::metric;
+use support::check::{day_stats, metric};
 use support::{create_topics, kafka_brokers, migrate, KafkaStack, Service, TestDb};
 
 async fn readyz(svc: &Service) -> (u16, Value) {
@@ -98,14 +98,7 @@ async fn unparsable_messages_are_dead_lettered_and_good_events_all_count() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let stats: Value = client
-            .get(format!("{}/stats?site_id=dlq-site&date=2025-11-15", stack.api.base()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = day_stats(&client, &stack.api.base(), "dlq-site", "2025-11-15").await;
         if stats["total_views"] == 5 {
             assert_eq!(stats["unique_users"], 5);
             break;

@@ -393,17 +393,7 @@ pub async fn live(db: &DatabaseConnection, site_id: &str, now: DateTime<Utc>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect()
-    }
-
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2025, 11, 20).unwrap_or_default()
-    }
+    use crate::test_support::{params, today};
 
     fn series_errors(p: &[(&str, &str)]) -> Vec<String> {
         SeriesQuery::parse(&params(p), today())

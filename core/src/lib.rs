@@ -12,4 +12,6 @@ pub mod metrics;
 pub mod shutdown;
 pub mod stats;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod writer;

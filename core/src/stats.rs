@@ -318,17 +318,7 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect()
-    }
-
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2025, 11, 20).unwrap_or_default()
-    }
+    use crate::test_support::{params, today};
 
     fn err_fields(p: &[(&str, &str)]) -> Vec<String> {
         StatsQuery::parse(&params(p), today())

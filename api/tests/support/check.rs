@@ -73,3 +73,23 @@ pub async fn metric(url: &str, name: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// The `/stats` answer for `site` on `date`, whatever its status (a test may
+/// be watching an outage).
+pub async fn day_stats(client: &reqwest::Client, base: &str, site: &str, date: &str) -> Value {
+    let url = format!("{base}/stats?site_id={site}&date={date}");
+    client.get(&url).send().await.unwrap().json().await.unwrap()
+}
+
+/// POSTs one event; the status and any Retry-After. A hang fails the test
+/// through the client's timeout.
+pub async fn post_event(client: &reqwest::Client, base: &str, event: &Value) -> (u16, Option<String>) {
+    let r = client
+        .post(format!("{base}/events"))
+        .json(event)
+        .send()
+        .await
+        .expect("the api must answer, not hang");
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), retry_after)
+}
