@@ -17,13 +17,14 @@ async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
     out
 }
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "daily_path_views",
-    "daily_users",
+    "daily_user_sets",
     "events",
     "hourly_event_counts",
-    "hourly_users",
+    "hourly_user_sets",
     "minute_event_counts",
+    "site_users",
     "sites",
 ];
 const EVENT_INDEXES: [&str; 3] = [
@@ -34,7 +35,7 @@ const EVENT_INDEXES: [&str; 3] = [
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -87,7 +88,7 @@ async fn postgres_up_status_down() {
     .await;
     assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
 
-    migrate(&db.url, "down -n 3");
+    migrate(&db.url, "down -n 4");
     check_status(&migrate(&db.url, "status"), "pending");
     let tables = names(
         &conn,
@@ -113,7 +114,7 @@ async fn sqlite_up_status_down() {
     )
     .await;
     assert_eq!(idx, EVENT_INDEXES);
-    migrate(&url, "down -n 1");
+    migrate(&url, "down -n 2");
     let lines = migrate(&url, "status");
     assert!(
         lines.contains("applied\tm20251115_000002_create_rollups")
@@ -122,4 +123,126 @@ async fn sqlite_up_status_down() {
     );
     migrate(&url, "up");
     check_status(&migrate(&url, "status"), "applied");
+}
+
+/// (site, day, hour, user) facts as the per-user rollups held them before the
+/// user sets: two sites, users across days and hours, one user on both sites.
+fn user_facts() -> Vec<(String, chrono::NaiveDate, i16, String)> {
+    let mut out = Vec::new();
+    for (i, site) in ["a", "b"].iter().enumerate() {
+        for day in 1..=3u32 {
+            for hour in [0i16, 5, 23] {
+                for u in 0..(10 + i * 5 + day as usize) {
+                    if !(u + hour as usize).is_multiple_of(3) {
+                        let d = chrono::NaiveDate::from_ymd_opt(2025, 11, day).unwrap();
+                        out.push((site.to_string(), d, hour, format!("user-{u}")));
+                    }
+                }
+            }
+        }
+    }
+    out.push((
+        "b".into(),
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 2).unwrap(),
+        7,
+        "user-0".into(),
+    ));
+    out.sort();
+    out
+}
+
+async fn sorted_facts(db: &sea_orm::DatabaseConnection) -> Vec<(String, chrono::NaiveDate, i16, String)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT site_id, day, hour, user_id FROM hourly_users",
+        ))
+        .await
+        .unwrap();
+    let mut out: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+                r.try_get_by_index(3).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Migration 4 turns the per-user rows into user sets and back without
+/// losing or inventing a user; unique counts over days and ranges match.
+async fn user_sets_round_trip(url: &str) {
+    migrate(url, "up -n 3");
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let facts = user_facts();
+    for (site, day, hour, user) in &facts {
+        for (sql, values) in [
+            (
+                "INSERT INTO hourly_users (site_id, day, hour, user_id) VALUES ($1, $2, $3, $4)",
+                vec![
+                    site.as_str().into(),
+                    (*day).into(),
+                    (*hour).into(),
+                    user.as_str().into(),
+                ],
+            ),
+            (
+                "INSERT INTO daily_users (site_id, day, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vec![site.as_str().into(), (*day).into(), user.as_str().into()],
+            ),
+            (
+                "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                vec![site.as_str().into()],
+            ),
+        ] {
+            let sql = analytics_core::db::portable(backend, sql);
+            db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await
+                .unwrap();
+        }
+    }
+    migrate(url, "up");
+    let distinct = |site: &str, from: u32, to: u32| {
+        facts
+            .iter()
+            .filter(|(s, d, _, _)| s == site && (from..=to).contains(&chrono::Datelike::day(d)))
+            .map(|(_, _, _, u)| u.clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len() as i64
+    };
+    let date = |d| chrono::NaiveDate::from_ymd_opt(2025, 11, d).unwrap();
+    for site in ["a", "b"] {
+        for (from, to) in [(1, 1), (2, 2), (3, 3), (1, 3), (2, 3)] {
+            let got = analytics_core::user_sets::unique_users(&db, site, date(from), date(to))
+                .await
+                .unwrap();
+            assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
+        }
+    }
+    migrate(url, "down -n 1");
+    assert_eq!(sorted_facts(&db).await, facts);
+    migrate(url, "up");
+    assert_eq!(
+        analytics_core::user_sets::unique_users(&db, "b", date(1), date(3))
+            .await
+            .unwrap(),
+        distinct("b", 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn postgres_user_sets_migration_keeps_every_user() {
+    let db = TestDb::create().await;
+    user_sets_round_trip(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_user_sets_migration_keeps_every_user() {
+    user_sets_round_trip(&format!("sqlite://{}?mode=rwc", temp_sqlite().display())).await;
 }

@@ -107,8 +107,8 @@ pub async fn series(db: &DatabaseConnection, q: &SeriesQuery) -> Result<Series, 
     // The hour column is selected as a constant 0 for daily points so both
     // shapes decode the same way.
     let (hour_col, group, users_table) = match q.interval {
-        Interval::Hour => ("hour", "day, hour", "hourly_users"),
-        Interval::Day => ("0", "day", "daily_users"),
+        Interval::Hour => ("hour", "day, hour", "hourly_user_sets"),
+        Interval::Day => ("0", "day", "daily_user_sets"),
     };
     let counts_sql = portable(
         backend,
@@ -122,8 +122,8 @@ pub async fn series(db: &DatabaseConnection, q: &SeriesQuery) -> Result<Series, 
     let users_sql = portable(
         backend,
         &format!(
-            "SELECT day, CAST({hour_col} AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-             FROM {users_table} WHERE site_id = $1 AND day >= $2 AND day <= $3 GROUP BY {group}"
+            "SELECT day, CAST({hour_col} AS BIGINT), user_count \
+             FROM {users_table} WHERE site_id = $1 AND day >= $2 AND day <= $3"
         ),
     );
     let (counts, users) = tokio::try_join!(

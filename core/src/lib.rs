@@ -14,4 +14,5 @@ pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
+pub mod user_sets;
 pub mod writer;

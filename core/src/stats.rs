@@ -222,29 +222,17 @@ pub async fn totals(
              FROM hourly_event_counts WHERE site_id = $1 AND day >= $2 AND day <= $3"
         ),
     );
-    let users_sql = portable(
-        backend,
-        "SELECT CAST(COUNT(DISTINCT user_id) AS BIGINT) FROM daily_users WHERE site_id = $1 AND day >= $2 AND day <= $3",
-    );
-    let (totals, users) = tokio::try_join!(
+    let (totals, unique_users) = tokio::try_join!(
         db.query_one_raw(Statement::from_sql_and_values(
             backend,
             totals_sql,
             period_values(site_id, from, to)
         )),
-        db.query_one_raw(Statement::from_sql_and_values(
-            backend,
-            users_sql,
-            period_values(site_id, from, to)
-        )),
+        crate::user_sets::unique_users(db, site_id, from, to),
     )?;
     let (total_views, total_events) = match totals {
         Some(row) => (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?),
         None => (0, 0),
-    };
-    let unique_users = match users {
-        Some(row) => row.try_get_by_index::<i64>(0)?,
-        None => 0,
     };
     Ok(PeriodTotals {
         from,

@@ -13,6 +13,7 @@
 
 use crate::db::{portable, values_placeholders};
 use crate::event::Event;
+use crate::user_sets::{self, BatchUsers};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
@@ -37,9 +38,8 @@ pub struct WriteOutcome {
 #[derive(Default)]
 struct Rollups {
     path_views: BTreeMap<(String, NaiveDate, String), i64>,
-    users: BTreeSet<(String, NaiveDate, String)>,
+    users: BatchUsers,
     hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
-    hourly_users: BTreeSet<(String, NaiveDate, i16, String)>,
     /// Keyed by the minute the event was *received* (epoch minutes): the live
     /// panel shows what is arriving now, whatever time the event claims.
     minutes: BTreeMap<(String, i64), i64>,
@@ -58,9 +58,7 @@ impl Rollups {
                 .or_default() += 1;
         }
         if !e.user_id.is_empty() {
-            self.users.insert((e.site_id.clone(), day, e.user_id.clone()));
-            self.hourly_users
-                .insert((e.site_id.clone(), day, hour, e.user_id.clone()));
+            self.users.add(&e.site_id, &e.user_id, day, hour);
         }
         *self
             .minutes
@@ -179,21 +177,6 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
             .await?;
     }
 
-    let user_rows: Vec<_> = r.users.iter().collect();
-    for chunk in user_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO daily_users (site_id, day, user_id) VALUES {} \
-             ON CONFLICT (site_id, day, user_id) DO NOTHING",
-            values_placeholders(backend, chunk.len(), 3)
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
-        for (site, day, user) in chunk {
-            values.extend([site.clone().into(), (*day).into(), user.clone().into()]);
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-    }
-
     let hourly_rows: Vec<_> = r.hourly.iter().collect();
     for chunk in hourly_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -210,21 +193,6 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
                 event_type.clone().into(),
                 (*n).into(),
             ]);
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-    }
-
-    let hourly_user_rows: Vec<_> = r.hourly_users.iter().collect();
-    for chunk in hourly_user_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO hourly_users (site_id, day, hour, user_id) VALUES {} \
-             ON CONFLICT (site_id, day, hour, user_id) DO NOTHING",
-            values_placeholders(backend, chunk.len(), 4)
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for (site, day, hour, user) in chunk {
-            values.extend([site.clone().into(), (*day).into(), (*hour).into(), user.clone().into()]);
         }
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
@@ -255,5 +223,7 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
-    Ok(())
+    // Last: it locks each site's row, so the sites must exist, and holding
+    // those locks for the shortest time keeps concurrent writers moving.
+    user_sets::fold(txn, &r.users).await
 }

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20251115_000001_create_events;
 mod m20251115_000002_create_rollups;
 mod m20251201_000003_create_dashboard_rollups;
+mod m20261124_000004_user_sets;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251115_000001_create_events::Migration),
             Box::new(m20251115_000002_create_rollups::Migration),
             Box::new(m20251201_000003_create_dashboard_rollups::Migration),
+            Box::new(m20261124_000004_user_sets::Migration),
         ]
     }
 }

@@ -29,7 +29,7 @@ pub struct ProcessorConfig {
         long,
         env = "BATCH_MAX_EVENTS",
         value_name = "BATCH_MAX_EVENTS",
-        default_value = "5000"
+        default_value = "10000"
     )]
     pub batch_max_events: usize,
     /// …or when its first message has waited this long.

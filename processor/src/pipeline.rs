@@ -104,15 +104,26 @@ pub async fn report_lag(consumer: Arc<StreamConsumer>, next: NextOffsets, metric
 
 impl Pipeline {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut next = self.collect(&mut stop).await;
         while !*stop.borrow() {
-            let batch = self.collect(&mut stop).await;
+            let batch = std::mem::take(&mut next);
             if batch.messages == 0 {
+                next = self.collect(&mut stop).await;
                 continue;
             }
             let span = batch_span(&self.cfg.kafka.topic, &batch);
-            if !self.handle(batch, &mut stop).instrument(span).await {
+            // The next batch is read and parsed while this one is written:
+            // the database, not the consumer, then bounds catch-up speed.
+            // Offsets are still committed in order, by `handle` alone.
+            let mut collect_stop = stop.clone();
+            let (written, following) = tokio::join!(
+                self.handle(batch, &mut stop).instrument(span),
+                self.collect(&mut collect_stop)
+            );
+            if !written {
                 break;
             }
+            next = following;
         }
         tracing::info!("consume loop stopped");
     }

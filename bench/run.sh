@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The benchmark suite, in one command:
+#
+#   bench/run.sh                      # every scenario, full sizes (about an hour on 2 cores)
+#   bench/run.sh --quick              # scaled down, a smoke run (a few minutes)
+#   bench/run.sh --only ingest,queries
+#
+# Installs what is missing and starts PostgreSQL and the Kafka-protocol broker
+# (scripts/prerequisites.sh), builds the release binaries, then runs
+# `analytics-bench all`; arguments are passed through (`--help` lists them).
+# Results: bench/results/results.{json,md,png}; service logs: target/bench-logs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/prerequisites.sh
+source scripts/prerequisites.sh
+
+ensure_build_deps
+ensure_postgres
+ensure_broker
+
+cargo build --release --locked -p api -p processor -p migration -p analytics-bench
+exec target/release/analytics-bench all --out bench/results "$@"

@@ -1,0 +1,431 @@
+//! Unique users as exact sets. Every (site, user) gets a dense per-site
+//! ordinal (`site_users`, counter in `sites.user_count`), and every
+//! (site, day) and (site, day, hour) keeps the set of its users' ordinals as a
+//! serialized roaring bitmap (`daily_user_sets`, `hourly_user_sets`), with its
+//! cardinality beside it.
+//!
+//! Why: with one row per (site, day, user), unique users over 30 days is a
+//! `COUNT(DISTINCT)` over hundreds of thousands of rows, and the writer pays an
+//! indexed insert per user per day and per hour. With sets, a range is the
+//! union of at most a few hundred KB of bitmaps, and a batch updates one row
+//! per touched (site, day) and (site, day, hour) plus one row per user never
+//! seen before.
+//!
+//! Concurrency: a writer locks the site's `sites` row before it reads or
+//! assigns ordinals or touches the site's sets, and sites are taken in
+//! ascending order, so two processors folding the same site serialise on that
+//! row and can never deadlock.
+
+use crate::db::{portable, push_placeholder, values_placeholders};
+use chrono::NaiveDate;
+use roaring::RoaringBitmap;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Rows per statement: far below both backends' bind-parameter limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The users one batch saw: site → user → the (day, hour) buckets.
+#[derive(Default, Debug)]
+pub struct BatchUsers {
+    by_site: BTreeMap<String, BTreeMap<String, BTreeSet<(NaiveDate, i16)>>>,
+}
+
+impl BatchUsers {
+    pub fn add(&mut self, site_id: &str, user_id: &str, day: NaiveDate, hour: i16) {
+        let users = match self.by_site.get_mut(site_id) {
+            Some(users) => users,
+            None => self.by_site.entry(site_id.to_string()).or_default(),
+        };
+        match users.get_mut(user_id) {
+            Some(buckets) => {
+                buckets.insert((day, hour));
+            }
+            None => {
+                users.insert(user_id.to_string(), BTreeSet::from([(day, hour)]));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_site.is_empty()
+    }
+}
+
+fn db_err(msg: impl Into<String>) -> DbErr {
+    DbErr::Custom(msg.into())
+}
+
+pub fn encode(set: &RoaringBitmap) -> Result<Vec<u8>, DbErr> {
+    let mut out = Vec::with_capacity(set.serialized_size());
+    set.serialize_into(&mut out)
+        .map_err(|e| db_err(format!("serializing a user set: {e}")))?;
+    Ok(out)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<RoaringBitmap, DbErr> {
+    RoaringBitmap::deserialize_from(bytes).map_err(|e| db_err(format!("a stored user set is corrupt: {e}")))
+}
+
+fn cardinality(set: &RoaringBitmap) -> i64 {
+    i64::try_from(set.len()).unwrap_or(i64::MAX)
+}
+
+/// Folds one batch's users into `site_users` and the sets, inside the
+/// caller's transaction, in a fixed number of statements whatever the number
+/// of sites. The `sites` rows must already exist.
+pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<(), DbErr> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let backend = conn.get_database_backend();
+    let ordinals = ordinals_for(conn, backend, batch).await?;
+    let mut daily: BTreeMap<(&str, NaiveDate), RoaringBitmap> = BTreeMap::new();
+    let mut hourly: BTreeMap<(&str, NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
+    for (site, users) in &batch.by_site {
+        let site_ordinals = ordinals.get(site.as_str());
+        for (user, buckets) in users {
+            let ordinal = site_ordinals
+                .and_then(|o| o.get(user.as_str()))
+                .copied()
+                .ok_or_else(|| db_err(format!("no ordinal for a user of site {site}")))?;
+            for &(day, hour) in buckets {
+                daily.entry((site.as_str(), day)).or_default().insert(ordinal);
+                hourly.entry((site.as_str(), day, hour)).or_default().insert(ordinal);
+            }
+        }
+    }
+    merge_sets(
+        conn,
+        backend,
+        "daily_user_sets",
+        &["site_id", "day"],
+        daily,
+        |(site, day)| vec![(*site).into(), (*day).into()],
+        |row| {
+            Ok((
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<NaiveDate>(1)?,
+            ))
+        },
+        |(site, day), (s, d)| *site == s.as_str() && day == d,
+    )
+    .await?;
+    merge_sets(
+        conn,
+        backend,
+        "hourly_user_sets",
+        &["site_id", "day", "hour"],
+        hourly,
+        |(site, day, hour)| vec![(*site).into(), (*day).into(), (*hour).into()],
+        |row| {
+            Ok((
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<NaiveDate>(1)?,
+                row.try_get_by_index::<i16>(2)?,
+            ))
+        },
+        |(site, day, hour), (s, d, h)| *site == s.as_str() && day == d && hour == h,
+    )
+    .await
+}
+
+type Ordinals<'a> = HashMap<&'a str, HashMap<&'a str, u32>>;
+
+/// `WITH k(<cols>) AS (VALUES (…), …)`: the keys a statement joins against,
+/// written once for both backends (SQLite names no columns on a bare VALUES).
+fn keys_cte(backend: DbBackend, cols: &[&str], rows: usize) -> String {
+    format!(
+        "WITH k({}) AS (VALUES {})",
+        cols.join(", "),
+        values_placeholders(backend, rows, cols.len())
+    )
+}
+
+/// Locks the batch's sites' counters (ascending site order), then returns
+/// the ordinal of every user of the batch, assigning the next ordinals of
+/// their site to users never seen before.
+async fn ordinals_for<'a, C: ConnectionTrait>(
+    conn: &C,
+    backend: DbBackend,
+    batch: &'a BatchUsers,
+) -> Result<Ordinals<'a>, DbErr> {
+    let sites: Vec<&'a String> = batch.by_site.keys().collect();
+    let mut next: HashMap<&'a str, u32> = HashMap::with_capacity(sites.len());
+    for chunk in sites.chunks(ROWS_PER_STATEMENT) {
+        let lock = if backend == DbBackend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let mut sql = String::from("SELECT site_id, user_count FROM sites WHERE site_id IN (");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            push_placeholder(&mut sql, backend, i + 1);
+        }
+        sql.push_str(") ORDER BY site_id");
+        sql.push_str(lock);
+        let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+        for row in conn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            let site: String = row.try_get_by_index(0)?;
+            let count = u32::try_from(row.try_get_by_index::<i64>(1)?)
+                .map_err(|_| db_err(format!("site {site} has more users than a set can hold")))?;
+            if let Some(key) = batch.by_site.get_key_value(&site).map(|(k, _)| k.as_str()) {
+                next.insert(key, count);
+            }
+        }
+    }
+
+    let pairs: Vec<(&'a str, &'a str)> = batch
+        .by_site
+        .iter()
+        .flat_map(|(site, users)| users.keys().map(move |u| (site.as_str(), u.as_str())))
+        .collect();
+    let mut ordinals: Ordinals<'a> = HashMap::with_capacity(sites.len());
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            // A correlated lookup per key: one primary-key probe each, where a
+            // join would let the planner pick a scan of the whole table.
+            "{} SELECT k.site_id, k.user_id, \
+               (SELECT s.ordinal FROM site_users s WHERE s.site_id = k.site_id AND s.user_id = k.user_id) \
+             FROM k",
+            keys_cte(backend, &["site_id", "user_id"], chunk.len())
+        );
+        let values: Vec<Value> = chunk.iter().flat_map(|(s, u)| [(*s).into(), (*u).into()]).collect();
+        for row in conn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            let Some(stored) = row.try_get_by_index::<Option<i64>>(2)? else {
+                continue;
+            };
+            let (site, user): (String, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            let ordinal = u32::try_from(stored).map_err(|_| db_err("a stored user ordinal is out of range"))?;
+            if let Some((site_key, users)) = batch.by_site.get_key_value(&site) {
+                if let Some((user_key, _)) = users.get_key_value(&user) {
+                    ordinals
+                        .entry(site_key.as_str())
+                        .or_default()
+                        .insert(user_key.as_str(), ordinal);
+                }
+            }
+        }
+    }
+
+    let mut new_rows: Vec<(&'a str, &'a str, u32)> = Vec::new();
+    for (site, user) in pairs {
+        if ordinals.get(site).is_some_and(|o| o.contains_key(user)) {
+            continue;
+        }
+        let counter = next
+            .get_mut(site)
+            .ok_or_else(|| db_err(format!("site {site} has no row in sites")))?;
+        new_rows.push((site, user, *counter));
+        ordinals.entry(site).or_default().insert(user, *counter);
+        *counter = counter
+            .checked_add(1)
+            .ok_or_else(|| db_err(format!("site {site} has more users than a set can hold")))?;
+    }
+    for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO site_users (site_id, user_id, ordinal) VALUES {}",
+            values_placeholders(backend, chunk.len(), 3)
+        );
+        let values: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(s, u, o)| [(*s).into(), (*u).into(), i64::from(*o).into()])
+            .collect();
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    let mut grown: Vec<(&str, u32)> = new_rows.iter().map(|(s, _, _)| (*s, next[s])).collect();
+    grown.dedup();
+    for (site, count) in grown {
+        let sql = portable(backend, "UPDATE sites SET user_count = $1 WHERE site_id = $2");
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [i64::from(count).into(), site.into()],
+        ))
+        .await?;
+    }
+    Ok(ordinals)
+}
+
+/// Unions `sets` into the stored sets of `table` (keyed by `key_cols`) and
+/// writes them back with their cardinality.
+#[allow(clippy::too_many_arguments)]
+async fn merge_sets<C, K, R>(
+    conn: &C,
+    backend: DbBackend,
+    table: &str,
+    key_cols: &[&str],
+    mut sets: BTreeMap<K, RoaringBitmap>,
+    key_values: impl Fn(&K) -> Vec<Value>,
+    row_key: impl Fn(&sea_orm::QueryResult) -> Result<R, DbErr>,
+    same: impl Fn(&K, &R) -> bool,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    K: Ord + Clone,
+{
+    let keys: Vec<K> = sets.keys().cloned().collect();
+    let cols = key_cols.join(", ");
+    let join: Vec<String> = key_cols.iter().map(|c| format!("t.{c} = k.{c}")).collect();
+    let selected: Vec<String> = key_cols.iter().map(|c| format!("t.{c}")).collect();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "{} SELECT {}, t.users FROM {table} t JOIN k ON {}",
+            keys_cte(backend, key_cols, chunk.len()),
+            selected.join(", "),
+            join.join(" AND ")
+        );
+        let values: Vec<Value> = chunk.iter().flat_map(&key_values).collect();
+        for row in conn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            let stored = row_key(&row)?;
+            if let Some(key) = chunk.iter().find(|k| same(k, &stored)) {
+                if let Some(set) = sets.get_mut(key) {
+                    *set |= decode(&row.try_get_by_index::<Vec<u8>>(key_cols.len())?)?;
+                }
+            }
+        }
+    }
+    let rows: Vec<(K, RoaringBitmap)> = sets.into_iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO {table} ({cols}, users, user_count) VALUES {} \
+             ON CONFLICT ({cols}) DO UPDATE SET users = excluded.users, user_count = excluded.user_count",
+            values_placeholders(backend, chunk.len(), key_cols.len() + 2)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (key_cols.len() + 2));
+        for (key, set) in chunk {
+            values.extend(key_values(key));
+            values.push(encode(set)?.into());
+            values.push(cardinality(set).into());
+        }
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Distinct users of `site_id` from `from` to `to`: the stored count for one
+/// day, the cardinality of the union of the days' sets for a range.
+pub async fn unique_users<C: ConnectionTrait>(
+    conn: &C,
+    site_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let period: [Value; 3] = [site_id.into(), from.into(), to.into()];
+    if from == to {
+        let sql = portable(
+            backend,
+            "SELECT user_count FROM daily_user_sets WHERE site_id = $1 AND day >= $2 AND day <= $3",
+        );
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, period))
+            .await?;
+        return match row {
+            Some(row) => row.try_get_by_index::<i64>(0),
+            None => Ok(0),
+        };
+    }
+    let sql = portable(
+        backend,
+        "SELECT users FROM daily_user_sets WHERE site_id = $1 AND day >= $2 AND day <= $3",
+    );
+    let mut union = RoaringBitmap::new();
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, period))
+        .await?
+    {
+        union |= decode(&row.try_get_by_index::<Vec<u8>>(0)?)?;
+    }
+    Ok(cardinality(&union))
+}
+
+/// One stored (site, day, hour, user) fact, as the old per-user rollups held
+/// it: what the migration reads to build the sets and writes back on `down`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserHour {
+    pub site_id: String,
+    pub day: NaiveDate,
+    pub hour: i16,
+    pub user_id: String,
+}
+
+/// Every (site, day, hour, user) the sets of `site_id` hold.
+pub async fn expand<C: ConnectionTrait>(conn: &C, site_id: &str) -> Result<Vec<UserHour>, DbErr> {
+    let backend = conn.get_database_backend();
+    let users_sql = portable(backend, "SELECT ordinal, user_id FROM site_users WHERE site_id = $1");
+    let mut names: HashMap<u32, String> = HashMap::new();
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, users_sql, [site_id.into()]))
+        .await?
+    {
+        let ordinal = u32::try_from(row.try_get_by_index::<i64>(0)?)
+            .map_err(|_| db_err("a stored user ordinal is out of range"))?;
+        names.insert(ordinal, row.try_get_by_index(1)?);
+    }
+    let sets_sql = portable(
+        backend,
+        "SELECT day, hour, users FROM hourly_user_sets WHERE site_id = $1 ORDER BY day, hour",
+    );
+    let mut out = Vec::new();
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sets_sql, [site_id.into()]))
+        .await?
+    {
+        let (day, hour): (NaiveDate, i16) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        for ordinal in decode(&row.try_get_by_index::<Vec<u8>>(2)?)? {
+            let user_id = names
+                .get(&ordinal)
+                .cloned()
+                .ok_or_else(|| db_err(format!("site {site_id}: user ordinal {ordinal} has no name")))?;
+            out.push(UserHour {
+                site_id: site_id.to_string(),
+                day,
+                hour,
+                user_id,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_round_trip_and_corruption_is_an_error() {
+        let set: RoaringBitmap = [0u32, 7, 70_000, 4_000_000].into_iter().collect();
+        let bytes = encode(&set).unwrap_or_default();
+        assert_eq!(decode(&bytes).ok(), Some(set));
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode(b"not a bitmap").is_err());
+    }
+
+    #[test]
+    fn batch_users_group_buckets_per_site_and_user() {
+        let d = NaiveDate::from_ymd_opt(2025, 11, 15).unwrap_or_default();
+        let mut b = BatchUsers::default();
+        b.add("s", "u1", d, 3);
+        b.add("s", "u1", d, 3);
+        b.add("s", "u1", d, 4);
+        b.add("t", "u1", d, 3);
+        assert_eq!(b.by_site.len(), 2);
+        assert_eq!(b.by_site["s"]["u1"].len(), 2);
+        assert!(!b.is_empty());
+    }
+}
