@@ -4,37 +4,28 @@
 #
 #   docker build -t analytics:dev .
 #
-# Stages: chef (toolchain + cargo-chef) -> planner (dependency recipe from the
-# manifests) -> builder (dependencies first, cached until Cargo.toml/Cargo.lock
-# change; then the workspace) -> runtime (debian slim, non-root, no toolchain).
+# Stages: builder (toolchain + native packages; dependencies and the three
+# binaries, with BuildKit cache mounts for the registry and target/ so a source
+# change rebuilds only the workspace) -> runtime (debian slim, non-root, no
+# toolchain). cargo-chef is not used: it would replace the vendored, patched
+# sqlx-core (vendor/, see vendor/README.md) with an empty skeleton while
+# cooking dependencies.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS chef
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 # The same native packages CI installs: rdkafka builds librdkafka with cmake and
 # links OpenSSL, SASL, zlib, zstd and curl.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev libzstd-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
-RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
-
-FROM chef AS planner
-COPY . .
-# recipe.json holds only the manifests and lockfile: it changes when dependencies do.
-RUN cargo chef prepare --recipe-path recipe.json
-
-FROM chef AS builder
-COPY --from=planner /src/recipe.json recipe.json
-# The expensive layer: every dependency (librdkafka included), built once per
-# dependency change.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo chef cook --release --locked --bins --recipe-path recipe.json
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo build --release --locked --bins \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p api -p processor -p migration \
  && mkdir -p /out \
  && install -m 0755 target/release/analytics-api target/release/analytics-processor target/release/analytics-migrate /out/
 
