@@ -80,8 +80,8 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<()
     }
     let backend = conn.get_database_backend();
     let ordinals = ordinals_for(conn, backend, batch).await?;
-    let mut daily: BTreeMap<(&str, NaiveDate), RoaringBitmap> = BTreeMap::new();
-    let mut hourly: BTreeMap<(&str, NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
+    let mut daily: BTreeMap<(String, NaiveDate), RoaringBitmap> = BTreeMap::new();
+    let mut hourly: BTreeMap<(String, NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
     for (site, users) in &batch.by_site {
         let site_ordinals = ordinals.get(site.as_str());
         for (user, buckets) in users {
@@ -90,8 +90,8 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<()
                 .copied()
                 .ok_or_else(|| db_err(format!("no ordinal for a user of site {site}")))?;
             for &(day, hour) in buckets {
-                daily.entry((site.as_str(), day)).or_default().insert(ordinal);
-                hourly.entry((site.as_str(), day, hour)).or_default().insert(ordinal);
+                daily.entry((site.clone(), day)).or_default().insert(ordinal);
+                hourly.entry((site.clone(), day, hour)).or_default().insert(ordinal);
             }
         }
     }
@@ -101,14 +101,13 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<()
         "daily_user_sets",
         &["site_id", "day"],
         daily,
-        |(site, day)| vec![(*site).into(), (*day).into()],
+        |(site, day)| vec![site.as_str().into(), (*day).into()],
         |row| {
             Ok((
                 row.try_get_by_index::<String>(0)?,
                 row.try_get_by_index::<NaiveDate>(1)?,
             ))
         },
-        |(site, day), (s, d)| *site == s.as_str() && day == d,
     )
     .await?;
     merge_sets(
@@ -117,7 +116,7 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<()
         "hourly_user_sets",
         &["site_id", "day", "hour"],
         hourly,
-        |(site, day, hour)| vec![(*site).into(), (*day).into(), (*hour).into()],
+        |(site, day, hour)| vec![site.as_str().into(), (*day).into(), (*hour).into()],
         |row| {
             Ok((
                 row.try_get_by_index::<String>(0)?,
@@ -125,7 +124,6 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers) -> Result<()
                 row.try_get_by_index::<i16>(2)?,
             ))
         },
-        |(site, day, hour), (s, d, h)| *site == s.as_str() && day == d && hour == h,
     )
     .await
 }
@@ -259,16 +257,14 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
 
 /// Unions `sets` into the stored sets of `table` (keyed by `key_cols`) and
 /// writes them back with their cardinality.
-#[allow(clippy::too_many_arguments)]
-async fn merge_sets<C, K, R>(
+async fn merge_sets<C, K>(
     conn: &C,
     backend: DbBackend,
     table: &str,
     key_cols: &[&str],
     mut sets: BTreeMap<K, RoaringBitmap>,
     key_values: impl Fn(&K) -> Vec<Value>,
-    row_key: impl Fn(&sea_orm::QueryResult) -> Result<R, DbErr>,
-    same: impl Fn(&K, &R) -> bool,
+    row_key: impl Fn(&sea_orm::QueryResult) -> Result<K, DbErr>,
 ) -> Result<(), DbErr>
 where
     C: ConnectionTrait,
@@ -290,11 +286,8 @@ where
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
         {
-            let stored = row_key(&row)?;
-            if let Some(key) = chunk.iter().find(|k| same(k, &stored)) {
-                if let Some(set) = sets.get_mut(key) {
-                    *set |= decode(&row.try_get_by_index::<Vec<u8>>(key_cols.len())?)?;
-                }
+            if let Some(set) = sets.get_mut(&row_key(&row)?) {
+                *set |= decode(&row.try_get_by_index::<Vec<u8>>(key_cols.len())?)?;
             }
         }
     }

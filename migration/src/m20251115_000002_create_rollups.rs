@@ -33,6 +33,24 @@ enum HourlyEventCounts {
     Events,
 }
 
+/// `daily_users` as this migration created it; migration 4 recreates it on
+/// `down`.
+pub(crate) fn daily_users_table() -> TableCreateStatement {
+    Table::create()
+        .table(DailyUsers::Table)
+        .if_not_exists()
+        .col(ColumnDef::new(DailyUsers::SiteId).string_len(100).not_null())
+        .col(ColumnDef::new(DailyUsers::Day).date().not_null())
+        .col(ColumnDef::new(DailyUsers::UserId).string_len(100).not_null())
+        .primary_key(
+            Index::create()
+                .col(DailyUsers::SiteId)
+                .col(DailyUsers::Day)
+                .col(DailyUsers::UserId),
+        )
+        .to_owned()
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -54,23 +72,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(DailyUsers::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(DailyUsers::SiteId).string_len(100).not_null())
-                    .col(ColumnDef::new(DailyUsers::Day).date().not_null())
-                    .col(ColumnDef::new(DailyUsers::UserId).string_len(100).not_null())
-                    .primary_key(
-                        Index::create()
-                            .col(DailyUsers::SiteId)
-                            .col(DailyUsers::Day)
-                            .col(DailyUsers::UserId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_table(daily_users_table()).await?;
         manager
             .create_table(
                 Table::create()

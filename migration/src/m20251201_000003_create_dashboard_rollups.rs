@@ -33,28 +33,30 @@ enum Sites {
     SiteId,
 }
 
+/// `hourly_users` as this migration created it; migration 4 recreates it on
+/// `down`.
+pub(crate) fn hourly_users_table() -> TableCreateStatement {
+    Table::create()
+        .table(HourlyUsers::Table)
+        .if_not_exists()
+        .col(ColumnDef::new(HourlyUsers::SiteId).string_len(100).not_null())
+        .col(ColumnDef::new(HourlyUsers::Day).date().not_null())
+        .col(ColumnDef::new(HourlyUsers::Hour).small_integer().not_null())
+        .col(ColumnDef::new(HourlyUsers::UserId).string_len(100).not_null())
+        .primary_key(
+            Index::create()
+                .col(HourlyUsers::SiteId)
+                .col(HourlyUsers::Day)
+                .col(HourlyUsers::Hour)
+                .col(HourlyUsers::UserId),
+        )
+        .to_owned()
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(HourlyUsers::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(HourlyUsers::SiteId).string_len(100).not_null())
-                    .col(ColumnDef::new(HourlyUsers::Day).date().not_null())
-                    .col(ColumnDef::new(HourlyUsers::Hour).small_integer().not_null())
-                    .col(ColumnDef::new(HourlyUsers::UserId).string_len(100).not_null())
-                    .primary_key(
-                        Index::create()
-                            .col(HourlyUsers::SiteId)
-                            .col(HourlyUsers::Day)
-                            .col(HourlyUsers::Hour)
-                            .col(HourlyUsers::UserId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_table(hourly_users_table()).await?;
         manager
             .create_table(
                 Table::create()

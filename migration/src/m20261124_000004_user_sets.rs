@@ -8,6 +8,8 @@
 //! old tables, so it holds all of `daily_users`), then drops the old tables;
 //! `down` writes them back from the sets.
 
+use crate::m20251115_000002_create_rollups::daily_users_table;
+use crate::m20251201_000003_create_dashboard_rollups::hourly_users_table;
 use analytics_core::user_sets::{self, BatchUsers};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -171,42 +173,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(DailyUsers::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(DailyUsers::SiteId).string_len(100).not_null())
-                    .col(ColumnDef::new(DailyUsers::Day).date().not_null())
-                    .col(ColumnDef::new(DailyUsers::UserId).string_len(100).not_null())
-                    .primary_key(
-                        Index::create()
-                            .col(DailyUsers::SiteId)
-                            .col(DailyUsers::Day)
-                            .col(DailyUsers::UserId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(HourlyUsers::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(HourlyUsers::SiteId).string_len(100).not_null())
-                    .col(ColumnDef::new(HourlyUsers::Day).date().not_null())
-                    .col(ColumnDef::new(HourlyUsers::Hour).small_integer().not_null())
-                    .col(ColumnDef::new(HourlyUsers::UserId).string_len(100).not_null())
-                    .primary_key(
-                        Index::create()
-                            .col(HourlyUsers::SiteId)
-                            .col(HourlyUsers::Day)
-                            .col(HourlyUsers::Hour)
-                            .col(HourlyUsers::UserId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_table(daily_users_table()).await?;
+        manager.create_table(hourly_users_table()).await?;
 
         let conn = manager.get_connection();
         for site in sites_of(conn, "site_users").await? {
