@@ -17,7 +17,8 @@ async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
     out
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
+    "daily_path_packs",
     "daily_path_views",
     "daily_user_sets",
     "events",
@@ -35,7 +36,7 @@ const EVENT_INDEXES: [&str; 3] = [
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -88,7 +89,7 @@ async fn postgres_up_status_down() {
     .await;
     assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
 
-    migrate(&db.url, "down -n 4");
+    migrate(&db.url, "down -n 5");
     check_status(&migrate(&db.url, "status"), "pending");
     let tables = names(
         &conn,
@@ -114,7 +115,7 @@ async fn sqlite_up_status_down() {
     )
     .await;
     assert_eq!(idx, EVENT_INDEXES);
-    migrate(&url, "down -n 2");
+    migrate(&url, "down -n 3");
     let lines = migrate(&url, "status");
     assert!(
         lines.contains("applied\tm20251115_000002_create_rollups")
@@ -225,7 +226,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    migrate(url, "down -n 1");
+    migrate(url, "down -n 2");
     assert_eq!(sorted_facts(&db).await, facts);
     migrate(url, "up");
     assert_eq!(

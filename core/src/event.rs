@@ -21,7 +21,7 @@ pub const PAGE_VIEW: &str = "page_view";
 /// The wire form. Every field is optional here so that a missing field gets a
 /// precise "is required" message instead of serde's generic one; unknown
 /// fields are refused outright.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingEvent {
     pub site_id: Option<String>,

@@ -9,6 +9,7 @@ pub mod event;
 pub mod health;
 pub mod kafka;
 pub mod metrics;
+pub mod path_packs;
 pub mod shutdown;
 pub mod stats;
 pub mod telemetry;

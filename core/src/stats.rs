@@ -1,9 +1,10 @@
 //! `GET /stats`: parameters, validation and the queries, which read only the
 //! rollup tables (never a scan of raw events).
 
-use crate::db::{binary_collation, portable};
+use crate::db::portable;
 use crate::event::{FieldError, PAGE_VIEW};
 use chrono::NaiveDate;
+use roaring::RoaringBitmap;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -202,8 +203,105 @@ impl StatsQuery {
     }
 }
 
-fn period_values(site_id: &str, from: NaiveDate, to: NaiveDate) -> Vec<Value> {
-    vec![site_id.to_string().into(), from.into(), to.into()]
+/// `site_id = $n AND day >= $n+1 AND day <= $n+2` for the `part`-th
+/// sub-select of a statement (SQLite's `?` cannot be reused, so every part
+/// binds the period again).
+fn in_period(part: usize) -> String {
+    let n = part * 3;
+    format!("site_id = ${} AND day >= ${} AND day <= ${}", n + 1, n + 2, n + 3)
+}
+
+/// One period's numbers, and with `paths` its path views (packs and rows not
+/// yet packed, summed), read in one statement: one round trip, and one
+/// snapshot, so views, users and paths agree even while a batch or a
+/// compaction commits. Rows by kind: 0 event counts, 1 users (a day's stored
+/// count, or every day's set of a range, to union), 2 a path's unpacked
+/// views, 3 a pack.
+async fn period(
+    db: &DatabaseConnection,
+    site_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    paths: bool,
+) -> Result<(PeriodTotals, HashMap<Vec<u8>, i64>), DbErr> {
+    let backend = db.get_database_backend();
+    // The first sub-select types every column: UNION resolves types pairwise.
+    let mut parts = vec![
+        format!(
+            "SELECT 0, CAST(NULL AS TEXT), \
+               CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(NULL AS BYTEA) \
+             FROM hourly_event_counts WHERE {}",
+            in_period(0)
+        ),
+        if from == to {
+            format!(
+                "SELECT 1, NULL, user_count, NULL, NULL FROM daily_user_sets WHERE {}",
+                in_period(1)
+            )
+        } else {
+            format!(
+                "SELECT 1, NULL, NULL, NULL, users FROM daily_user_sets WHERE {}",
+                in_period(1)
+            )
+        },
+    ];
+    if paths {
+        parts.push(format!(
+            "SELECT 2, path, CAST(SUM(views) AS BIGINT), NULL, NULL FROM daily_path_views WHERE {} GROUP BY path",
+            in_period(2)
+        ));
+        parts.push(format!(
+            "SELECT 3, NULL, NULL, NULL, paths FROM daily_path_packs WHERE {}",
+            in_period(3)
+        ));
+    }
+    let sql = portable(backend, &parts.join(" UNION ALL "));
+    let values: Vec<Value> = (0..parts.len())
+        .flat_map(|_| [site_id.into(), from.into(), to.into()])
+        .collect();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+
+    let mut totals = PeriodTotals {
+        from,
+        to,
+        total_views: 0,
+        unique_users: 0,
+        total_events: 0,
+    };
+    let mut users = RoaringBitmap::new();
+    let mut path_views: HashMap<Vec<u8>, i64> = HashMap::new();
+    for row in &rows {
+        let n = row.try_get_by_index::<Option<i64>>(2)?;
+        let blob = row.try_get_by_index::<Option<Vec<u8>>>(4)?;
+        match row.try_get_by_index::<i32>(0)? {
+            0 => {
+                totals.total_views = n.unwrap_or(0);
+                totals.total_events = row.try_get_by_index::<Option<i64>>(3)?.unwrap_or(0);
+            }
+            1 => match (n, blob) {
+                (Some(count), _) => totals.unique_users = count,
+                (None, Some(set)) => users |= crate::user_sets::decode(&set)?,
+                (None, None) => {}
+            },
+            2 => {
+                if let (Some(path), Some(views)) = (row.try_get_by_index::<Option<String>>(1)?, n) {
+                    *path_views.entry(path.into_bytes()).or_default() += views;
+                }
+            }
+            _ => {
+                if let Some(pack) = blob {
+                    crate::path_packs::add_pack(&mut path_views, &pack)?;
+                }
+            }
+        }
+    }
+    if from != to {
+        totals.unique_users = i64::try_from(users.len()).unwrap_or(i64::MAX);
+    }
+    Ok((totals, path_views))
 }
 
 /// Views, events and distinct users of `site_id` from `from` to `to`.
@@ -213,67 +311,7 @@ pub async fn totals(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<PeriodTotals, DbErr> {
-    let backend = db.get_database_backend();
-    let totals_sql = portable(
-        backend,
-        &format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
-                    CAST(COALESCE(SUM(events), 0) AS BIGINT) \
-             FROM hourly_event_counts WHERE site_id = $1 AND day >= $2 AND day <= $3"
-        ),
-    );
-    let (totals, unique_users) = tokio::try_join!(
-        db.query_one_raw(Statement::from_sql_and_values(
-            backend,
-            totals_sql,
-            period_values(site_id, from, to)
-        )),
-        crate::user_sets::unique_users(db, site_id, from, to),
-    )?;
-    let (total_views, total_events) = match totals {
-        Some(row) => (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?),
-        None => (0, 0),
-    };
-    Ok(PeriodTotals {
-        from,
-        to,
-        total_views,
-        unique_users,
-        total_events,
-    })
-}
-
-/// `page_view` paths of `site_id` from `from` to `to`, most viewed first,
-/// ties by path in byte order.
-pub async fn top_paths(
-    db: &DatabaseConnection,
-    site_id: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    limit: u32,
-) -> Result<Vec<PathViews>, DbErr> {
-    let backend = db.get_database_backend();
-    let paths_sql = portable(
-        backend,
-        &format!(
-            "SELECT path, CAST(SUM(views) AS BIGINT) AS v FROM daily_path_views \
-             WHERE site_id = $1 AND day >= $2 AND day <= $3 \
-             GROUP BY path ORDER BY v DESC, path{} ASC LIMIT $4",
-            binary_collation(backend)
-        ),
-    );
-    let mut values = period_values(site_id, from, to);
-    values.push(i64::from(limit).into());
-    db.query_all_raw(Statement::from_sql_and_values(backend, paths_sql, values))
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(PathViews {
-                path: row.try_get_by_index::<String>(0)?,
-                views: row.try_get_by_index::<i64>(1)?,
-            })
-        })
-        .collect()
+    Ok(period(db, site_id, from, to, false).await?.0)
 }
 
 pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
@@ -285,11 +323,7 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
             Ok(None)
         }
     };
-    let (current, top_paths, previous) = tokio::try_join!(
-        totals(db, &q.site_id, q.from, q.to),
-        top_paths(db, &q.site_id, q.from, q.to, q.limit),
-        previous,
-    )?;
+    let ((current, path_views), previous) = tokio::try_join!(period(db, &q.site_id, q.from, q.to, true), previous)?;
     Ok(Stats {
         site_id: q.site_id.clone(),
         date: q.single_date.then_some(q.from),
@@ -298,7 +332,7 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
         total_views: current.total_views,
         unique_users: current.unique_users,
         total_events: current.total_events,
-        top_paths,
+        top_paths: crate::path_packs::rank(path_views, q.limit)?,
         previous,
     })
 }

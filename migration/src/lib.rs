@@ -6,6 +6,7 @@ mod m20251115_000001_create_events;
 mod m20251115_000002_create_rollups;
 mod m20251201_000003_create_dashboard_rollups;
 mod m20261124_000004_user_sets;
+mod m20261125_000005_path_packs;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251115_000002_create_rollups::Migration),
             Box::new(m20251201_000003_create_dashboard_rollups::Migration),
             Box::new(m20261124_000004_user_sets::Migration),
+            Box::new(m20261125_000005_path_packs::Migration),
         ]
     }
 }
