@@ -17,7 +17,8 @@ async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
     out
 }
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
+    "daily_event_counts",
     "daily_path_packs",
     "daily_path_views",
     "daily_user_sets",
@@ -36,7 +37,7 @@ const EVENT_INDEXES: [&str; 3] = [
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines.len(), 6, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -89,7 +90,7 @@ async fn postgres_up_status_down() {
     .await;
     assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
 
-    migrate(&db.url, "down -n 5");
+    migrate(&db.url, "down -n 6");
     check_status(&migrate(&db.url, "status"), "pending");
     let tables = names(
         &conn,
@@ -115,7 +116,7 @@ async fn sqlite_up_status_down() {
     )
     .await;
     assert_eq!(idx, EVENT_INDEXES);
-    migrate(&url, "down -n 3");
+    migrate(&url, "down -n 4");
     let lines = migrate(&url, "status");
     assert!(
         lines.contains("applied\tm20251115_000002_create_rollups")
@@ -226,7 +227,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    migrate(url, "down -n 2");
+    migrate(url, "down -n 3");
     assert_eq!(sorted_facts(&db).await, facts);
     migrate(url, "up");
     assert_eq!(
@@ -246,4 +247,60 @@ async fn postgres_user_sets_migration_keeps_every_user() {
 #[tokio::test]
 async fn sqlite_user_sets_migration_keeps_every_user() {
     user_sets_round_trip(&format!("sqlite://{}?mode=rwc", temp_sqlite().display())).await;
+}
+
+/// Migration 6 fills `daily_event_counts` from the hourly counts.
+async fn daily_counts_backfill(url: &str) {
+    migrate(url, "up -n 5");
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let rows = [
+        ("a", 1, 0, "page_view", 3i64),
+        ("a", 1, 13, "page_view", 4),
+        ("a", 1, 13, "click", 2),
+        ("a", 2, 23, "page_view", 1),
+        ("b", 1, 5, "signup", 7),
+    ];
+    for (site, day, hour, event_type, events) in rows {
+        let sql = analytics_core::db::portable(
+            backend,
+            "INSERT INTO hourly_event_counts (site_id, day, hour, event_type, events) VALUES ($1, $2, $3, $4, $5)",
+        );
+        let values: Vec<sea_orm::Value> = vec![
+            site.into(),
+            chrono::NaiveDate::from_ymd_opt(2025, 11, day).unwrap().into(),
+            (hour as i16).into(),
+            event_type.into(),
+            events.into(),
+        ];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .unwrap();
+    }
+    migrate(url, "up");
+    let got = names(
+        &db,
+        "SELECT site_id || ' ' || CAST(day AS TEXT) || ' ' || event_type || ' ' || CAST(events AS TEXT) FROM daily_event_counts",
+    )
+    .await;
+    assert_eq!(
+        got,
+        [
+            "a 2025-11-01 click 2",
+            "a 2025-11-01 page_view 7",
+            "a 2025-11-02 page_view 1",
+            "b 2025-11-01 signup 7"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn postgres_daily_counts_are_filled_from_hourly() {
+    let db = TestDb::create().await;
+    daily_counts_backfill(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_daily_counts_are_filled_from_hourly() {
+    daily_counts_backfill(&format!("sqlite://{}?mode=rwc", temp_sqlite().display())).await;
 }

@@ -107,9 +107,9 @@ pub async fn series(db: &DatabaseConnection, q: &SeriesQuery) -> Result<Series, 
     let backend = db.get_database_backend();
     // The hour column is selected as a constant 0 for daily points so both
     // shapes decode the same way.
-    let (hour_col, group, users_table) = match q.interval {
-        Interval::Hour => ("hour", "day, hour", "hourly_user_sets"),
-        Interval::Day => ("0", "day", "daily_user_sets"),
+    let (hour_col, group, counts_table, users_table) = match q.interval {
+        Interval::Hour => ("hour", "day, hour", "hourly_event_counts", "hourly_user_sets"),
+        Interval::Day => ("0", "day", "daily_event_counts", "daily_user_sets"),
     };
     let counts_sql = portable(
         backend,
@@ -117,7 +117,7 @@ pub async fn series(db: &DatabaseConnection, q: &SeriesQuery) -> Result<Series, 
             "SELECT day, CAST({hour_col} AS BIGINT), \
                     CAST(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END) AS BIGINT), \
                     CAST(SUM(events) AS BIGINT) \
-             FROM hourly_event_counts WHERE site_id = $1 AND day >= $2 AND day <= $3 GROUP BY {group}"
+             FROM {counts_table} WHERE site_id = $1 AND day >= $2 AND day <= $3 GROUP BY {group}"
         ),
     );
     let users_sql = portable(
@@ -269,7 +269,7 @@ pub async fn breakdown(db: &DatabaseConnection, q: &BreakdownQuery) -> Result<Br
             let sql = portable(
                 backend,
                 &format!(
-                    "SELECT event_type, CAST(SUM(events) AS BIGINT) AS n FROM hourly_event_counts \
+                    "SELECT event_type, CAST(SUM(events) AS BIGINT) AS n FROM daily_event_counts \
                      WHERE site_id = $1 AND day >= $2 AND day <= $3 \
                      GROUP BY event_type ORDER BY n DESC, event_type{} ASC LIMIT $4",
                     binary_collation(backend)

@@ -214,7 +214,7 @@ fn in_period(part: usize) -> String {
 /// One period's numbers, and with `paths` its path views (packs and rows not
 /// yet packed, summed), read in one statement: one round trip, and one
 /// snapshot, so views, users and paths agree even while a batch or a
-/// compaction commits. Rows by kind: 0 event counts, 1 users (a day's stored
+/// compaction commits. Rows by kind: 0 event counts (from the daily rollup), 1 users (a day's stored
 /// count, or every day's set of a range, to union), 2 a path's unpacked
 /// views, 3 a pack.
 async fn period(
@@ -231,7 +231,7 @@ async fn period(
             "SELECT 0, CAST(NULL AS TEXT), \
                CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(NULL AS BYTEA) \
-             FROM hourly_event_counts WHERE {}",
+             FROM daily_event_counts WHERE {}",
             in_period(0)
         ),
         if from == to {

@@ -39,6 +39,7 @@ pub struct WriteOutcome {
 struct Rollups {
     path_views: BTreeMap<(String, NaiveDate, String), i64>,
     users: BatchUsers,
+    daily: BTreeMap<(String, NaiveDate, String), i64>,
     hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
     /// Keyed by the minute the event was *received* (epoch minutes): the live
     /// panel shows what is arriving now, whatever time the event claims.
@@ -67,6 +68,10 @@ impl Rollups {
         if !self.sites.contains(&e.site_id) {
             self.sites.insert(e.site_id.clone());
         }
+        *self
+            .daily
+            .entry((e.site_id.clone(), day, e.event_type.clone()))
+            .or_default() += 1;
         *self
             .hourly
             .entry((e.site_id.clone(), day, hour, e.event_type.clone()))
@@ -257,6 +262,26 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for ((site, day, path), n) in chunk {
             values.extend([site.clone().into(), (*day).into(), path.clone().into(), (*n).into()]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+
+    let daily_rows: Vec<_> = r.daily.iter().collect();
+    for chunk in daily_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO daily_event_counts (site_id, day, event_type, events) VALUES {} \
+             ON CONFLICT (site_id, day, event_type) DO UPDATE SET events = daily_event_counts.events + excluded.events",
+            values_placeholders(backend, chunk.len(), 4)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for ((site, day, event_type), n) in chunk {
+            values.extend([
+                site.clone().into(),
+                (*day).into(),
+                event_type.clone().into(),
+                (*n).into(),
+            ]);
         }
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;

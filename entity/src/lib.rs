@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table.
 
+pub mod daily_event_counts;
 pub mod daily_path_packs;
 pub mod daily_path_views;
 pub mod daily_user_sets;

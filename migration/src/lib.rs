@@ -7,6 +7,7 @@ mod m20251115_000002_create_rollups;
 mod m20251201_000003_create_dashboard_rollups;
 mod m20261124_000004_user_sets;
 mod m20261125_000005_path_packs;
+mod m20261125_000006_daily_event_counts;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251201_000003_create_dashboard_rollups::Migration),
             Box::new(m20261124_000004_user_sets::Migration),
             Box::new(m20261125_000005_path_packs::Migration),
+            Box::new(m20261125_000006_daily_event_counts::Migration),
         ]
     }
 }
