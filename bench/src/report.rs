@@ -448,6 +448,18 @@ fn ingest_md(s: &mut String, i: &IngestResults) {
                     })
                 })
                 .collect();
+            if let Some(d) = &t.drain {
+                let _ = writeln!(
+                    s,
+                    "The processor was stopped during the load (the api measured alone, as the ceiling is); started \
+                     afterwards, it stored {} of {} acknowledged events in {:.1} s ({} events/s){}.",
+                    int(d.written_total as f64),
+                    int(d.acked_total as f64),
+                    d.seconds_after_load,
+                    int(d.rows_per_s),
+                    if d.complete { "" } else { " (incomplete)" }
+                );
+            }
             if !drains.is_empty() {
                 let _ = writeln!(
                     s,
@@ -618,7 +630,7 @@ fn queries_md(s: &mut String, q: &QueriesResults) {
 fn memory_md(s: &mut String, i: &IngestResults) {
     let _ = writeln!(
         s,
-        "\n## 5. Memory under the ingest load\n\nPeak VmRSS sampled every 50 ms during each measured run; VmHWM is the peak since the process started.\n"
+        "\n## 5. Memory under the ingest load\n\nPeak VmRSS sampled every 50 ms during each measured run; VmHWM is the peak since the process started (for the Kafka-mode processor: while it stored the whole load, after it).\n"
     );
     let _ = writeln!(
         s,

@@ -87,6 +87,8 @@ impl Service {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
             .env("LOG_FORMAT", "json")
+            // As the Dockerfile and scripts/run.sh run them.
+            .env("MALLOC_ARENA_MAX", "2")
             .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
             .env("METRICS_ADDR", format!("127.0.0.1:{metrics}"))
             .stdin(Stdio::null())
