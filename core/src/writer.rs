@@ -251,77 +251,88 @@ fn values_insert(backend: DbBackend, events: &[&Event]) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollups) -> Result<(), DbErr> {
-    let path_rows: Vec<_> = r.path_views.iter().collect();
-    for chunk in path_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+/// Adds counts to a rollup: `INSERT … ON CONFLICT (<key>) DO UPDATE SET
+/// <count> = <table>.<count> + excluded.<count>`, rows in the caller's
+/// (primary-key) order, `ROLLUP_ROWS_PER_STATEMENT` rows a statement.
+async fn add_counts(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    table: &str,
+    key: &[&str],
+    count: &str,
+    rows: impl ExactSizeIterator<Item = Vec<Value>>,
+) -> Result<(), DbErr> {
+    let rows: Vec<Vec<Value>> = rows.collect();
+    for chunk in rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let key = key.join(", ");
         let sql = format!(
-            "INSERT INTO daily_path_views (site_id, day, path, views) VALUES {} \
-             ON CONFLICT (site_id, day, path) DO UPDATE SET views = daily_path_views.views + excluded.views",
-            values_placeholders(backend, chunk.len(), 4)
+            "INSERT INTO {table} ({key}, {count}) VALUES {} \
+             ON CONFLICT ({key}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
+            values_placeholders(backend, chunk.len(), chunk.first().map_or(0, Vec::len))
         );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for ((site, day, path), n) in chunk {
-            values.extend([site.clone().into(), (*day).into(), path.clone().into(), (*n).into()]);
-        }
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
+    Ok(())
+}
 
-    let daily_rows: Vec<_> = r.daily.iter().collect();
-    for chunk in daily_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO daily_event_counts (site_id, day, event_type, events) VALUES {} \
-             ON CONFLICT (site_id, day, event_type) DO UPDATE SET events = daily_event_counts.events + excluded.events",
-            values_placeholders(backend, chunk.len(), 4)
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for ((site, day, event_type), n) in chunk {
-            values.extend([
+async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollups) -> Result<(), DbErr> {
+    add_counts(
+        txn,
+        backend,
+        "daily_path_views",
+        &["site_id", "day", "path"],
+        "views",
+        r.path_views
+            .iter()
+            .map(|((site, day, path), n)| vec![site.clone().into(), (*day).into(), path.clone().into(), (*n).into()]),
+    )
+    .await?;
+    add_counts(
+        txn,
+        backend,
+        "daily_event_counts",
+        &["site_id", "day", "event_type"],
+        "events",
+        r.daily.iter().map(|((site, day, event_type), n)| {
+            vec![
                 site.clone().into(),
                 (*day).into(),
                 event_type.clone().into(),
                 (*n).into(),
-            ]);
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-    }
-
-    let hourly_rows: Vec<_> = r.hourly.iter().collect();
-    for chunk in hourly_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO hourly_event_counts (site_id, day, hour, event_type, events) VALUES {} \
-             ON CONFLICT (site_id, day, hour, event_type) DO UPDATE SET events = hourly_event_counts.events + excluded.events",
-            values_placeholders(backend, chunk.len(), 5)
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for ((site, day, hour, event_type), n) in chunk {
-            values.extend([
+            ]
+        }),
+    )
+    .await?;
+    add_counts(
+        txn,
+        backend,
+        "hourly_event_counts",
+        &["site_id", "day", "hour", "event_type"],
+        "events",
+        r.hourly.iter().map(|((site, day, hour, event_type), n)| {
+            vec![
                 site.clone().into(),
                 (*day).into(),
                 (*hour).into(),
                 event_type.clone().into(),
                 (*n).into(),
-            ]);
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-    }
-
-    let minute_rows: Vec<_> = r.minutes.iter().collect();
-    for chunk in minute_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO minute_event_counts (site_id, minute, events) VALUES {} \
-             ON CONFLICT (site_id, minute) DO UPDATE SET events = minute_event_counts.events + excluded.events",
-            values_placeholders(backend, chunk.len(), 3)
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
-        for ((site, minute), n) in chunk {
-            values.extend([site.clone().into(), (*minute).into(), (*n).into()]);
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-    }
+            ]
+        }),
+    )
+    .await?;
+    add_counts(
+        txn,
+        backend,
+        "minute_event_counts",
+        &["site_id", "minute"],
+        "events",
+        r.minutes
+            .iter()
+            .map(|((site, minute), n)| vec![site.clone().into(), (*minute).into(), (*n).into()]),
+    )
+    .await?;
 
     let site_rows: Vec<_> = r.sites.iter().collect();
     for chunk in site_rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
