@@ -221,9 +221,10 @@ async fn user_sets_round_trip(url: &str) {
     let date = |d| chrono::NaiveDate::from_ymd_opt(2025, 11, d).unwrap();
     for site in ["a", "b"] {
         for (from, to) in [(1, 1), (2, 2), (3, 3), (1, 3), (2, 3)] {
-            let got = analytics_core::user_sets::unique_users(&db, site, date(from), date(to))
+            let got = analytics_core::stats::totals(&db, site, date(from), date(to))
                 .await
-                .unwrap();
+                .unwrap()
+                .unique_users;
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
@@ -231,9 +232,10 @@ async fn user_sets_round_trip(url: &str) {
     assert_eq!(sorted_facts(&db).await, facts);
     migrate(url, "up");
     assert_eq!(
-        analytics_core::user_sets::unique_users(&db, "b", date(1), date(3))
+        analytics_core::stats::totals(&db, "b", date(1), date(3))
             .await
-            .unwrap(),
+            .unwrap()
+            .unique_users,
         distinct("b", 1, 3)
     );
 }

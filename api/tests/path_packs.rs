@@ -7,7 +7,8 @@
 mod support;
 
 use analytics_core::event::Event;
-use analytics_core::path_packs::{compact, top_paths};
+use analytics_core::path_packs::compact;
+use analytics_core::stats::top_paths;
 use analytics_core::writer::write_batch;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};

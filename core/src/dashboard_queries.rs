@@ -4,8 +4,7 @@
 
 use crate::db::{binary_collation, portable};
 use crate::event::{FieldError, PAGE_VIEW};
-use crate::path_packs::top_paths;
-use crate::stats::{parse_limit, parse_period, parse_site, reject_unknown};
+use crate::stats::{parse_limit, parse_period, parse_site, reject_unknown, top_paths};
 use crate::writer::epoch_minute;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};

@@ -6,7 +6,8 @@
 //! So once a minute the compactor moves each (site, day)'s rows into one
 //! `daily_path_packs` row: every (path, views) pair of that day, sorted by path
 //! and front-coded. A range is then read as at most one pack per day plus
-//! the rows written since the last compaction, and summed here.
+//! the rows written since the last compaction, summed by `stats::period` with
+//! `add_pack` and ranked by `rank`.
 //!
 //! Exactness: the compactor deletes rows with `DELETE … RETURNING` and folds
 //! exactly the returned rows into the pack in the same transaction, so a view
@@ -244,54 +245,6 @@ pub fn compact_soon(db: &DatabaseConnection) {
         }
         COMPACTING.store(false, Ordering::Release);
     });
-}
-
-/// `page_view` paths of `site_id` from `from` to `to`, most viewed first,
-/// ties by path in byte order: the packs and the not yet packed rows of the
-/// range, summed.
-pub async fn top_paths(
-    db: &DatabaseConnection,
-    site_id: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    limit: u32,
-) -> Result<Vec<PathViews>, DbErr> {
-    let backend = db.get_database_backend();
-    // One statement, so one snapshot: a compaction committing between two
-    // reads would count its rows twice or not at all.
-    let sql = portable(
-        backend,
-        "SELECT path, CAST(SUM(views) AS BIGINT), NULL FROM daily_path_views \
-         WHERE site_id = $1 AND day >= $2 AND day <= $3 GROUP BY path \
-         UNION ALL \
-         SELECT NULL, NULL, paths FROM daily_path_packs WHERE site_id = $4 AND day >= $5 AND day <= $6",
-    );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                site_id.into(),
-                from.into(),
-                to.into(),
-                site_id.into(),
-                from.into(),
-                to.into(),
-            ],
-        ))
-        .await?;
-    let mut totals: HashMap<Vec<u8>, i64> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        if let Some(pack) = row.try_get_by_index::<Option<Vec<u8>>>(2)? {
-            add_pack(&mut totals, &pack)?;
-        } else if let (Some(path), Some(views)) = (
-            row.try_get_by_index::<Option<String>>(0)?,
-            row.try_get_by_index::<Option<i64>>(1)?,
-        ) {
-            *totals.entry(path.into_bytes()).or_default() += views;
-        }
-    }
-    rank(totals, limit)
 }
 
 /// Adds a pack's views to `totals`, keyed by path bytes.

@@ -211,7 +211,19 @@ fn in_period(part: usize) -> String {
     format!("site_id = ${} AND day >= ${} AND day <= ${}", n + 1, n + 2, n + 3)
 }
 
-/// One period's numbers, and with `paths` its path views (packs and rows not
+/// What `period` reads.
+#[derive(Clone, Copy)]
+struct Read {
+    totals: bool,
+    paths: bool,
+}
+
+const BOTH: Read = Read {
+    totals: true,
+    paths: true,
+};
+
+/// One period's numbers and/or its path views (packs and rows not
 /// yet packed, summed), read in one statement: one round trip, and one
 /// snapshot, so views, users and paths agree even while a batch or a
 /// compaction commits. Rows by kind: 0 event counts (from the daily rollup), 1 users (a day's stored
@@ -222,38 +234,39 @@ async fn period(
     site_id: &str,
     from: NaiveDate,
     to: NaiveDate,
-    paths: bool,
+    read: Read,
 ) -> Result<(PeriodTotals, HashMap<Vec<u8>, i64>), DbErr> {
     let backend = db.get_database_backend();
-    // The first sub-select types every column: UNION resolves types pairwise.
-    let mut parts = vec![
-        format!(
+    let mut parts = Vec::new();
+    if read.totals {
+        parts.push(format!(
             "SELECT 0, CAST(NULL AS TEXT), \
                CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(NULL AS BYTEA) \
              FROM daily_event_counts WHERE {}",
-            in_period(0)
-        ),
-        if from == to {
+            in_period(parts.len())
+        ));
+        parts.push(if from == to {
             format!(
                 "SELECT 1, NULL, user_count, NULL, NULL FROM daily_user_sets WHERE {}",
-                in_period(1)
+                in_period(parts.len())
             )
         } else {
             format!(
                 "SELECT 1, NULL, NULL, NULL, users FROM daily_user_sets WHERE {}",
-                in_period(1)
+                in_period(parts.len())
             )
-        },
-    ];
-    if paths {
+        });
+    }
+    if read.paths {
         parts.push(format!(
-            "SELECT 2, path, CAST(SUM(views) AS BIGINT), NULL, NULL FROM daily_path_views WHERE {} GROUP BY path",
-            in_period(2)
+            "SELECT 2, CAST(path AS TEXT), CAST(SUM(views) AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BYTEA) \
+             FROM daily_path_views WHERE {} GROUP BY path",
+            in_period(parts.len())
         ));
         parts.push(format!(
             "SELECT 3, NULL, NULL, NULL, paths FROM daily_path_packs WHERE {}",
-            in_period(3)
+            in_period(parts.len())
         ));
     }
     let sql = portable(backend, &parts.join(" UNION ALL "));
@@ -298,7 +311,7 @@ async fn period(
             }
         }
     }
-    if from != to {
+    if read.totals && from != to {
         totals.unique_users = i64::try_from(users.len()).unwrap_or(i64::MAX);
     }
     Ok((totals, path_views))
@@ -311,7 +324,27 @@ pub async fn totals(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<PeriodTotals, DbErr> {
-    Ok(period(db, site_id, from, to, false).await?.0)
+    let read = Read {
+        totals: true,
+        paths: false,
+    };
+    Ok(period(db, site_id, from, to, read).await?.0)
+}
+
+/// `page_view` paths of `site_id` from `from` to `to`, most viewed first,
+/// ties by path in byte order.
+pub async fn top_paths(
+    db: &DatabaseConnection,
+    site_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: u32,
+) -> Result<Vec<PathViews>, DbErr> {
+    let read = Read {
+        totals: false,
+        paths: true,
+    };
+    crate::path_packs::rank(period(db, site_id, from, to, read).await?.1, limit)
 }
 
 pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
@@ -323,7 +356,7 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbE
             Ok(None)
         }
     };
-    let ((current, path_views), previous) = tokio::try_join!(period(db, &q.site_id, q.from, q.to, true), previous)?;
+    let ((current, path_views), previous) = tokio::try_join!(period(db, &q.site_id, q.from, q.to, BOTH), previous)?;
     Ok(Stats {
         site_id: q.site_id.clone(),
         date: q.single_date.then_some(q.from),

@@ -310,43 +310,6 @@ where
     Ok(())
 }
 
-/// Distinct users of `site_id` from `from` to `to`: the stored count for one
-/// day, the cardinality of the union of the days' sets for a range.
-pub async fn unique_users<C: ConnectionTrait>(
-    conn: &C,
-    site_id: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<i64, DbErr> {
-    let backend = conn.get_database_backend();
-    let period: [Value; 3] = [site_id.into(), from.into(), to.into()];
-    if from == to {
-        let sql = portable(
-            backend,
-            "SELECT user_count FROM daily_user_sets WHERE site_id = $1 AND day >= $2 AND day <= $3",
-        );
-        let row = conn
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, period))
-            .await?;
-        return match row {
-            Some(row) => row.try_get_by_index::<i64>(0),
-            None => Ok(0),
-        };
-    }
-    let sql = portable(
-        backend,
-        "SELECT users FROM daily_user_sets WHERE site_id = $1 AND day >= $2 AND day <= $3",
-    );
-    let mut union = RoaringBitmap::new();
-    for row in conn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, period))
-        .await?
-    {
-        union |= decode(&row.try_get_by_index::<Vec<u8>>(0)?)?;
-    }
-    Ok(cardinality(&union))
-}
-
 /// One stored (site, day, hour, user) fact, as the old per-user rollups held
 /// it: what the migration reads to build the sets and writes back on `down`.
 #[derive(Debug, Clone, PartialEq, Eq)]
