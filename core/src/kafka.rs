@@ -43,11 +43,9 @@ pub fn producer(
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("compression.type", "lz4")
-        // 2 ms, not 5: single events wait for their ack, so the linger is
-        // most of their latency; measured in bench/ (api alone, 128
-        // connections) 5 ms gave 19.8k req/s, 2–3 ms 27–30k. Batches fill a
-        // produce request long before either.
-        .set("linger.ms", "2")
+        // The lowest of DESIGN.md's 5–20 ms: a single event waits for its
+        // ack, so the linger is most of its latency (bench/README.md).
+        .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", queue_messages.to_string())
         .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
