@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use analytics_core::event::Event;
 use analytics_core::health::Liveness;
 use analytics_core::metrics::Metrics;
-use analytics_core::writer::write_batch;
+use analytics_core::writer::Writer;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ impl EmbeddedWriter {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUED_REQUESTS);
         liveness.register(LOOP_NAME, IDLE_TICK * 30);
-        let handle = tokio::spawn(run(db, rx, metrics, liveness, max_batch));
+        let handle = tokio::spawn(run(Writer::new(db), rx, metrics, liveness, max_batch));
         (Self { tx, timeout }, handle)
     }
 
@@ -63,7 +63,7 @@ impl EmbeddedWriter {
 }
 
 async fn run(
-    db: DatabaseConnection,
+    writer: Writer,
     mut rx: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
     liveness: Arc<Liveness>,
@@ -94,7 +94,7 @@ async fn run(
             replies.push(job.done);
         }
         let started = Instant::now();
-        let result = write_batch(&db, &events).await;
+        let result = writer.write(&events).await;
         metrics.transaction_duration.observe(started.elapsed().as_secs_f64());
         #[allow(clippy::cast_precision_loss)]
         metrics.batch_size.observe(events.len() as f64);

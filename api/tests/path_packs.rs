@@ -9,7 +9,7 @@ mod support;
 use analytics_core::event::Event;
 use analytics_core::path_packs::compact;
 use analytics_core::stats::top_paths;
-use analytics_core::writer::write_batch;
+use analytics_core::writer::Writer;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -124,12 +124,13 @@ async fn compact_all(db: &DatabaseConnection) {
 async fn writes_and_compactions_interleaved(url: &str) {
     migrate(url, "up");
     let db = Database::connect(url).await.unwrap();
+    let writer = Writer::new(db.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut truth = Truth::new();
     let mut batch = Vec::new();
     for round in 0..4 {
         batch = events(&mut rng, 1500);
-        write_batch(&db, &batch).await.unwrap();
+        writer.write(&batch).await.unwrap();
         add_truth(&mut truth, &batch);
         assert_top_paths(&db, &truth, &format!("round {round}, before compaction")).await;
         compact_all(&db).await;
@@ -141,7 +142,7 @@ async fn writes_and_compactions_interleaved(url: &str) {
         assert_top_paths(&db, &truth, &format!("round {round}, after compaction")).await;
     }
     // The same events again are duplicates: nothing may change.
-    assert_eq!(write_batch(&db, &batch).await.unwrap().inserted, 0);
+    assert_eq!(writer.write(&batch).await.unwrap().inserted, 0);
     assert_top_paths(&db, &truth, "after a resent batch").await;
 }
 
@@ -181,11 +182,11 @@ async fn postgres_compaction_racing_writers_loses_nothing() {
         })
     };
     let (odd, even): (Vec<_>, Vec<_>) = batches.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
-    let writer = |batches: Vec<(usize, Vec<Event>)>| {
-        let db = db.clone();
+    let start_writer = |batches: Vec<(usize, Vec<Event>)>| {
+        let writer = Writer::new(db.clone());
         tokio::spawn(async move {
             for (_, b) in batches {
-                write_batch(&db, &b).await.unwrap();
+                writer.write(&b).await.unwrap();
             }
         })
     };
@@ -208,7 +209,7 @@ async fn postgres_compaction_racing_writers_loses_nothing() {
             reads
         })
     };
-    let (a, b) = (writer(odd), writer(even));
+    let (a, b) = (start_writer(odd), start_writer(even));
     a.await.unwrap();
     b.await.unwrap();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -248,16 +249,17 @@ async fn stored_path_views(db: &DatabaseConnection) -> Truth {
 async fn migration_unpacks_everything(url: &str) {
     migrate(url, "up");
     let db = Database::connect(url).await.unwrap();
+    let writer = Writer::new(db.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let mut truth = Truth::new();
     for _ in 0..2 {
         let batch = events(&mut rng, 1000);
-        write_batch(&db, &batch).await.unwrap();
+        writer.write(&batch).await.unwrap();
         add_truth(&mut truth, &batch);
         compact(&db).await.unwrap();
     }
     let batch = events(&mut rng, 500);
-    write_batch(&db, &batch).await.unwrap();
+    writer.write(&batch).await.unwrap();
     add_truth(&mut truth, &batch);
     // Migrations 6 and 5.
     migrate(url, "down -n 2");

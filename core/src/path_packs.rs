@@ -26,7 +26,6 @@ use crate::stats::PathViews;
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 const FORMAT_V1: u8 = 1;
 /// (site, day) groups packed per compaction run; the rest wait a minute.
@@ -223,28 +222,6 @@ pub async fn compact(db: &DatabaseConnection) -> Result<usize, DbErr> {
         txn.commit().await?;
     }
     Ok(moved)
-}
-
-static LAST_COMPACTION_MINUTE: AtomicI64 = AtomicI64::new(i64::MIN);
-static COMPACTING: AtomicBool = AtomicBool::new(false);
-
-/// Starts a compaction in the background if none ran this minute and none
-/// is running. Called by the writer after each commit, so whatever process
-/// writes (processor or embedded api) also packs; a failure is logged and
-/// retried a minute later, and never touches the batch.
-pub fn compact_soon(db: &DatabaseConnection) {
-    let minute = chrono::Utc::now().timestamp().div_euclid(60);
-    if LAST_COMPACTION_MINUTE.swap(minute, Ordering::Relaxed) == minute || COMPACTING.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let db = db.clone();
-    tokio::spawn(async move {
-        match compact(&db).await {
-            Ok(moved) => tracing::debug!(moved, "packed daily_path_views rows"),
-            Err(e) => tracing::warn!(error = %e, "packing daily_path_views failed; retrying next minute"),
-        }
-        COMPACTING.store(false, Ordering::Release);
-    });
 }
 
 /// Adds a pack's views to `totals`, keyed by path bytes.

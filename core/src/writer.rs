@@ -19,7 +19,8 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Rows per INSERT: keeps bind parameters under SQLite's 32,766 and
@@ -88,32 +89,81 @@ pub fn epoch_minute(t: DateTime<Utc>) -> i64 {
 /// minutes; the rest is slack for clock skew between api replicas.
 pub const MINUTE_RETENTION: i64 = 60;
 
-/// The minute this process last pruned `minute_event_counts`, so pruning runs
-/// at most once a minute whatever the batch rate.
-static LAST_PRUNE: AtomicI64 = AtomicI64::new(i64::MIN);
-
-pub async fn write_batch(db: &DatabaseConnection, events: &[Event]) -> Result<WriteOutcome, DbErr> {
-    let txn = db.begin().await?;
-    let outcome = write_in(&txn, events).await?;
-    txn.commit().await?;
-    prune_minutes(db).await;
-    crate::path_packs::compact_soon(db);
-    Ok(outcome)
+/// Writes batches into one database, and after its commits keeps that
+/// database tidy: prunes the live panel's old minutes and packs path rows
+/// (`path_packs`), each at most once a minute per writer whatever the batch
+/// rate. Cloning shares the schedule; two writers on one database (two
+/// processors) each keep their own, which is safe: both chores are
+/// idempotent and never hold a batch's locks.
+#[derive(Clone)]
+pub struct Writer {
+    db: DatabaseConnection,
+    upkeep: Arc<Upkeep>,
 }
 
-/// Deletes live-panel rows older than `MINUTE_RETENTION` minutes. Outside the
-/// batch transaction on purpose: it touches only old rows no batch writes, it
-/// must never fail a batch, and a missed prune is redone a minute later.
-async fn prune_minutes(db: &DatabaseConnection) {
-    let now = epoch_minute(Utc::now());
-    if LAST_PRUNE.swap(now, Ordering::Relaxed) == now {
-        return;
+struct Upkeep {
+    last_prune: AtomicI64,
+    last_compaction: AtomicI64,
+    compacting: AtomicBool,
+}
+
+impl Writer {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            upkeep: Arc::new(Upkeep {
+                last_prune: AtomicI64::new(i64::MIN),
+                last_compaction: AtomicI64::new(i64::MIN),
+                compacting: AtomicBool::new(false),
+            }),
+        }
     }
-    let backend = db.get_database_backend();
-    let sql = portable(backend, "DELETE FROM minute_event_counts WHERE minute < $1");
-    let stmt = Statement::from_sql_and_values(backend, sql, [(now - MINUTE_RETENTION).into()]);
-    if let Err(e) = db.execute_raw(stmt).await {
-        tracing::warn!(error = %e, "pruning minute_event_counts failed; retrying next minute");
+
+    pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+        let txn = self.db.begin().await?;
+        let outcome = write_in(&txn, events).await?;
+        txn.commit().await?;
+        self.prune_minutes().await;
+        self.compact_soon();
+        Ok(outcome)
+    }
+
+    /// Deletes live-panel rows older than `MINUTE_RETENTION` minutes. Outside
+    /// the batch transaction on purpose: it touches only old rows no batch
+    /// writes, it must never fail a batch, and a missed prune is redone a
+    /// minute later.
+    async fn prune_minutes(&self) {
+        let now = epoch_minute(Utc::now());
+        if self.upkeep.last_prune.swap(now, Ordering::Relaxed) == now {
+            return;
+        }
+        let backend = self.db.get_database_backend();
+        let sql = portable(backend, "DELETE FROM minute_event_counts WHERE minute < $1");
+        let stmt = Statement::from_sql_and_values(backend, sql, [(now - MINUTE_RETENTION).into()]);
+        if let Err(e) = self.db.execute_raw(stmt).await {
+            tracing::warn!(error = %e, "pruning minute_event_counts failed; retrying next minute");
+        }
+    }
+
+    /// Packs path rows in the background if no compaction started this
+    /// minute and none is running; a failure is logged and retried a minute
+    /// later, and never touches the batch.
+    fn compact_soon(&self) {
+        let minute = epoch_minute(Utc::now());
+        let upkeep = &self.upkeep;
+        if upkeep.last_compaction.swap(minute, Ordering::Relaxed) == minute
+            || upkeep.compacting.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (db, upkeep) = (self.db.clone(), self.upkeep.clone());
+        tokio::spawn(async move {
+            match crate::path_packs::compact(&db).await {
+                Ok(moved) => tracing::debug!(moved, "packed daily_path_views rows"),
+                Err(e) => tracing::warn!(error = %e, "packing daily_path_views failed; retrying next minute"),
+            }
+            upkeep.compacting.store(false, Ordering::Release);
+        });
     }
 }
 

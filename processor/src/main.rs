@@ -9,6 +9,7 @@ mod pipeline;
 use analytics_core::config::parse_or_exit;
 use analytics_core::health::{Liveness, Readiness};
 use analytics_core::metrics::Metrics;
+use analytics_core::writer::Writer;
 use analytics_core::{db, health, kafka, metrics, shutdown, telemetry};
 use anyhow::Context;
 use config::ProcessorConfig;
@@ -88,7 +89,7 @@ async fn run(cfg: ProcessorConfig) -> anyhow::Result<()> {
         cfg,
         consumer,
         dlq,
-        db,
+        writer: Writer::new(db),
         metrics,
         liveness,
         next_offsets,

@@ -9,12 +9,11 @@ use analytics_core::health::Liveness;
 use analytics_core::kafka::DLQ_REASON_HEADER;
 use analytics_core::metrics::Metrics;
 use analytics_core::telemetry;
-use analytics_core::writer::write_batch;
+use analytics_core::writer::Writer;
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sea_orm::DatabaseConnection;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ pub struct Pipeline {
     pub cfg: ProcessorConfig,
     pub consumer: Arc<StreamConsumer>,
     pub dlq: FutureProducer,
-    pub db: DatabaseConnection,
+    pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub liveness: Arc<Liveness>,
     /// Next offset to read per partition, as committed; read by the lag task.
@@ -187,7 +186,7 @@ impl Pipeline {
                 db.operation.name = "INSERT",
                 db.collection.name = "events",
             );
-            match write_batch(&self.db, &batch.events).instrument(write_span).await {
+            match self.writer.write(&batch.events).instrument(write_span).await {
                 Ok(o) => {
                     self.metrics
                         .transaction_duration

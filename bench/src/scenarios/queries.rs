@@ -1,6 +1,6 @@
 //! Scenario 4: queries at scale. A database of N events (10M) over the last
 //! 30 UTC days and 20 sites, written with the real writer
-//! (`analytics_core::writer::write_batch`), kept between runs (a marker table
+//! (`analytics_core::writer::Writer`), kept between runs (a marker table
 //! records how it was generated). The api answers `/stats` for one day and
 //! for the 30-day range; beside it, the seed's design: the same answers
 //! computed with SQL over the raw `events` table (the seed's columns and
@@ -306,6 +306,7 @@ async fn build(ctx: &Ctx, url: &str, events: u64, days: u32, last_day: NaiveDate
         let mix = mix.clone();
         tasks.push(tokio::spawn(async move {
             let db = analytics_core::db::connect(&url, 2).await?;
+            let writer = analytics_core::writer::Writer::new(db.clone());
             let mut gen = Generator::with_seed(mix.seed.wrapping_add(1000 + w as u64), mix);
             for (site, count) in sites {
                 let mut left = count;
@@ -317,7 +318,8 @@ async fn build(ctx: &Ctx, url: &str, events: u64, days: u32, last_day: NaiveDate
                             gen.stored_event(site, t, received_at)
                         })
                         .collect();
-                    analytics_core::writer::write_batch(&db, &batch)
+                    writer
+                        .write(&batch)
                         .await
                         .with_context(|| format!("writing a batch of {}", site_name(site)))?;
                     left -= n as u64;
