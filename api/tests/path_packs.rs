@@ -157,6 +157,32 @@ async fn sqlite_packs_plus_rows_are_exact() {
     writes_and_compactions_interleaved(&format!("sqlite://{}?mode=rwc", temp_sqlite().display())).await;
 }
 
+/// Each writer keeps its own schedule: one process writing two databases
+/// packs both within the minute (a process-wide throttle packed only the
+/// first database it wrote to, and the other a minute later).
+#[tokio::test]
+async fn every_writer_packs_its_own_database() {
+    let (a, b) = (TestDb::migrated().await, TestDb::migrated().await);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut dbs = Vec::new();
+    for test_db in [&a, &b] {
+        let db = test_db.connect().await;
+        let writer = Writer::new(db.clone());
+        assert_eq!(writer.write(&events(&mut rng, 500)).await.unwrap().inserted, 500);
+        dbs.push(db);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for (name, db) in ["first", "second"].into_iter().zip(&dbs) {
+        while count(db, "daily_path_packs").await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the {name} database was not packed after its writer's commit"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// Two writers on the same (site, day)s while a compactor packs in a loop:
 /// every view ends up counted exactly once.
 #[tokio::test]
