@@ -92,8 +92,11 @@ async fn run(cfg: ApiConfig) -> anyhow::Result<()> {
         Migrator::up(&db, None)
             .await
             .context("migrating the embedded database")?;
+        let write_db = db::connect_writer(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
         let (writer, task) = embedded::EmbeddedWriter::spawn(
-            db.clone(),
+            write_db,
             metrics.clone(),
             liveness.clone(),
             cfg.embedded_batch_events,
