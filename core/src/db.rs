@@ -6,13 +6,21 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use std::time::Duration;
 
 fn options(url: &str, max_connections: u32) -> ConnectOptions {
+    options_with(url, max_connections, sqlite_tuning)
+}
+
+fn options_with(
+    url: &str,
+    max_connections: u32,
+    sqlite: fn(SqliteConnectOptions) -> SqliteConnectOptions,
+) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(max_connections)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
         .sqlx_logging(false);
-    opts.map_sqlx_sqlite_opts(sqlite_tuning);
+    opts.map_sqlx_sqlite_opts(sqlite);
     opts
 }
 
@@ -49,13 +57,13 @@ pub async fn connect_lazy(url: &str, max_connections: u32) -> Result<DatabaseCon
 /// Readers keep SQLite's small cache: the cache is per connection, and four
 /// connections of 32 MiB took the api past 100 MB.
 pub async fn connect_writer(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut opts = options(url, 1);
-    opts.map_sqlx_sqlite_opts(|o| {
-        sqlite_tuning(o)
-            .pragma("cache_size", "-32768")
-            .pragma("wal_autocheckpoint", "16000")
-    });
-    Database::connect(opts).await
+    Database::connect(options_with(url, 1, sqlite_writer_tuning)).await
+}
+
+fn sqlite_writer_tuning(o: SqliteConnectOptions) -> SqliteConnectOptions {
+    sqlite_tuning(o)
+        .pragma("cache_size", "-32768")
+        .pragma("wal_autocheckpoint", "16000")
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {

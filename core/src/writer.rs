@@ -101,6 +101,12 @@ pub struct Writer {
     upkeep: Arc<Upkeep>,
 }
 
+/// The current epoch minute, unless `last` already holds it; records it.
+fn first_time_this_minute(last: &AtomicI64) -> Option<i64> {
+    let now = epoch_minute(Utc::now());
+    (last.swap(now, Ordering::Relaxed) != now).then_some(now)
+}
+
 struct Upkeep {
     last_prune: AtomicI64,
     last_compaction: AtomicI64,
@@ -133,10 +139,9 @@ impl Writer {
     /// writes, it must never fail a batch, and a missed prune is redone a
     /// minute later.
     async fn prune_minutes(&self) {
-        let now = epoch_minute(Utc::now());
-        if self.upkeep.last_prune.swap(now, Ordering::Relaxed) == now {
+        let Some(now) = first_time_this_minute(&self.upkeep.last_prune) else {
             return;
-        }
+        };
         let backend = self.db.get_database_backend();
         let sql = portable(backend, "DELETE FROM minute_event_counts WHERE minute < $1");
         let stmt = Statement::from_sql_and_values(backend, sql, [(now - MINUTE_RETENTION).into()]);
@@ -149,10 +154,8 @@ impl Writer {
     /// minute and none is running; a failure is logged and retried a minute
     /// later, and never touches the batch.
     fn compact_soon(&self) {
-        let minute = epoch_minute(Utc::now());
-        let upkeep = &self.upkeep;
-        if upkeep.last_compaction.swap(minute, Ordering::Relaxed) == minute
-            || upkeep.compacting.swap(true, Ordering::AcqRel)
+        if first_time_this_minute(&self.upkeep.last_compaction).is_none()
+            || self.upkeep.compacting.swap(true, Ordering::AcqRel)
         {
             return;
         }
@@ -310,17 +313,20 @@ async fn add_counts(
     table: &str,
     key: &[&str],
     count: &str,
-    rows: impl ExactSizeIterator<Item = Vec<Value>>,
+    rows: impl Iterator<Item = Vec<Value>>,
 ) -> Result<(), DbErr> {
-    let rows: Vec<Vec<Value>> = rows.collect();
-    for chunk in rows.chunks(ROLLUP_ROWS_PER_STATEMENT) {
-        let key = key.join(", ");
+    // Collected before the first await: the caller's iterator borrows its rollups.
+    let mut rows: Vec<Vec<Value>> = rows.collect();
+    let key = key.join(", ");
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(ROLLUP_ROWS_PER_STATEMENT));
+        let chunk = std::mem::replace(&mut rows, rest);
         let sql = format!(
             "INSERT INTO {table} ({key}, {count}) VALUES {} \
              ON CONFLICT ({key}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
             values_placeholders(backend, chunk.len(), chunk.first().map_or(0, Vec::len))
         );
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        let values: Vec<Value> = chunk.into_iter().flatten().collect();
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
