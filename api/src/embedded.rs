@@ -8,7 +8,6 @@ use analytics_core::event::Event;
 use analytics_core::health::Liveness;
 use analytics_core::metrics::Metrics;
 use analytics_core::writer::Writer;
-use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +31,7 @@ impl EmbeddedWriter {
     /// Starts the writer task; it ends once every `EmbeddedWriter` is dropped
     /// and the queue is drained, so shutdown loses nothing already queued.
     pub fn spawn(
-        db: DatabaseConnection,
+        writer: Writer,
         metrics: Arc<Metrics>,
         liveness: Arc<Liveness>,
         max_batch: usize,
@@ -40,7 +39,7 @@ impl EmbeddedWriter {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUED_REQUESTS);
         liveness.register(LOOP_NAME, IDLE_TICK * 30);
-        let handle = tokio::spawn(run(Writer::new(db), rx, metrics, liveness, max_batch));
+        let handle = tokio::spawn(run(writer, rx, metrics, liveness, max_batch));
         (Self { tx, timeout }, handle)
     }
 
@@ -94,10 +93,10 @@ async fn run(
             replies.push(job.done);
         }
         let started = Instant::now();
-        let result = writer.write(&events).await;
-        metrics.transaction_duration.observe(started.elapsed().as_secs_f64());
         #[allow(clippy::cast_precision_loss)]
         metrics.batch_size.observe(events.len() as f64);
+        let result = writer.write_owned(events).await;
+        metrics.transaction_duration.observe(started.elapsed().as_secs_f64());
         let reply = match result {
             Ok(outcome) => {
                 metrics.events_written.inc_by(outcome.inserted as u64);

@@ -17,6 +17,7 @@ mod stats_api;
 use analytics_core::config::parse_or_exit;
 use analytics_core::health::{Liveness, Readiness};
 use analytics_core::metrics::Metrics;
+use analytics_core::writer::Writer;
 use analytics_core::{db, health, kafka, metrics, shutdown, telemetry};
 use anyhow::Context;
 use config::{ApiConfig, EMBEDDED_DATABASE_URL};
@@ -92,11 +93,9 @@ async fn run(cfg: ApiConfig) -> anyhow::Result<()> {
         Migrator::up(&db, None)
             .await
             .context("migrating the embedded database")?;
-        let write_db = db::connect_writer(&url)
-            .await
-            .with_context(|| format!("opening {url}"))?;
+        let db_writer = Writer::new(db.clone()).with_context(|| format!("opening {url} for writing"))?;
         let (writer, task) = embedded::EmbeddedWriter::spawn(
-            write_db,
+            db_writer,
             metrics.clone(),
             liveness.clone(),
             cfg.embedded_batch_events,

@@ -6,21 +6,13 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use std::time::Duration;
 
 fn options(url: &str, max_connections: u32) -> ConnectOptions {
-    options_with(url, max_connections, sqlite_tuning)
-}
-
-fn options_with(
-    url: &str,
-    max_connections: u32,
-    sqlite: fn(SqliteConnectOptions) -> SqliteConnectOptions,
-) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(max_connections)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
         .sqlx_logging(false);
-    opts.map_sqlx_sqlite_opts(sqlite);
+    opts.map_sqlx_sqlite_opts(sqlite_tuning);
     opts
 }
 
@@ -41,29 +33,6 @@ pub async fn connect_lazy(url: &str, max_connections: u32) -> Result<DatabaseCon
     let mut opts = options(url, max_connections);
     opts.connect_lazy(true);
     Database::connect(opts).await
-}
-
-/// The pool the embedded api writes through: one connection, as SQLite has
-/// one writer anyway (compaction and pruning queue behind batches instead of
-/// waiting on a lock). On SQLite it alone gets
-/// - a 32 MiB page cache (SQLite's default is 2 MiB): a 10,000-event
-///   transaction then keeps its dirty pages until the commit instead of
-///   spilling them into the WAL and writing them again; the raw insert took
-///   half the time;
-/// - a checkpoint every 16,000 WAL pages instead of 1,000, so index pages
-///   that every transaction touches are copied into the database once per
-///   checkpoint rather than after every commit (about 10% more events/s).
-///
-/// Readers keep SQLite's small cache: the cache is per connection, and four
-/// connections of 32 MiB took the api past 100 MB.
-pub async fn connect_writer(url: &str) -> Result<DatabaseConnection, DbErr> {
-    Database::connect(options_with(url, 1, sqlite_writer_tuning)).await
-}
-
-fn sqlite_writer_tuning(o: SqliteConnectOptions) -> SqliteConnectOptions {
-    sqlite_tuning(o)
-        .pragma("cache_size", "-32768")
-        .pragma("wal_autocheckpoint", "16000")
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {

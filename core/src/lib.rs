@@ -11,9 +11,11 @@ pub mod kafka;
 pub mod metrics;
 pub mod path_packs;
 pub mod shutdown;
+pub mod sqlite_writer;
 pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
+pub mod user_events;
 pub mod user_sets;
 pub mod writer;

@@ -25,10 +25,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Rows per statement: far below both backends' bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 1000;
 
-/// The users one batch saw: site → user → the (day, hour) buckets.
+/// One site's users in a batch: user → the (day, hour) buckets it was seen in.
+pub(crate) type SiteUsers = BTreeMap<String, BTreeSet<(NaiveDate, i16)>>;
+
+/// The users one batch saw, by site.
 #[derive(Default, Debug)]
 pub struct BatchUsers {
-    by_site: BTreeMap<String, BTreeMap<String, BTreeSet<(NaiveDate, i16)>>>,
+    by_site: BTreeMap<String, SiteUsers>,
 }
 
 impl BatchUsers {
@@ -49,6 +52,10 @@ impl BatchUsers {
 
     pub fn is_empty(&self) -> bool {
         self.by_site.is_empty()
+    }
+
+    pub(crate) fn sites(&self) -> impl Iterator<Item = (&String, &SiteUsers)> {
+        self.by_site.iter()
     }
 }
 

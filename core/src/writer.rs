@@ -1,6 +1,7 @@
 //! The writer: one transaction per batch that inserts raw events and folds
 //! only the newly inserted ones into the rollups. Used by the processor (from
-//! Kafka into PostgreSQL) and by the api in embedded mode (into SQLite).
+//! Kafka into PostgreSQL) and by the api in embedded mode (into SQLite, where
+//! the transaction runs in `sqlite_writer`; the rest is shared).
 //!
 //! Exactly-once effect: `event_id` is unique, raw rows are inserted with
 //! `ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, and only returned
@@ -13,6 +14,7 @@
 
 use crate::db::{portable, values_placeholders};
 use crate::event::Event;
+use crate::sqlite_writer::SqliteWriter;
 use crate::user_sets::{self, BatchUsers};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use sea_orm::{
@@ -23,9 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Rows per INSERT: keeps bind parameters under SQLite's 32,766 and
-/// PostgreSQL's 65,535 limits.
-const EVENT_ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per rollup INSERT: keeps bind parameters under PostgreSQL's 65,535.
 const ROLLUP_ROWS_PER_STATEMENT: usize = 2000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,20 +36,21 @@ pub struct WriteOutcome {
     pub duplicates: usize,
 }
 
+/// What one batch adds to the rollups, keyed in primary-key order.
 #[derive(Default)]
-struct Rollups {
-    path_views: BTreeMap<(String, NaiveDate, String), i64>,
-    users: BatchUsers,
-    daily: BTreeMap<(String, NaiveDate, String), i64>,
-    hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
+pub(crate) struct Rollups {
+    pub(crate) path_views: BTreeMap<(String, NaiveDate, String), i64>,
+    pub(crate) users: BatchUsers,
+    pub(crate) daily: BTreeMap<(String, NaiveDate, String), i64>,
+    pub(crate) hourly: BTreeMap<(String, NaiveDate, i16, String), i64>,
     /// Keyed by the minute the event was *received* (epoch minutes): the live
     /// panel shows what is arriving now, whatever time the event claims.
-    minutes: BTreeMap<(String, i64), i64>,
-    sites: BTreeSet<String>,
+    pub(crate) minutes: BTreeMap<(String, i64), i64>,
+    pub(crate) sites: BTreeSet<String>,
 }
 
 impl Rollups {
-    fn add(&mut self, e: &Event) {
+    pub(crate) fn add(&mut self, e: &Event) {
         let day = e.timestamp.date_naive();
         #[allow(clippy::cast_possible_truncation)]
         let hour = e.timestamp.hour() as i16;
@@ -98,6 +99,8 @@ pub const MINUTE_RETENTION: i64 = 60;
 #[derive(Clone)]
 pub struct Writer {
     db: DatabaseConnection,
+    /// On SQLite, batches go through this connection; `db` keeps the chores.
+    sqlite: Option<SqliteWriter>,
     upkeep: Arc<Upkeep>,
 }
 
@@ -114,24 +117,52 @@ struct Upkeep {
 }
 
 impl Writer {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self {
+    /// On SQLite this opens the writer's own connection to the same file.
+    pub fn new(db: DatabaseConnection) -> Result<Self, DbErr> {
+        let sqlite = match db.get_database_backend() {
+            DbBackend::Sqlite => Some(SqliteWriter::open(db.get_sqlite_connection_pool())?),
+            _ => None,
+        };
+        Ok(Self {
             db,
+            sqlite,
             upkeep: Arc::new(Upkeep {
                 last_prune: AtomicI64::new(i64::MIN),
                 last_compaction: AtomicI64::new(i64::MIN),
                 compacting: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+        match &self.sqlite {
+            Some(_) => self.write_owned(events.to_vec()).await,
+            None => self.write_postgres(events).await,
+        }
+    }
+
+    /// `write` for a caller that is done with the events: on SQLite they move
+    /// to the blocking thread that writes them instead of being copied.
+    pub async fn write_owned(&self, events: Vec<Event>) -> Result<WriteOutcome, DbErr> {
+        let outcome = match &self.sqlite {
+            Some(sqlite) => sqlite.write(events).await?,
+            None => return self.write_postgres(&events).await,
+        };
+        self.after_commit().await;
+        Ok(outcome)
+    }
+
+    async fn write_postgres(&self, events: &[Event]) -> Result<WriteOutcome, DbErr> {
         let txn = self.db.begin().await?;
         let outcome = write_in(&txn, events).await?;
         txn.commit().await?;
+        self.after_commit().await;
+        Ok(outcome)
+    }
+
+    async fn after_commit(&self) {
         self.prune_minutes().await;
         self.compact_soon();
-        Ok(outcome)
     }
 
     /// Deletes live-panel rows older than `MINUTE_RETENTION` minutes. Outside
@@ -170,8 +201,9 @@ impl Writer {
     }
 }
 
-async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOutcome, DbErr> {
-    let backend = txn.get_database_backend();
+/// The batch without repeated `event_id`s (first one kept), in `event_id`
+/// order.
+pub(crate) fn unique_by_id(events: &[Event]) -> Vec<&Event> {
     let mut unique: Vec<&Event> = Vec::with_capacity(events.len());
     let mut seen = HashSet::with_capacity(events.len());
     for e in events {
@@ -180,8 +212,14 @@ async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOu
         }
     }
     unique.sort_by_key(|e| e.event_id);
+    unique
+}
 
-    let inserted_ids = insert_events(txn, backend, &unique).await?;
+/// The batch transaction on PostgreSQL.
+async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+    let backend = txn.get_database_backend();
+    let unique = unique_by_id(events);
+    let inserted_ids = insert_events(txn, &unique).await?;
 
     let mut rollups = Rollups::default();
     for e in unique.iter().filter(|e| inserted_ids.contains(&e.event_id)) {
@@ -196,27 +234,13 @@ async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOu
 }
 
 /// Inserts the raw rows, in `event_id` order, and returns the ids that were
-/// new. On PostgreSQL the whole batch is one statement of ten array
-/// parameters: a 1,000-row `VALUES` list costs the server more to parse and
-/// plan than to insert.
-async fn insert_events(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
-    events: &[&Event],
-) -> Result<HashSet<Uuid>, DbErr> {
+/// new. The whole batch is one statement of ten array parameters: a
+/// 1,000-row `VALUES` list costs the server more to parse and plan than to
+/// insert.
+async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<HashSet<Uuid>, DbErr> {
     let mut inserted = HashSet::with_capacity(events.len());
-    let statements: Vec<Statement> = if backend == DbBackend::Postgres {
-        vec![unnest_insert(events)]
-    } else {
-        events
-            .chunks(EVENT_ROWS_PER_STATEMENT)
-            .map(|chunk| values_insert(backend, chunk))
-            .collect()
-    };
-    for stmt in statements {
-        for row in txn.query_all_raw(stmt).await? {
-            inserted.insert(row.try_get_by_index::<Uuid>(0)?);
-        }
+    for row in txn.query_all_raw(unnest_insert(events)).await? {
+        inserted.insert(row.try_get_by_index::<Uuid>(0)?);
     }
     Ok(inserted)
 }
@@ -282,26 +306,6 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         props.into(),
     ];
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-fn values_insert(backend: DbBackend, events: &[&Event]) -> Statement {
-    let sql = format!(
-        "{INSERT_EVENTS} VALUES {} {ON_NEW_EVENT_ID}",
-        values_placeholders(backend, events.len(), 9)
-    );
-    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 9);
-    for e in events {
-        values.push(e.event_id.into());
-        values.push(e.site_id.clone().into());
-        values.push(e.event_type.clone().into());
-        values.push(e.path.clone().into());
-        values.push(e.user_id.clone().into());
-        values.push(e.timestamp.into());
-        values.push(e.received_at.into());
-        values.push(e.referrer.clone().into());
-        values.push(e.props.as_ref().map(|p| serde_json::Value::Object(p.clone())).into());
-    }
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Adds counts to a rollup: `INSERT … ON CONFLICT (<key>) DO UPDATE SET

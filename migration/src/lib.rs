@@ -8,6 +8,7 @@ mod m20251201_000003_create_dashboard_rollups;
 mod m20261124_000004_user_sets;
 mod m20261125_000005_path_packs;
 mod m20261125_000006_daily_event_counts;
+mod m20261125_000007_raw_event_indexes;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_user_sets::Migration),
             Box::new(m20261125_000005_path_packs::Migration),
             Box::new(m20261125_000006_daily_event_counts::Migration),
+            Box::new(m20261125_000007_raw_event_indexes::Migration),
         ]
     }
 }

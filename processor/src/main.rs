@@ -89,7 +89,7 @@ async fn run(cfg: ProcessorConfig) -> anyhow::Result<()> {
         cfg,
         consumer,
         dlq,
-        writer: Writer::new(db),
+        writer: Writer::new(db).context("opening the database writer")?,
         metrics,
         liveness,
         next_offsets,

@@ -1,0 +1,261 @@
+//! The writer's batch transaction on SQLite (embedded mode), through
+//! rusqlite on a connection of its own, with one prepared single-row
+//! statement per kind of row.
+//!
+//! Why not sqlx, as on PostgreSQL: SQLite runs in-process, so a statement
+//! costs what its VM does, and sqlx added to that a 9,000-parameter
+//! `VALUES` list compiled and bound for every 1,000 events, and a round trip
+//! to its worker thread for each of a transaction's statements. Measured on
+//! 1.5M events in 8,500-event transactions, same schema: prepared
+//! single-row inserts took 3.4 µs an event, against 12 µs through sqlx.
+//!
+//! The rows are encoded exactly as sqlx encodes them (UUID as 16-byte blob,
+//! timestamps as RFC 3339 text, dates as `YYYY-MM-DD`, JSON as text), so the
+//! readers, which stay on sqlx, decode them unchanged.
+//!
+//! The transaction is `BEGIN IMMEDIATE`: it takes the database's write lock
+//! first and waits (busy timeout) for a compaction holding it, instead of
+//! failing halfway when another connection wrote since its first read.
+
+use crate::event::Event;
+use crate::user_sets::{decode, encode, BatchUsers};
+use crate::writer::{unique_by_id, Rollups, WriteOutcome};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use roaring::RoaringBitmap;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
+use sea_orm::sqlx::SqlitePool;
+use sea_orm::DbErr;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// sqlx names an in-memory database `file:sqlx-in-memory-N`, shared-cache.
+const SQLX_IN_MEMORY: &str = "file:sqlx-in-memory-";
+
+fn db_err(e: impl std::fmt::Display) -> DbErr {
+    DbErr::Custom(format!("sqlite writer: {e}"))
+}
+
+#[derive(Clone)]
+pub struct SqliteWriter {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteWriter {
+    /// Opens the file the pool points at, with the writer's settings:
+    /// - WAL and `synchronous=FULL`, as on every connection: a commit is
+    ///   durable before it returns;
+    /// - a 32 MiB page cache (SQLite's default is 2 MiB): a large batch keeps
+    ///   its dirty pages until the commit instead of spilling them into the
+    ///   WAL and writing them again;
+    /// - a checkpoint every 16,000 WAL pages instead of 1,000, so pages every
+    ///   batch touches are copied into the database once per checkpoint
+    ///   rather than after every commit.
+    pub fn open(pool: &SqlitePool) -> Result<Self, DbErr> {
+        let options = pool.connect_options();
+        let path = options.get_filename();
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if path.to_string_lossy().starts_with(SQLX_IN_MEMORY) {
+            flags |= OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
+        }
+        let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16000;",
+        )
+        .map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Writes the batch on a blocking thread: SQLite's work is CPU and fsync,
+    /// which must not hold up the runtime's request tasks.
+    pub async fn write(&self, events: Vec<Event>) -> Result<WriteOutcome, DbErr> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| db_err("a previous write panicked"))?;
+            write_batch(&mut conn, &events).map_err(db_err)
+        })
+        .await
+        .map_err(db_err)?
+    }
+}
+
+fn write_batch(conn: &mut Connection, events: &[Event]) -> rusqlite::Result<WriteOutcome> {
+    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut rollups = Rollups::default();
+    let mut inserted = 0;
+    {
+        let mut insert = txn.prepare_cached(
+            "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        )?;
+        for e in unique_by_id(events) {
+            let props = e
+                .props
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+            let new = insert.execute(params![
+                e.event_id.as_bytes().as_slice(),
+                e.site_id,
+                e.event_type,
+                e.path,
+                e.user_id,
+                timestamp(e.timestamp),
+                timestamp(e.received_at),
+                e.referrer,
+                props,
+            ])?;
+            if new == 1 {
+                inserted += 1;
+                rollups.add(e);
+            }
+        }
+    }
+    add_counts(&txn, &rollups)?;
+    fold_users(&txn, &rollups.users)?;
+    txn.commit()?;
+    Ok(WriteOutcome {
+        inserted,
+        duplicates: events.len() - inserted,
+    })
+}
+
+/// sqlx's encoding of a `DateTime<Utc>` on SQLite.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// sqlx's encoding of a `NaiveDate` on SQLite.
+fn date(d: NaiveDate) -> String {
+    d.format("%F").to_string()
+}
+
+fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups) -> rusqlite::Result<()> {
+    let upsert = |table: &str, key: &str, count: &str, marks: &str| {
+        format!(
+            "INSERT INTO {table} ({key}, {count}) VALUES ({marks}) \
+             ON CONFLICT ({key}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+        )
+    };
+    let mut stmt = txn.prepare_cached(&upsert("daily_path_views", "site_id, day, path", "views", "?, ?, ?, ?"))?;
+    for ((site, day, path), n) in &r.path_views {
+        stmt.execute(params![site, date(*day), path, n])?;
+    }
+    let mut stmt = txn.prepare_cached(&upsert(
+        "daily_event_counts",
+        "site_id, day, event_type",
+        "events",
+        "?, ?, ?, ?",
+    ))?;
+    for ((site, day, event_type), n) in &r.daily {
+        stmt.execute(params![site, date(*day), event_type, n])?;
+    }
+    let mut stmt = txn.prepare_cached(&upsert(
+        "hourly_event_counts",
+        "site_id, day, hour, event_type",
+        "events",
+        "?, ?, ?, ?, ?",
+    ))?;
+    for ((site, day, hour, event_type), n) in &r.hourly {
+        stmt.execute(params![site, date(*day), hour, event_type, n])?;
+    }
+    let mut stmt = txn.prepare_cached(&upsert("minute_event_counts", "site_id, minute", "events", "?, ?, ?"))?;
+    for ((site, minute), n) in &r.minutes {
+        stmt.execute(params![site, minute, n])?;
+    }
+    let mut stmt = txn.prepare_cached("INSERT INTO sites (site_id) VALUES (?) ON CONFLICT (site_id) DO NOTHING")?;
+    for site in &r.sites {
+        stmt.execute([site])?;
+    }
+    Ok(())
+}
+
+/// `user_sets::fold` for this connection: ordinals for the batch's users
+/// (new users get their site's next ones), then the day and hour sets
+/// unioned with the stored ones. No row locks: the transaction holds
+/// SQLite's only write lock.
+fn fold_users(txn: &rusqlite::Transaction<'_>, batch: &BatchUsers) -> rusqlite::Result<()> {
+    for (site, users) in batch.sites() {
+        let count: i64 = txn
+            .prepare_cached("SELECT user_count FROM sites WHERE site_id = ?")?
+            .query_row([site], |row| row.get(0))?;
+        let mut next = u32::try_from(count).map_err(|_| too_many_users(site))?;
+        let before = next;
+        let mut daily: BTreeMap<NaiveDate, RoaringBitmap> = BTreeMap::new();
+        let mut hourly: BTreeMap<(NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
+        let mut lookup = txn.prepare_cached("SELECT ordinal FROM site_users WHERE site_id = ? AND user_id = ?")?;
+        let mut add = txn.prepare_cached("INSERT INTO site_users (site_id, user_id, ordinal) VALUES (?, ?, ?)")?;
+        for (user, buckets) in users {
+            let stored: Option<i64> = lookup.query_row([site, user], |row| row.get(0)).optional()?;
+            let ordinal = match stored {
+                Some(o) => u32::try_from(o).map_err(|_| too_many_users(site))?,
+                None => {
+                    add.execute(params![site, user, next])?;
+                    next = next.checked_add(1).ok_or_else(|| too_many_users(site))?;
+                    next - 1
+                }
+            };
+            for &(day, hour) in buckets {
+                daily.entry(day).or_default().insert(ordinal);
+                hourly.entry((day, hour)).or_default().insert(ordinal);
+            }
+        }
+        if next != before {
+            txn.prepare_cached("UPDATE sites SET user_count = ? WHERE site_id = ?")?
+                .execute(params![next, site])?;
+        }
+        for (day, set) in daily {
+            merge_set(txn, "daily_user_sets", "site_id, day", &[site, &date(day)], set)?;
+        }
+        for ((day, hour), set) in hourly {
+            merge_set(
+                txn,
+                "hourly_user_sets",
+                "site_id, day, hour",
+                &[site, &date(day), &hour],
+                set,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn too_many_users(site: &str) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(format!("site {site} has more users than a set can hold").into())
+}
+
+/// Unions `set` into the stored set at `key` and writes it back with its
+/// cardinality.
+fn merge_set(
+    txn: &rusqlite::Transaction<'_>,
+    table: &str,
+    key_cols: &str,
+    key: &[&dyn ToSql],
+    mut set: RoaringBitmap,
+) -> rusqlite::Result<()> {
+    let filter = key_cols.replace(", ", " = ? AND ") + " = ?";
+    let stored: Option<Vec<u8>> = txn
+        .prepare_cached(&format!("SELECT users FROM {table} WHERE {filter}"))?
+        .query_row(key, |row| row.get(0))
+        .optional()?;
+    if let Some(bytes) = stored {
+        set |= decode(&bytes).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+    }
+    let bytes = encode(&set).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+    let marks = vec!["?"; key.len() + 2].join(", ");
+    let mut stmt = txn.prepare_cached(&format!(
+        "INSERT INTO {table} ({key_cols}, users, user_count) VALUES ({marks}) \
+         ON CONFLICT ({key_cols}) DO UPDATE SET users = excluded.users, user_count = excluded.user_count"
+    ))?;
+    let count = i64::try_from(set.len()).unwrap_or(i64::MAX);
+    let mut values = key.to_vec();
+    values.extend([&bytes as &dyn ToSql, &count]);
+    stmt.execute(values.as_slice())?;
+    Ok(())
+}
