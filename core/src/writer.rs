@@ -15,7 +15,7 @@
 use crate::db::{portable, values_placeholders};
 use crate::event::Event;
 use crate::sqlite_writer::SqliteWriter;
-use crate::user_sets::{self, BatchUsers};
+use crate::user_sets::{self, BatchUsers, KnownOrdinals, Learnt};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
@@ -102,6 +102,7 @@ pub struct Writer {
     /// On SQLite, batches go through this connection; `db` keeps the chores.
     sqlite: Option<SqliteWriter>,
     upkeep: Arc<Upkeep>,
+    known: Arc<KnownOrdinals>,
 }
 
 /// The current epoch minute, unless `last` already holds it; records it.
@@ -131,7 +132,13 @@ impl Writer {
                 last_compaction: AtomicI64::new(i64::MIN),
                 compacting: AtomicBool::new(false),
             }),
+            known: Arc::default(),
         })
+    }
+
+    /// Users whose ordinal this writer knows without a lookup (PostgreSQL).
+    pub fn known_users(&self) -> usize {
+        self.known.len()
     }
 
     pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, DbErr> {
@@ -154,8 +161,9 @@ impl Writer {
 
     async fn write_postgres(&self, events: &[Event]) -> Result<WriteOutcome, DbErr> {
         let txn = self.db.begin().await?;
-        let outcome = write_in(&txn, events).await?;
+        let (outcome, learnt) = write_in(&txn, events, &self.known).await?;
         txn.commit().await?;
+        self.known.learn(learnt);
         self.after_commit().await;
         Ok(outcome)
     }
@@ -216,7 +224,11 @@ pub(crate) fn unique_by_id(events: &[Event]) -> Vec<&Event> {
 }
 
 /// The batch transaction on PostgreSQL.
-async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOutcome, DbErr> {
+async fn write_in(
+    txn: &DatabaseTransaction,
+    events: &[Event],
+    known: &KnownOrdinals,
+) -> Result<(WriteOutcome, Learnt), DbErr> {
     let backend = txn.get_database_backend();
     let unique = unique_by_id(events);
     let inserted_ids = insert_events(txn, &unique).await?;
@@ -225,12 +237,15 @@ async fn write_in(txn: &DatabaseTransaction, events: &[Event]) -> Result<WriteOu
     for e in unique.iter().filter(|e| inserted_ids.contains(&e.event_id)) {
         rollups.add(e);
     }
-    upsert_rollups(txn, backend, &rollups).await?;
+    let learnt = upsert_rollups(txn, backend, &rollups, known).await?;
 
-    Ok(WriteOutcome {
-        inserted: inserted_ids.len(),
-        duplicates: events.len() - inserted_ids.len(),
-    })
+    Ok((
+        WriteOutcome {
+            inserted: inserted_ids.len(),
+            duplicates: events.len() - inserted_ids.len(),
+        },
+        learnt,
+    ))
 }
 
 /// Inserts the raw rows, in `event_id` order, and returns the ids that were
@@ -337,7 +352,12 @@ async fn add_counts(
     Ok(())
 }
 
-async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollups) -> Result<(), DbErr> {
+async fn upsert_rollups(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    r: &Rollups,
+    known: &KnownOrdinals,
+) -> Result<Learnt, DbErr> {
     add_counts(
         txn,
         backend,
@@ -406,5 +426,5 @@ async fn upsert_rollups(txn: &DatabaseTransaction, backend: DbBackend, r: &Rollu
     }
     // Last: it locks each site's row, so the sites must exist, and holding
     // those locks for the shortest time keeps concurrent writers moving.
-    user_sets::fold(txn, &r.users).await
+    user_sets::fold(txn, &r.users, known).await
 }

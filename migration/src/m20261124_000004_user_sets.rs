@@ -161,7 +161,7 @@ impl MigrationTrait for Migration {
                     row.try_get_by_index(1)?,
                 );
             }
-            user_sets::fold(conn, &batch).await?;
+            user_sets::fold(conn, &batch, &user_sets::KnownOrdinals::default()).await?;
         }
 
         manager
