@@ -1,6 +1,7 @@
-//! Unique users stay exact when several writers (processors) fold the same
-//! users on PostgreSQL, each with its own cache of known ordinals: users met
-//! first by the other writer, users met again, new users in every batch.
+//! Unique users stay exact when several writers fold the same users, each
+//! with its own cache of known ordinals: users met first by the other
+//! writer, users met again, new users in every batch. On PostgreSQL (two
+//! processors) and on SQLite (two writer connections on one file).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -11,8 +12,9 @@ use analytics_core::writer::Writer;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sea_orm::{Database, DatabaseConnection};
 use std::collections::{BTreeMap, HashSet};
-use support::TestDb;
+use support::{migrate, temp_sqlite, TestDb};
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 9, d).unwrap()
@@ -39,9 +41,19 @@ fn batch(rng: &mut ChaCha8Rng, users: u32, n: usize) -> Vec<Event> {
 }
 
 #[tokio::test]
-async fn writers_with_their_own_known_ordinals_count_users_exactly() {
+async fn postgres_writers_with_their_own_known_ordinals_count_users_exactly() {
     let test_db = TestDb::migrated().await;
-    let db = test_db.connect().await;
+    count_users_exactly(test_db.connect().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_writers_with_their_own_known_ordinals_count_users_exactly() {
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    migrate(&url, "up");
+    count_users_exactly(Database::connect(url.as_str()).await.unwrap()).await;
+}
+
+async fn count_users_exactly(db: DatabaseConnection) {
     let writers = [Writer::new(db.clone()).unwrap(), Writer::new(db.clone()).unwrap()];
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut truth: BTreeMap<(String, NaiveDate), HashSet<String>> = BTreeMap::new();

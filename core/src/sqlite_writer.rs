@@ -18,7 +18,7 @@
 //! failing halfway when another connection wrote since its first read.
 
 use crate::event::Event;
-use crate::user_sets::{decode, encode, BatchUsers};
+use crate::user_sets::{decode, encode, BatchUsers, KnownOrdinals, Learnt};
 use crate::writer::{unique_by_id, Rollups, WriteOutcome};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use roaring::RoaringBitmap;
@@ -73,21 +73,25 @@ impl SqliteWriter {
 
     /// Writes the batch on a blocking thread: SQLite's work is CPU and fsync,
     /// which must not hold up the runtime's request tasks.
-    pub async fn write(&self, events: Vec<Event>) -> Result<WriteOutcome, DbErr> {
+    pub async fn write(&self, events: Vec<Event>, known: Arc<KnownOrdinals>) -> Result<WriteOutcome, DbErr> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().map_err(|_| db_err("a previous write panicked"))?;
-            write_batch(&mut conn, &events).map_err(db_err)
+            write_batch(&mut conn, &events, &known).map_err(db_err)
         })
         .await
         .map_err(db_err)?
     }
 }
 
-fn write_batch(conn: &mut Connection, events: &[Event]) -> rusqlite::Result<WriteOutcome> {
+fn write_batch(conn: &mut Connection, events: &[Event], known: &KnownOrdinals) -> rusqlite::Result<WriteOutcome> {
     let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut rollups = Rollups::default();
     let mut inserted = 0;
+    // A request's events share their received_at, and usually (no client
+    // timestamp) their timestamp: formatting each once per run saves two
+    // chrono formats an event.
+    let (mut ts, mut received) = (Formatted::default(), Formatted::default());
     {
         let mut insert = txn.prepare_cached(
             "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
@@ -106,8 +110,8 @@ fn write_batch(conn: &mut Connection, events: &[Event]) -> rusqlite::Result<Writ
                 e.event_type,
                 e.path,
                 e.user_id,
-                timestamp(e.timestamp),
-                timestamp(e.received_at),
+                ts.get(e.timestamp),
+                received.get(e.received_at),
                 e.referrer,
                 props,
             ])?;
@@ -118,17 +122,29 @@ fn write_batch(conn: &mut Connection, events: &[Event]) -> rusqlite::Result<Writ
         }
     }
     add_counts(&txn, &rollups)?;
-    fold_users(&txn, &rollups.users)?;
+    let learnt = fold_users(&txn, &rollups.users, known)?;
     txn.commit()?;
+    known.learn(learnt);
     Ok(WriteOutcome {
         inserted,
         duplicates: events.len() - inserted,
     })
 }
 
-/// sqlx's encoding of a `DateTime<Utc>` on SQLite.
-fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+/// sqlx's encoding of a `DateTime<Utc>` on SQLite, remembering the last
+/// one.
+#[derive(Default)]
+struct Formatted {
+    last: Option<(DateTime<Utc>, String)>,
+}
+
+impl Formatted {
+    fn get(&mut self, t: DateTime<Utc>) -> &str {
+        if self.last.as_ref().is_none_or(|(at, _)| *at != t) {
+            self.last = Some((t, t.to_rfc3339_opts(SecondsFormat::AutoSi, false)));
+        }
+        self.last.as_ref().map_or("", |(_, text)| text)
+    }
 }
 
 /// sqlx's encoding of a `NaiveDate` on SQLite.
@@ -136,7 +152,7 @@ fn date(d: NaiveDate) -> String {
     d.format("%F").to_string()
 }
 
-fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups) -> rusqlite::Result<()> {
+fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> rusqlite::Result<()> {
     let upsert = |table: &str, key: &str, count: &str, marks: &str| {
         format!(
             "INSERT INTO {table} ({key}, {count}) VALUES ({marks}) \
@@ -177,28 +193,28 @@ fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups) -> rusqlite::Result<
 }
 
 /// `user_sets::fold` for this connection: ordinals for the batch's users
-/// (new users get their site's next ones), then the day and hour sets
+/// (from `known` when this process has seen them committed, else looked up,
+/// and new users get their site's next ones), then the day and hour sets
 /// unioned with the stored ones. No row locks: the transaction holds
-/// SQLite's only write lock.
-fn fold_users(txn: &rusqlite::Transaction<'_>, batch: &BatchUsers) -> rusqlite::Result<()> {
+/// SQLite's only write lock. Returns the ordinals to learn after commit.
+fn fold_users(
+    txn: &rusqlite::Transaction<'_>,
+    batch: &BatchUsers<'_>,
+    known: &KnownOrdinals,
+) -> rusqlite::Result<Learnt> {
+    let mut learnt = Learnt::new();
     for (site, users) in batch.sites() {
-        let count: i64 = txn
-            .prepare_cached("SELECT user_count FROM sites WHERE site_id = ?")?
-            .query_row([site], |row| row.get(0))?;
-        let mut next = u32::try_from(count).map_err(|_| too_many_users(site))?;
-        let before = next;
+        // The site's next ordinal, read when the batch brings a new user.
+        let mut next: Option<u32> = None;
         let mut daily: BTreeMap<NaiveDate, RoaringBitmap> = BTreeMap::new();
         let mut hourly: BTreeMap<(NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
-        let mut lookup = txn.prepare_cached("SELECT ordinal FROM site_users WHERE site_id = ? AND user_id = ?")?;
-        let mut add = txn.prepare_cached("INSERT INTO site_users (site_id, user_id, ordinal) VALUES (?, ?, ?)")?;
-        for (user, buckets) in users {
-            let stored: Option<i64> = lookup.query_row([site, user], |row| row.get(0)).optional()?;
-            let ordinal = match stored {
-                Some(o) => u32::try_from(o).map_err(|_| too_many_users(site))?,
+        for (&user, buckets) in users {
+            let ordinal = match known.get(site, user) {
+                Some(o) => o,
                 None => {
-                    add.execute(params![site, user, next])?;
-                    next = next.checked_add(1).ok_or_else(|| too_many_users(site))?;
-                    next - 1
+                    let o = ordinal_of(txn, site, user, &mut next)?;
+                    learnt.push((site.to_string(), user.to_string(), o));
+                    o
                 }
             };
             for &(day, hour) in buckets {
@@ -206,24 +222,54 @@ fn fold_users(txn: &rusqlite::Transaction<'_>, batch: &BatchUsers) -> rusqlite::
                 hourly.entry((day, hour)).or_default().insert(ordinal);
             }
         }
-        if next != before {
+        if let Some(next) = next {
             txn.prepare_cached("UPDATE sites SET user_count = ? WHERE site_id = ?")?
                 .execute(params![next, site])?;
         }
         for (day, set) in daily {
-            merge_set(txn, "daily_user_sets", "site_id, day", &[site, &date(day)], set)?;
+            merge_set(txn, "daily_user_sets", "site_id, day", &[&site, &date(day)], set)?;
         }
         for ((day, hour), set) in hourly {
             merge_set(
                 txn,
                 "hourly_user_sets",
                 "site_id, day, hour",
-                &[site, &date(day), &hour],
+                &[&site, &date(day), &hour],
                 set,
             )?;
         }
     }
-    Ok(())
+    Ok(learnt)
+}
+
+/// The stored ordinal of `user`, or the site's next one (`next`, read from
+/// `sites.user_count` on the first new user), assigned.
+fn ordinal_of(
+    txn: &rusqlite::Transaction<'_>,
+    site: &str,
+    user: &str,
+    next: &mut Option<u32>,
+) -> rusqlite::Result<u32> {
+    let stored: Option<i64> = txn
+        .prepare_cached("SELECT ordinal FROM site_users WHERE site_id = ? AND user_id = ?")?
+        .query_row([site, user], |row| row.get(0))
+        .optional()?;
+    if let Some(o) = stored {
+        return u32::try_from(o).map_err(|_| too_many_users(site));
+    }
+    let ordinal = match *next {
+        Some(n) => n,
+        None => {
+            let count: i64 = txn
+                .prepare_cached("SELECT user_count FROM sites WHERE site_id = ?")?
+                .query_row([site], |row| row.get(0))?;
+            u32::try_from(count).map_err(|_| too_many_users(site))?
+        }
+    };
+    txn.prepare_cached("INSERT INTO site_users (site_id, user_id, ordinal) VALUES (?, ?, ?)")?
+        .execute(params![site, user, ordinal])?;
+    *next = Some(ordinal.checked_add(1).ok_or_else(|| too_many_users(site))?);
+    Ok(ordinal)
 }
 
 fn too_many_users(site: &str) -> rusqlite::Error {

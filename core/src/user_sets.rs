@@ -27,36 +27,33 @@ use std::sync::Mutex;
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// One site's users in a batch: user → the (day, hour) buckets it was seen in.
-pub(crate) type SiteUsers = BTreeMap<String, BTreeSet<(NaiveDate, i16)>>;
+pub(crate) type SiteUsers<'a> = BTreeMap<&'a str, BTreeSet<(NaiveDate, i16)>>;
 
 /// The users one batch saw, by site.
+///
+/// Keys borrow from the batch's events, which outlive the transaction that
+/// folds them: copying them cost two allocations an event.
 #[derive(Default, Debug)]
-pub struct BatchUsers {
-    by_site: BTreeMap<String, SiteUsers>,
+pub struct BatchUsers<'a> {
+    by_site: BTreeMap<&'a str, SiteUsers<'a>>,
 }
 
-impl BatchUsers {
-    pub fn add(&mut self, site_id: &str, user_id: &str, day: NaiveDate, hour: i16) {
-        let users = match self.by_site.get_mut(site_id) {
-            Some(users) => users,
-            None => self.by_site.entry(site_id.to_string()).or_default(),
-        };
-        match users.get_mut(user_id) {
-            Some(buckets) => {
-                buckets.insert((day, hour));
-            }
-            None => {
-                users.insert(user_id.to_string(), BTreeSet::from([(day, hour)]));
-            }
-        }
+impl<'a> BatchUsers<'a> {
+    pub fn add(&mut self, site_id: &'a str, user_id: &'a str, day: NaiveDate, hour: i16) {
+        self.by_site
+            .entry(site_id)
+            .or_default()
+            .entry(user_id)
+            .or_default()
+            .insert((day, hour));
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_site.is_empty()
     }
 
-    pub(crate) fn sites(&self) -> impl Iterator<Item = (&String, &SiteUsers)> {
-        self.by_site.iter()
+    pub(crate) fn sites(&self) -> impl Iterator<Item = (&'a str, &SiteUsers<'a>)> {
+        self.by_site.iter().map(|(site, users)| (*site, users))
     }
 }
 
@@ -85,7 +82,7 @@ const KNOWN_ORDINALS_MAX: usize = 500_000;
 pub type Learnt = Vec<(String, String, u32)>;
 
 impl KnownOrdinals {
-    fn get(&self, site: &str, user: &str) -> Option<u32> {
+    pub(crate) fn get(&self, site: &str, user: &str) -> Option<u32> {
         let known = self.0.lock().ok()?;
         known.by_site.get(site)?.get(user).copied()
     }
@@ -135,7 +132,11 @@ fn cardinality(set: &RoaringBitmap) -> i64 {
 /// caller's transaction, in a fixed number of statements whatever the number
 /// of sites. The `sites` rows must already exist. Returns the ordinals it
 /// read or assigned, for `known.learn` once the transaction has committed.
-pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers, known: &KnownOrdinals) -> Result<Learnt, DbErr> {
+pub async fn fold<C: ConnectionTrait>(
+    conn: &C,
+    batch: &BatchUsers<'_>,
+    known: &KnownOrdinals,
+) -> Result<Learnt, DbErr> {
     if batch.is_empty() {
         return Ok(Learnt::new());
     }
@@ -143,16 +144,16 @@ pub async fn fold<C: ConnectionTrait>(conn: &C, batch: &BatchUsers, known: &Know
     let (ordinals, learnt) = ordinals_for(conn, backend, batch, known).await?;
     let mut daily: BTreeMap<(String, NaiveDate), RoaringBitmap> = BTreeMap::new();
     let mut hourly: BTreeMap<(String, NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
-    for (site, users) in &batch.by_site {
-        let site_ordinals = ordinals.get(site.as_str());
-        for (user, buckets) in users {
+    for (&site, users) in &batch.by_site {
+        let site_ordinals = ordinals.get(site);
+        for (&user, buckets) in users {
             let ordinal = site_ordinals
-                .and_then(|o| o.get(user.as_str()))
+                .and_then(|o| o.get(user))
                 .copied()
                 .ok_or_else(|| db_err(format!("no ordinal for a user of site {site}")))?;
             for &(day, hour) in buckets {
-                daily.entry((site.clone(), day)).or_default().insert(ordinal);
-                hourly.entry((site.clone(), day, hour)).or_default().insert(ordinal);
+                daily.entry((site.to_string(), day)).or_default().insert(ordinal);
+                hourly.entry((site.to_string(), day, hour)).or_default().insert(ordinal);
             }
         }
     }
@@ -209,10 +210,10 @@ fn keys_cte(backend: DbBackend, cols: &[&str], rows: usize) -> String {
 async fn ordinals_for<'a, C: ConnectionTrait>(
     conn: &C,
     backend: DbBackend,
-    batch: &'a BatchUsers,
+    batch: &BatchUsers<'a>,
     known: &KnownOrdinals,
 ) -> Result<(Ordinals<'a>, Learnt), DbErr> {
-    let sites: Vec<&'a String> = batch.by_site.keys().collect();
+    let sites: Vec<&'a str> = batch.by_site.keys().copied().collect();
     let mut next: HashMap<&'a str, u32> = HashMap::with_capacity(sites.len());
     for chunk in sites.chunks(ROWS_PER_STATEMENT) {
         let lock = if backend == DbBackend::Postgres {
@@ -229,7 +230,7 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
         }
         sql.push_str(") ORDER BY site_id");
         sql.push_str(lock);
-        let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+        let values: Vec<Value> = chunk.iter().map(|s| (*s).into()).collect();
         for row in conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
@@ -237,7 +238,7 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
             let site: String = row.try_get_by_index(0)?;
             let count = u32::try_from(row.try_get_by_index::<i64>(1)?)
                 .map_err(|_| db_err(format!("site {site} has more users than a set can hold")))?;
-            if let Some(key) = batch.by_site.get_key_value(&site).map(|(k, _)| k.as_str()) {
+            if let Some((&key, _)) = batch.by_site.get_key_value(site.as_str()) {
                 next.insert(key, count);
             }
         }
@@ -245,13 +246,13 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
 
     let mut ordinals: Ordinals<'a> = HashMap::with_capacity(sites.len());
     let mut pairs: Vec<(&'a str, &'a str)> = Vec::new();
-    for (site, users) in &batch.by_site {
-        for user in users.keys() {
+    for (&site, users) in &batch.by_site {
+        for &user in users.keys() {
             match known.get(site, user) {
                 Some(o) => {
-                    ordinals.entry(site.as_str()).or_default().insert(user.as_str(), o);
+                    ordinals.entry(site).or_default().insert(user, o);
                 }
-                None => pairs.push((site.as_str(), user.as_str())),
+                None => pairs.push((site, user)),
             }
         }
     }
@@ -275,12 +276,9 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
             };
             let (site, user): (String, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
             let ordinal = u32::try_from(stored).map_err(|_| db_err("a stored user ordinal is out of range"))?;
-            if let Some((site_key, users)) = batch.by_site.get_key_value(&site) {
-                if let Some((user_key, _)) = users.get_key_value(&user) {
-                    ordinals
-                        .entry(site_key.as_str())
-                        .or_default()
-                        .insert(user_key.as_str(), ordinal);
+            if let Some((&site_key, users)) = batch.by_site.get_key_value(site.as_str()) {
+                if let Some((&user_key, _)) = users.get_key_value(user.as_str()) {
+                    ordinals.entry(site_key).or_default().insert(user_key, ordinal);
                     learnt.push((site, user, ordinal));
                 }
             }

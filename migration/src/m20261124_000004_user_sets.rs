@@ -149,17 +149,20 @@ impl MigrationTrait for Migration {
             } else {
                 "SELECT day, hour, user_id FROM hourly_users WHERE site_id = ?"
             };
-            let mut batch = BatchUsers::default();
+            let mut rows: Vec<(sea_orm_migration::sea_orm::prelude::Date, i16, String)> = Vec::new();
             for row in conn
                 .query_all_raw(Statement::from_sql_and_values(backend, sql, [site.as_str().into()]))
                 .await?
             {
-                batch.add(
-                    &site,
-                    &row.try_get_by_index::<String>(2)?,
+                rows.push((
                     row.try_get_by_index(0)?,
                     row.try_get_by_index(1)?,
-                );
+                    row.try_get_by_index(2)?,
+                ));
+            }
+            let mut batch = BatchUsers::default();
+            for (day, hour, user) in &rows {
+                batch.add(&site, user, *day, *hour);
             }
             user_sets::fold(conn, &batch, &user_sets::KnownOrdinals::default()).await?;
         }
