@@ -40,9 +40,10 @@ COPY --from=builder /out/ /usr/local/bin/
 # Numeric user so that Kubernetes runAsNonRoot can verify it without /etc/passwd.
 # Nothing is written outside /tmp (an emptyDir in the chart; the root fs is read-only).
 USER 10001:10001
-# MALLOC_ARENA_MAX: glibc otherwise keeps an arena per busy thread (sqlx's
-# SQLite threads, librdkafka's, tokio's) and hands little back; 2 took the
-# embedded api from 90 to 70 MB RSS under load (bench/README.md).
+# MALLOC_ARENA_MAX: the Rust code allocates through mimalloc, but SQLite and
+# librdkafka use glibc, which otherwise keeps an arena per busy thread and
+# hands little back; 2 took the embedded api from 90 to 70 MB RSS under load
+# (bench/README.md).
 ENV HOME=/tmp \
     MALLOC_ARENA_MAX=2 \
     LOG_FORMAT=json \

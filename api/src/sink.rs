@@ -6,8 +6,8 @@ use crate::embedded::EmbeddedWriter;
 use crate::error::ApiError;
 use analytics_core::event::Event;
 use analytics_core::metrics::Metrics;
+use analytics_core::payload::PayloadEncoder;
 use analytics_core::telemetry;
-use futures::future::join_all;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -127,11 +127,10 @@ impl KafkaSink {
         let traceparent = telemetry::traceparent(&tracing::Span::current());
         let (generation, producer) = self.generation();
         let mut deliveries = Vec::with_capacity(events.len());
+        let mut encoder = PayloadEncoder::default();
         for e in events {
-            let payload = serde_json::to_vec(e).map_err(|err| ApiError::Internal(err.to_string()))?;
-            let mut record = FutureRecord::to(&self.topic)
-                .key(e.site_id.as_bytes())
-                .payload(&payload);
+            let payload = encoder.encode(e).map_err(|err| ApiError::Internal(err.to_string()))?;
+            let mut record = FutureRecord::to(&self.topic).key(e.site_id.as_bytes()).payload(payload);
             if let Some(tp) = &traceparent {
                 record = record.headers(OwnedHeaders::new().insert(Header {
                     key: "traceparent",
@@ -154,18 +153,31 @@ impl KafkaSink {
         self.metrics
             .producer_queue_depth
             .set(i64::from(producer.in_flight_count()));
-        let acks = tokio::time::timeout(self.timeout, join_all(deliveries))
-            .await
-            .map_err(|_| ApiError::Unavailable("event broker did not acknowledge in time, retry later".into()))?;
-        for ack in acks {
-            match ack {
-                Ok(Ok(_)) => {}
-                Ok(Err((err, _))) => {
-                    tracing::warn!(error = %err, "delivery failed");
-                    self.replace_if_broken(generation, &err);
-                    return Err(ApiError::Unavailable("event broker unavailable, retry later".into()));
+        // Awaited in order, not through `join_all`: acks arrive about in
+        // order, so this wakes about once per request instead of once per
+        // event, without join_all's task per future.
+        let all_acked = async {
+            for delivery in deliveries {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((err, _))) => return Err(Some(err)),
+                    Err(_) => return Err(None),
                 }
-                Err(_) => return Err(ApiError::Unavailable("event producer is shutting down".into())),
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(self.timeout, all_acked).await {
+            Ok(Ok(())) => {}
+            Ok(Err(Some(err))) => {
+                tracing::warn!(error = %err, "delivery failed");
+                self.replace_if_broken(generation, &err);
+                return Err(ApiError::Unavailable("event broker unavailable, retry later".into()));
+            }
+            Ok(Err(None)) => return Err(ApiError::Unavailable("event producer is shutting down".into())),
+            Err(_) => {
+                return Err(ApiError::Unavailable(
+                    "event broker did not acknowledge in time, retry later".into(),
+                ))
             }
         }
         self.metrics.producer_delivery.observe(started.elapsed().as_secs_f64());

@@ -10,3 +10,4 @@ pub mod report;
 pub mod scenarios;
 pub mod services;
 pub mod workload;
+pub mod writer_alone;

@@ -34,6 +34,8 @@ enum Command {
         #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8088")]
         addr: SocketAddr,
     },
+    /// The batch writer alone (no HTTP, no broker): events/s for a transaction size.
+    Writer(analytics_bench::writer_alone::WriterArgs),
     /// Renders results.md and the plot again from results.json.
     Report {
         #[arg(long, default_value = "bench/results")]
@@ -84,6 +86,7 @@ fn main() -> std::process::ExitCode {
             Command::All(args) => all(*args).await,
             Command::Loadgen(args) => loadgen_cmd(args).await,
             Command::Ceiling { addr } => ceiling::serve(addr).await,
+            Command::Writer(args) => writer_cmd(&args).await,
             Command::Report { out } => report(&out),
         }
     });
@@ -138,6 +141,16 @@ async fn loadgen_cmd(a: LoadgenArgs) -> Result<()> {
     eprintln!(
         "{}: {:.0} req/s, {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, errors {}",
         r.label, r.req_per_s, r.events_per_s, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms, r.error_total
+    );
+    Ok(())
+}
+
+async fn writer_cmd(a: &analytics_bench::writer_alone::WriterArgs) -> Result<()> {
+    let r = analytics_bench::writer_alone::run(a).await?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    eprintln!(
+        "writer: {} events in transactions of {}: {:.0} events/s ({:.2} µs an event), transaction p50 {:.2} ms, p99 {:.2} ms",
+        r.events, r.transaction, r.events_per_s, r.us_per_event, r.transaction_p50_ms, r.transaction_p99_ms
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod kafka;
 pub mod metrics;
 pub mod path_packs;
+pub mod payload;
 pub mod shutdown;
 pub mod sqlite_writer;
 pub mod stats;

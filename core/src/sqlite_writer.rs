@@ -18,9 +18,10 @@
 //! failing halfway when another connection wrote since its first read.
 
 use crate::event::Event;
+use crate::payload::TimestampText;
 use crate::user_sets::{decode, encode, BatchUsers, KnownOrdinals, Learnt};
 use crate::writer::{unique_by_id, Rollups, WriteOutcome};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::NaiveDate;
 use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
 use sea_orm::sqlx::SqlitePool;
@@ -91,7 +92,7 @@ fn write_batch(conn: &mut Connection, events: &[Event], known: &KnownOrdinals) -
     // A request's events share their received_at, and usually (no client
     // timestamp) their timestamp: formatting each once per run saves two
     // chrono formats an event.
-    let (mut ts, mut received) = (Formatted::default(), Formatted::default());
+    let (mut ts, mut received) = (TimestampText::sqlx_sqlite(), TimestampText::sqlx_sqlite());
     {
         let mut insert = txn.prepare_cached(
             "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
@@ -131,22 +132,6 @@ fn write_batch(conn: &mut Connection, events: &[Event], known: &KnownOrdinals) -
     })
 }
 
-/// sqlx's encoding of a `DateTime<Utc>` on SQLite, remembering the last
-/// one.
-#[derive(Default)]
-struct Formatted {
-    last: Option<(DateTime<Utc>, String)>,
-}
-
-impl Formatted {
-    fn get(&mut self, t: DateTime<Utc>) -> &str {
-        if self.last.as_ref().is_none_or(|(at, _)| *at != t) {
-            self.last = Some((t, t.to_rfc3339_opts(SecondsFormat::AutoSi, false)));
-        }
-        self.last.as_ref().map_or("", |(_, text)| text)
-    }
-}
-
 /// sqlx's encoding of a `NaiveDate` on SQLite.
 fn date(d: NaiveDate) -> String {
     d.format("%F").to_string()
@@ -160,8 +145,8 @@ fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> rusqlite::Res
         )
     };
     let mut stmt = txn.prepare_cached(&upsert("daily_path_views", "site_id, day, path", "views", "?, ?, ?, ?"))?;
-    for ((site, day, path), n) in &r.path_views {
-        stmt.execute(params![site, date(*day), path, n])?;
+    for (&(site, day, path), n) in r.path_views.sorted() {
+        stmt.execute(params![site, date(day), path, n])?;
     }
     let mut stmt = txn.prepare_cached(&upsert(
         "daily_event_counts",
@@ -169,8 +154,8 @@ fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> rusqlite::Res
         "events",
         "?, ?, ?, ?",
     ))?;
-    for ((site, day, event_type), n) in &r.daily {
-        stmt.execute(params![site, date(*day), event_type, n])?;
+    for (&(site, day, event_type), n) in r.daily.sorted() {
+        stmt.execute(params![site, date(day), event_type, n])?;
     }
     let mut stmt = txn.prepare_cached(&upsert(
         "hourly_event_counts",
@@ -178,15 +163,15 @@ fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> rusqlite::Res
         "events",
         "?, ?, ?, ?, ?",
     ))?;
-    for ((site, day, hour, event_type), n) in &r.hourly {
-        stmt.execute(params![site, date(*day), hour, event_type, n])?;
+    for (&(site, day, hour, event_type), n) in r.hourly.sorted() {
+        stmt.execute(params![site, date(day), hour, event_type, n])?;
     }
     let mut stmt = txn.prepare_cached(&upsert("minute_event_counts", "site_id, minute", "events", "?, ?, ?"))?;
-    for ((site, minute), n) in &r.minutes {
+    for (&(site, minute), n) in r.minutes.sorted() {
         stmt.execute(params![site, minute, n])?;
     }
     let mut stmt = txn.prepare_cached("INSERT INTO sites (site_id) VALUES (?) ON CONFLICT (site_id) DO NOTHING")?;
-    for site in &r.sites {
+    for site in r.sites() {
         stmt.execute([site])?;
     }
     Ok(())

@@ -20,14 +20,15 @@ use crate::db::{portable, push_placeholder, values_placeholders};
 use chrono::NaiveDate;
 use roaring::RoaringBitmap;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// Rows per statement: far below both backends' bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 1000;
 
-/// One site's users in a batch: user → the (day, hour) buckets it was seen in.
-pub(crate) type SiteUsers<'a> = BTreeMap<&'a str, BTreeSet<(NaiveDate, i16)>>;
+/// One site's users in a batch: user → the (day, hour) buckets it was seen
+/// in (usually one: a short list beats a set).
+pub(crate) type SiteUsers<'a> = foldhash::HashMap<&'a str, Vec<(NaiveDate, i16)>>;
 
 /// The users one batch saw, by site.
 ///
@@ -35,25 +36,28 @@ pub(crate) type SiteUsers<'a> = BTreeMap<&'a str, BTreeSet<(NaiveDate, i16)>>;
 /// folds them: copying them cost two allocations an event.
 #[derive(Default, Debug)]
 pub struct BatchUsers<'a> {
-    by_site: BTreeMap<&'a str, SiteUsers<'a>>,
+    by_site: foldhash::HashMap<&'a str, SiteUsers<'a>>,
 }
 
 impl<'a> BatchUsers<'a> {
     pub fn add(&mut self, site_id: &'a str, user_id: &'a str, day: NaiveDate, hour: i16) {
-        self.by_site
-            .entry(site_id)
-            .or_default()
-            .entry(user_id)
-            .or_default()
-            .insert((day, hour));
+        let buckets = self.by_site.entry(site_id).or_default().entry(user_id).or_default();
+        if !buckets.contains(&(day, hour)) {
+            buckets.push((day, hour));
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_site.is_empty()
     }
 
-    pub(crate) fn sites(&self) -> impl Iterator<Item = (&'a str, &SiteUsers<'a>)> {
-        self.by_site.iter().map(|(site, users)| (*site, users))
+    /// The batch's sites in order (the order writers lock them in), with
+    /// their users.
+    pub(crate) fn sites(&self) -> Vec<(&'a str, &SiteUsers<'a>)> {
+        let mut sites: Vec<(&'a str, &SiteUsers<'a>)> =
+            self.by_site.iter().map(|(site, users)| (*site, users)).collect();
+        sites.sort_unstable_by_key(|(site, _)| *site);
+        sites
     }
 }
 
@@ -144,7 +148,7 @@ pub async fn fold<C: ConnectionTrait>(
     let (ordinals, learnt) = ordinals_for(conn, backend, batch, known).await?;
     let mut daily: BTreeMap<(String, NaiveDate), RoaringBitmap> = BTreeMap::new();
     let mut hourly: BTreeMap<(String, NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
-    for (&site, users) in &batch.by_site {
+    for (site, users) in batch.sites() {
         let site_ordinals = ordinals.get(site);
         for (&user, buckets) in users {
             let ordinal = site_ordinals
@@ -213,7 +217,7 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
     batch: &BatchUsers<'a>,
     known: &KnownOrdinals,
 ) -> Result<(Ordinals<'a>, Learnt), DbErr> {
-    let sites: Vec<&'a str> = batch.by_site.keys().copied().collect();
+    let sites: Vec<&'a str> = batch.sites().into_iter().map(|(site, _)| site).collect();
     let mut next: HashMap<&'a str, u32> = HashMap::with_capacity(sites.len());
     for chunk in sites.chunks(ROWS_PER_STATEMENT) {
         let lock = if backend == DbBackend::Postgres {
@@ -246,7 +250,7 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
 
     let mut ordinals: Ordinals<'a> = HashMap::with_capacity(sites.len());
     let mut pairs: Vec<(&'a str, &'a str)> = Vec::new();
-    for (&site, users) in &batch.by_site {
+    for (site, users) in batch.sites() {
         for &user in users.keys() {
             match known.get(site, user) {
                 Some(o) => {
