@@ -3,6 +3,7 @@
 
 use crate::db::portable;
 use crate::event::{FieldError, PAGE_VIEW};
+use crate::path_packs::PathTotals;
 use chrono::NaiveDate;
 use roaring::RoaringBitmap;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
@@ -235,7 +236,7 @@ async fn period(
     from: NaiveDate,
     to: NaiveDate,
     read: Read,
-) -> Result<(PeriodTotals, HashMap<Vec<u8>, i64>), DbErr> {
+) -> Result<(PeriodTotals, PathTotals), DbErr> {
     let backend = db.get_database_backend();
     let mut parts = Vec::new();
     if read.totals {
@@ -285,7 +286,7 @@ async fn period(
         total_events: 0,
     };
     let mut users = RoaringBitmap::new();
-    let mut path_views: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut path_views = PathTotals::default();
     for row in &rows {
         let n = row.try_get_by_index::<Option<i64>>(2)?;
         let blob = row.try_get_by_index::<Option<Vec<u8>>>(4)?;
