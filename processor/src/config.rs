@@ -37,7 +37,7 @@ pub struct ProcessorConfig {
         long,
         env = "BATCH_MAX_WAIT_MS",
         value_name = "BATCH_MAX_WAIT_MS",
-        default_value = "200"
+        default_value = "100"
     )]
     pub batch_max_wait_ms: u64,
 }
