@@ -77,6 +77,14 @@ fn processor_rejects_malformed_settings() {
         &[PG, BROKERS, ("METRICS_ADDR", "nope")],
         "METRICS_ADDR",
     );
+    for lanes in ["0", "9", "two"] {
+        assert_fails_naming(
+            "analytics-processor",
+            &[],
+            &[PG, BROKERS, ("WRITER_LANES", lanes)],
+            "WRITER_LANES",
+        );
+    }
 }
 
 #[test]

@@ -40,6 +40,16 @@ pub struct ProcessorConfig {
         default_value = "100"
     )]
     pub batch_max_wait_ms: u64,
+    /// Batches written at once, each by its own lane owning a share of the
+    /// partitions (1 to 8).
+    #[arg(
+        long,
+        env = "WRITER_LANES",
+        value_name = "WRITER_LANES",
+        default_value = "2",
+        value_parser = clap::value_parser!(u8).range(1..=8)
+    )]
+    pub writer_lanes: u8,
 }
 
 impl ProcessorConfig {

@@ -48,8 +48,16 @@ async fn run(cfg: ProcessorConfig) -> anyhow::Result<()> {
     let metrics = Metrics::new("processor");
     let liveness = Arc::new(Liveness::default());
     liveness.register(pipeline::LOOP_NAME, pipeline::IDLE_TICK * 30);
+    let lanes = usize::from(cfg.writer_lanes);
+    for name in pipeline::LANE_NAMES.iter().take(lanes) {
+        liveness.register(name, pipeline::IDLE_TICK * 30);
+    }
 
-    let db = db::connect_lazy(&cfg.database_url, 4).await.context("DATABASE_URL")?;
+    // A connection per lane, and two for readiness and the compactor.
+    let pool = u32::try_from(lanes + 2).unwrap_or(10);
+    let db = db::connect_lazy(&cfg.database_url, pool)
+        .await
+        .context("DATABASE_URL")?;
     let consumer: StreamConsumer = kafka::consumer_config(&cfg.kafka, &brokers, &cfg.group_id)
         .create()
         .context("creating the Kafka consumer")?;

@@ -1,6 +1,7 @@
-//! The consume loop: collect a batch (bounded in size and time), send dead
-//! letters, write the events in one transaction, and only then commit the
-//! offsets. A crash anywhere before the commit means redelivery, which the
+//! The consume loop: messages go to the lane that owns their partition;
+//! each lane collects a batch (bounded in size and time), sends dead
+//! letters, writes the events in one transaction, and only then commits the
+//! offsets of its partitions. A crash anywhere before the commit means redelivery, which the
 //! writer turns into a no-op through `event_id`.
 
 use crate::batch::{Batch, DeadLetter};
@@ -12,12 +13,12 @@ use analytics_core::telemetry;
 use analytics_core::writer::Writer;
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -101,62 +102,133 @@ pub async fn report_lag(consumer: Arc<StreamConsumer>, next: NextOffsets, metric
     }
 }
 
+/// Names under which the lanes report to the liveness registry.
+pub const LANE_NAMES: [&str; MAX_LANES] = [
+    "writer-0", "writer-1", "writer-2", "writer-3", "writer-4", "writer-5", "writer-6", "writer-7",
+];
+pub const MAX_LANES: usize = 8;
+
+/// Which lane writes a partition's messages: always the same one, so a
+/// partition's batches are written and committed in order.
+pub fn lane_of(partition: i32, lanes: usize) -> usize {
+    usize::try_from(partition).unwrap_or(0) % lanes.max(1)
+}
+
 impl Pipeline {
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut next = self.collect(&mut stop).await;
+    /// The consumer feeds `WRITER_LANES` lanes, each writing the partitions
+    /// it owns in its own transactions on its own connection. Messages are
+    /// keyed by site, so lanes hold disjoint sites and their rollup rows
+    /// never meet; one lane kept a single PostgreSQL backend busy while the
+    /// other core idled (bench/README.md).
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let pipeline = Arc::new(self);
+        let lanes = usize::from(pipeline.cfg.writer_lanes).clamp(1, MAX_LANES);
+        let mut senders = Vec::with_capacity(lanes);
+        let mut tasks = Vec::with_capacity(lanes);
+        for name in LANE_NAMES.iter().take(lanes) {
+            // Room for the batch being collected and the next one.
+            let (tx, rx) = mpsc::channel(pipeline.cfg.batch_max_events.max(1) * 2);
+            senders.push(tx);
+            tasks.push(tokio::spawn(pipeline.clone().lane(name, rx, stop.clone())));
+        }
+        pipeline.dispatch(&senders, stop).await;
+        drop(senders);
+        for task in tasks {
+            let _ = task.await;
+        }
+        tracing::info!("consume loop stopped");
+    }
+
+    /// Reads the topic and hands each message to its partition's lane,
+    /// waiting when that lane is full (backpressure on the consumer).
+    async fn dispatch(&self, lanes: &[mpsc::Sender<OwnedMessage>], mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let batch = std::mem::take(&mut next);
+            self.liveness.report(LOOP_NAME);
+            let message = tokio::select! {
+                _ = stop.changed() => break,
+                r = tokio::time::timeout(IDLE_TICK, self.consumer.recv()) => match r {
+                    Err(_) => continue,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "consume error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    Ok(Ok(m)) => m.detach(),
+                }
+            };
+            let Some(lane) = lanes.get(lane_of(message.partition(), lanes.len())) else {
+                break;
+            };
+            tokio::select! {
+                _ = stop.changed() => break,
+                sent = lane.send(message) => if sent.is_err() { break },
+            }
+        }
+    }
+
+    /// One lane: the next batch is read and parsed while this one is
+    /// written, so the database, not the consumer, bounds catch-up speed.
+    /// Offsets are still committed in order, by `handle` alone.
+    async fn lane(
+        self: Arc<Self>,
+        name: &'static str,
+        mut rx: mpsc::Receiver<OwnedMessage>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut next = self.collect(name, &mut rx, &mut stop).await;
+        while !*stop.borrow() {
+            let Some(batch) = next.take() else { break };
             if batch.messages == 0 {
-                next = self.collect(&mut stop).await;
+                next = self.collect(name, &mut rx, &mut stop).await;
                 continue;
             }
             let span = batch_span(&self.cfg.kafka.topic, &batch);
-            // The next batch is read and parsed while this one is written:
-            // the database, not the consumer, then bounds catch-up speed.
-            // Offsets are still committed in order, by `handle` alone.
             let mut collect_stop = stop.clone();
             let (written, following) = tokio::join!(
-                self.handle(batch, &mut stop).instrument(span),
-                self.collect(&mut collect_stop)
+                self.handle(name, batch, &mut stop).instrument(span),
+                self.collect(name, &mut rx, &mut collect_stop)
             );
             if !written {
                 break;
             }
             next = following;
         }
-        tracing::info!("consume loop stopped");
     }
 
-    async fn collect(&self, stop: &mut watch::Receiver<bool>) -> Batch {
+    /// A batch bounded in size and in time from its first message; `None`
+    /// once the consumer has stopped and nothing is left to write.
+    async fn collect(
+        &self,
+        name: &'static str,
+        rx: &mut mpsc::Receiver<OwnedMessage>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Batch> {
         let mut batch = Batch::default();
         let mut deadline: Option<tokio::time::Instant> = None;
         while batch.messages < self.cfg.batch_max_events {
-            self.liveness.report(LOOP_NAME);
+            self.liveness.report(name);
             let wait = deadline.map_or(IDLE_TICK, |d| d.saturating_duration_since(tokio::time::Instant::now()));
             tokio::select! {
                 _ = stop.changed() => break,
-                r = tokio::time::timeout(wait, self.consumer.recv()) => match r {
+                r = tokio::time::timeout(wait, rx.recv()) => match r {
                     Err(_) if deadline.is_some() => break,
                     Err(_) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "consume error");
-                        if deadline.is_some() { break; }
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Ok(Ok(m)) => {
-                        batch.add(m.detach());
+                    Ok(None) if batch.messages == 0 => return None,
+                    Ok(None) => break,
+                    Ok(Some(m)) => {
+                        batch.add(m);
                         deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.cfg.batch_max_wait());
                     }
                 }
             }
         }
-        batch
+        Some(batch)
     }
 
     /// Dead letters, write, commit. Retries database and broker failures
     /// until they succeed or shutdown is asked for (returns false then: the
     /// batch is left uncommitted and will be redelivered).
-    async fn handle(&self, batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn handle(&self, name: &'static str, batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
         self.metrics.messages_consumed.inc_by(batch.messages as u64);
         let mut backoff = Duration::from_millis(100);
         for dead in &batch.dead {
@@ -165,7 +237,7 @@ impl Pipeline {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::error!(error = %e, "dead-letter produce failed; retrying");
-                        if !self.pause(&mut backoff, stop).await {
+                        if !self.pause(name, &mut backoff, stop).await {
                             return false;
                         }
                     }
@@ -176,7 +248,7 @@ impl Pipeline {
 
         backoff = Duration::from_millis(100);
         let outcome = loop {
-            self.liveness.report(LOOP_NAME);
+            self.liveness.report(name);
             let started = Instant::now();
             let write_span = tracing::info_span!(
                 "db.write",
@@ -195,7 +267,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, events = batch.events.len(), "batch write failed; retrying");
-                    if !self.pause(&mut backoff, stop).await {
+                    if !self.pause(name, &mut backoff, stop).await {
                         return false;
                     }
                 }
@@ -244,8 +316,8 @@ impl Pipeline {
         }
     }
 
-    async fn pause(&self, backoff: &mut Duration, stop: &mut watch::Receiver<bool>) -> bool {
-        self.liveness.report(LOOP_NAME);
+    async fn pause(&self, name: &'static str, backoff: &mut Duration, stop: &mut watch::Receiver<bool>) -> bool {
+        self.liveness.report(name);
         tokio::select! {
             _ = stop.changed() => return false,
             () = tokio::time::sleep(*backoff) => {}
@@ -286,5 +358,19 @@ impl Pipeline {
             .await
             .map(|_| ())
             .map_err(|(e, _)| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_always_goes_to_the_same_lane_and_every_lane_gets_some() {
+        let lanes: Vec<usize> = (0..6).map(|p| lane_of(p, 2)).collect();
+        assert_eq!(lanes, [0, 1, 0, 1, 0, 1]);
+        assert_eq!(lane_of(5, 1), 0);
+        assert_eq!(lane_of(-1, 3), 0);
+        assert!((0..64).all(|p| lane_of(p, 8) < 8));
     }
 }
