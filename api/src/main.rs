@@ -112,12 +112,12 @@ async fn run(cfg: ApiConfig) -> anyhow::Result<()> {
     };
     let readiness = readiness.with_database(&db, migration::known_versions());
 
-    let state = state::AppState {
+    let state = state::AppState::new(state::Shared {
         db,
         sink: Arc::new(sink),
         metrics: metrics.clone(),
         embedded,
-    };
+    });
     let sink = state.sink.clone();
     let public = app::router(state, liveness.clone(), readiness.clone());
     let ops = metrics::router(metrics).merge(health::router(liveness, readiness));
