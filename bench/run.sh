@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite, in one command:
 #
-#   bench/run.sh                      # every scenario, full sizes (about an hour on 2 cores)
+#   bench/run.sh                      # every scenario, full sizes (about 20 minutes on 2 cores, after the build)
 #   bench/run.sh --quick              # scaled down, a smoke run (a few minutes)
 #   bench/run.sh --only ingest,queries
 #
