@@ -224,13 +224,13 @@ pub async fn compact(db: &DatabaseConnection) -> Result<usize, DbErr> {
     Ok(moved)
 }
 
-/// Adds a pack's views to `totals`, keyed by path bytes.
 /// Views by path bytes over a period. foldhash, not SipHash: a 30-day
 /// answer adds about 15,000 (path, views) pairs from its packs, and SipHash
 /// was a fifth of the api's time answering it. Its seeds are random per
 /// process, so client-chosen paths cannot aim collisions.
 pub type PathTotals = foldhash::HashMap<Vec<u8>, i64>;
 
+/// Adds a pack's views to `totals`, keyed by path bytes.
 pub fn add_pack(totals: &mut PathTotals, pack: &[u8]) -> Result<(), DbErr> {
     visit(pack, |path, views| {
         if let Some(n) = totals.get_mut(path) {

@@ -48,13 +48,13 @@ async fn run(cfg: ProcessorConfig) -> anyhow::Result<()> {
     let metrics = Metrics::new("processor");
     let liveness = Arc::new(Liveness::default());
     liveness.register(pipeline::LOOP_NAME, pipeline::IDLE_TICK * 30);
-    let lanes = usize::from(cfg.writer_lanes);
-    for name in pipeline::LANE_NAMES.iter().take(lanes) {
+    let lanes = pipeline::lane_names(cfg.writer_lanes);
+    for name in lanes {
         liveness.register(name, pipeline::IDLE_TICK * 30);
     }
 
     // A connection per lane, and two for readiness and the compactor.
-    let pool = u32::try_from(lanes + 2).unwrap_or(10);
+    let pool = u32::try_from(lanes.len() + 2).unwrap_or(10);
     let db = db::connect_lazy(&cfg.database_url, pool)
         .await
         .context("DATABASE_URL")?;

@@ -103,10 +103,16 @@ pub async fn report_lag(consumer: Arc<StreamConsumer>, next: NextOffsets, metric
 }
 
 /// Names under which the lanes report to the liveness registry.
-pub const LANE_NAMES: [&str; MAX_LANES] = [
+const LANE_NAMES: [&str; MAX_LANES] = [
     "writer-0", "writer-1", "writer-2", "writer-3", "writer-4", "writer-5", "writer-6", "writer-7",
 ];
-pub const MAX_LANES: usize = 8;
+const MAX_LANES: usize = 8;
+
+/// The names of the lanes `WRITER_LANES` asks for: what start-up registers
+/// for liveness and what `run` spawns, so the two cannot disagree.
+pub fn lane_names(lanes: u8) -> &'static [&'static str] {
+    &LANE_NAMES[..usize::from(lanes).clamp(1, MAX_LANES)]
+}
 
 /// Which lane writes a partition's messages: always the same one, so a
 /// partition's batches are written and committed in order.
@@ -122,10 +128,10 @@ impl Pipeline {
     /// other core idled (bench/README.md).
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let pipeline = Arc::new(self);
-        let lanes = usize::from(pipeline.cfg.writer_lanes).clamp(1, MAX_LANES);
-        let mut senders = Vec::with_capacity(lanes);
-        let mut tasks = Vec::with_capacity(lanes);
-        for name in LANE_NAMES.iter().take(lanes) {
+        let names = lane_names(pipeline.cfg.writer_lanes);
+        let mut senders = Vec::with_capacity(names.len());
+        let mut tasks = Vec::with_capacity(names.len());
+        for name in names {
             // Room for the batch being collected and the next one.
             let (tx, rx) = mpsc::channel(pipeline.cfg.batch_max_events.max(1) * 2);
             senders.push(tx);
@@ -372,5 +378,8 @@ mod tests {
         assert_eq!(lane_of(5, 1), 0);
         assert_eq!(lane_of(-1, 3), 0);
         assert!((0..64).all(|p| lane_of(p, 8) < 8));
+        assert_eq!(lane_names(2), ["writer-0", "writer-1"]);
+        assert_eq!(lane_names(0).len(), 1);
+        assert_eq!(lane_names(200).len(), MAX_LANES);
     }
 }
