@@ -17,7 +17,7 @@ async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
     out
 }
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 12] = [
     "daily_event_counts",
     "daily_path_packs",
     "daily_path_views",
@@ -28,7 +28,17 @@ const TABLES: [&str; 10] = [
     "minute_event_counts",
     "site_users",
     "sites",
+    "weekly_path_packs",
+    "weekly_user_sets",
 ];
+/// Migration 8's caches.
+const WEEKLY: [&str; 2] = ["weekly_path_packs", "weekly_user_sets"];
+const WEEKLY_ROLLUPS: &str = "m20261201_000008_weekly_rollups";
+
+/// `TABLES` without migration 8's.
+fn tables_before_weekly() -> Vec<&'static str> {
+    TABLES.into_iter().filter(|t| !WEEKLY.contains(t)).collect()
+}
 /// The seed's three raw-event indexes, which migration 7 trims to one.
 const SEED_EVENT_INDEXES: [&str; 3] = [
     "idx_events_site_event_type",
@@ -40,7 +50,7 @@ const RAW_EVENT_INDEXES: &str = "m20261125_000007_raw_event_indexes";
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 7, "{out}");
+    assert_eq!(lines.len(), 8, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -93,6 +103,14 @@ async fn postgres_up_status_down() {
     .await;
     assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
 
+    let pg_tables =
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'";
+    let pack_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'daily_path_packs'";
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    migrate(&db.url, "down -n 1");
+    assert!(migrate(&db.url, "status").contains(&format!("pending\t{WEEKLY_ROLLUPS}")));
+    assert_eq!(names(&conn, pg_tables).await, tables_before_weekly());
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
     migrate(&db.url, "down -n 1");
     assert_eq!(names(&conn, pg_event_indexes).await, SEED_EVENT_INDEXES);
     assert!(migrate(&db.url, "status").contains(&format!("pending\t{RAW_EVENT_INDEXES}")));
@@ -122,6 +140,12 @@ async fn sqlite_up_status_down() {
     )
     .await;
     assert_eq!(idx, EVENT_INDEXES);
+    let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    migrate(&url, "down -n 1");
+    let tables = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'").await;
+    assert_eq!(tables, tables_before_weekly());
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
     migrate(&url, "down -n 1");
     let idx = names(
         &conn,
@@ -241,7 +265,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    migrate(url, "down -n 4");
+    migrate(url, "down -n 5");
     assert_eq!(sorted_facts(&db).await, facts);
     migrate(url, "up");
     assert_eq!(

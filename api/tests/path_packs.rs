@@ -299,8 +299,8 @@ async fn migration_unpacks_everything(url: &str) {
     let batch = events(&mut rng, 500);
     writer.write(&batch).await.unwrap();
     add_truth(&mut truth, &batch);
-    // Migrations 7, 6 and 5.
-    migrate(url, "down -n 3");
+    // Migrations 8, 7, 6 and 5.
+    migrate(url, "down -n 4");
     assert_eq!(stored_path_views(&db).await, truth);
     migrate(url, "up");
     assert_top_paths(&db, &truth, "after down and up").await;

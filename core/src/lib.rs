@@ -19,4 +19,5 @@ pub mod telemetry;
 mod test_support;
 pub mod user_events;
 pub mod user_sets;
+pub mod week_rollups;
 pub mod writer;

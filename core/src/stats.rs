@@ -1,7 +1,6 @@
 //! `GET /stats`: parameters, validation and the queries, which read only the
 //! rollup tables (never a scan of raw events).
 
-use crate::db::portable;
 use crate::event::{FieldError, PAGE_VIEW};
 use crate::path_packs::PathTotals;
 use chrono::NaiveDate;
@@ -204,14 +203,6 @@ impl StatsQuery {
     }
 }
 
-/// `site_id = $n AND day >= $n+1 AND day <= $n+2` for the `part`-th
-/// sub-select of a statement (SQLite's `?` cannot be reused, so every part
-/// binds the period again).
-fn in_period(part: usize) -> String {
-    let n = part * 3;
-    format!("site_id = ${} AND day >= ${} AND day <= ${}", n + 1, n + 2, n + 3)
-}
-
 /// What `period` reads.
 #[derive(Clone, Copy)]
 struct Read {
@@ -228,8 +219,12 @@ const BOTH: Read = Read {
 /// yet packed, summed), read in one statement: one round trip, and one
 /// snapshot, so views, users and paths agree even while a batch or a
 /// compaction commits. Rows by kind: 0 event counts (from the daily rollup), 1 users (a day's stored
-/// count, or every day's set of a range, to union), 2 a path's unpacked
-/// views, 3 a pack.
+/// count, or the sets of a range, to union), 2 a path's unpacked views, 3 a
+/// pack. A range's whole weeks read their weekly sets and packs where those
+/// are current (`week_rollups`), its other days the daily ones.
+///
+/// Placeholders are numbered on both backends (sqlx binds SQLite's `$NNN`
+/// by number): `$1` site, `$2`/`$3` the period, `$4`/`$5` its whole weeks.
 async fn period(
     db: &DatabaseConnection,
     site_id: &str,
@@ -237,43 +232,55 @@ async fn period(
     to: NaiveDate,
     read: Read,
 ) -> Result<(PeriodTotals, PathTotals), DbErr> {
+    use crate::week_rollups::{whole_weeks, PATHS, USERS};
+    const IN_PERIOD: &str = "site_id = $1 AND day >= $2 AND day <= $3";
     let backend = db.get_database_backend();
+    let weeks = if from == to { None } else { whole_weeks(from, to) };
+    let mut ctes = Vec::new();
     let mut parts = Vec::new();
     if read.totals {
         parts.push(format!(
             "SELECT 0, CAST(NULL AS TEXT), \
                CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(NULL AS BYTEA) \
-             FROM daily_event_counts WHERE {}",
-            in_period(parts.len())
+             FROM daily_event_counts WHERE {IN_PERIOD}"
         ));
-        parts.push(if from == to {
-            format!(
-                "SELECT 1, NULL, user_count, NULL, NULL FROM daily_user_sets WHERE {}",
-                in_period(parts.len())
-            )
+        if from == to {
+            parts.push(format!(
+                "SELECT 1, NULL, user_count, NULL, NULL FROM daily_user_sets WHERE {IN_PERIOD}"
+            ));
+        } else if weeks.is_some() {
+            ctes.push(USERS.fresh_weeks_cte("user_weeks"));
+            parts.push(USERS.blobs(1, "user_weeks"));
         } else {
-            format!(
-                "SELECT 1, NULL, NULL, NULL, users FROM daily_user_sets WHERE {}",
-                in_period(parts.len())
-            )
-        });
+            parts.push(format!(
+                "SELECT 1, NULL, NULL, NULL, users FROM daily_user_sets WHERE {IN_PERIOD}"
+            ));
+        }
     }
     if read.paths {
         parts.push(format!(
             "SELECT 2, CAST(path AS TEXT), CAST(SUM(views) AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BYTEA) \
-             FROM daily_path_views WHERE {} GROUP BY path",
-            in_period(parts.len())
+             FROM daily_path_views WHERE {IN_PERIOD} GROUP BY path"
         ));
-        parts.push(format!(
-            "SELECT 3, NULL, NULL, NULL, paths FROM daily_path_packs WHERE {}",
-            in_period(parts.len())
-        ));
+        if weeks.is_some() {
+            ctes.push(PATHS.fresh_weeks_cte("path_weeks"));
+            parts.push(PATHS.blobs(3, "path_weeks"));
+        } else {
+            parts.push(format!(
+                "SELECT 3, NULL, NULL, NULL, paths FROM daily_path_packs WHERE {IN_PERIOD}"
+            ));
+        }
     }
-    let sql = portable(backend, &parts.join(" UNION ALL "));
-    let values: Vec<Value> = (0..parts.len())
-        .flat_map(|_| [site_id.into(), from.into(), to.into()])
-        .collect();
+    let mut sql = String::new();
+    if !ctes.is_empty() {
+        sql = format!("WITH {} ", ctes.join(", "));
+    }
+    sql.push_str(&parts.join(" UNION ALL "));
+    let mut values: Vec<Value> = vec![site_id.into(), from.into(), to.into()];
+    if let Some((first, last)) = weeks {
+        values.extend([first.into(), last.into()]);
+    }
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;

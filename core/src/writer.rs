@@ -155,6 +155,12 @@ impl Writer {
         })
     }
 
+    /// Whether a background packing started by this writer's commits is
+    /// still running (it is started before `write` returns).
+    pub fn tidying(&self) -> bool {
+        self.upkeep.compacting.load(Ordering::Acquire)
+    }
+
     /// Users whose ordinal this writer knows without a lookup.
     pub fn known_users(&self) -> usize {
         self.known.len()
@@ -208,9 +214,9 @@ impl Writer {
         }
     }
 
-    /// Packs path rows in the background if no compaction started this
-    /// minute and none is running; a failure is logged and retried a minute
-    /// later, and never touches the batch.
+    /// Packs path rows and rebuilds stale weekly rollups in the background
+    /// if no compaction started this minute and none is running; a failure
+    /// is logged and retried a minute later, and never touches the batch.
     fn compact_soon(&self) {
         if first_time_this_minute(&self.upkeep.last_compaction).is_none()
             || self.upkeep.compacting.swap(true, Ordering::AcqRel)
@@ -222,6 +228,12 @@ impl Writer {
             match crate::path_packs::compact(&db).await {
                 Ok(moved) => tracing::debug!(moved, "packed daily_path_views rows"),
                 Err(e) => tracing::warn!(error = %e, "packing daily_path_views failed; retrying next minute"),
+            }
+            // After the packing, so that the weeks it changed are rebuilt now
+            // rather than a minute later.
+            match crate::week_rollups::refresh(&db).await {
+                Ok(done) => tracing::debug!(?done, "rebuilt stale weekly rollups"),
+                Err(e) => tracing::warn!(error = %e, "rebuilding weekly rollups failed; retrying next minute"),
             }
             upkeep.compacting.store(false, Ordering::Release);
         });

@@ -10,3 +10,5 @@ pub mod hourly_user_sets;
 pub mod minute_event_counts;
 pub mod site_users;
 pub mod sites;
+pub mod weekly_path_packs;
+pub mod weekly_user_sets;

@@ -9,6 +9,7 @@ mod m20261124_000004_user_sets;
 mod m20261125_000005_path_packs;
 mod m20261125_000006_daily_event_counts;
 mod m20261125_000007_raw_event_indexes;
+mod m20261201_000008_weekly_rollups;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_path_packs::Migration),
             Box::new(m20261125_000006_daily_event_counts::Migration),
             Box::new(m20261125_000007_raw_event_indexes::Migration),
+            Box::new(m20261201_000008_weekly_rollups::Migration),
         ]
     }
 }

@@ -188,12 +188,13 @@ async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
     #[allow(clippy::cast_precision_loss)]
     let build_rate = events as f64 / build_seconds;
     say(format!(
-        "  written in {build_seconds:.0} s ({build_rate:.0} events/s); packing path rows as the writer does each minute; VACUUM ANALYZE"
+        "  written in {build_seconds:.0} s ({build_rate:.0} events/s); packing path rows and weeks as the writer does each minute; VACUUM ANALYZE"
     ));
     let db = analytics_core::db::connect(&url, 1).await?;
     // A live deployment packs within a minute of each write; the dataset is
     // measured in that steady state, not mid-minute.
     while analytics_core::path_packs::compact(&db).await? > 0 {}
+    analytics_core::week_rollups::refresh(&db).await?;
     // The seed's design is measured with all of the seed's indexes: migration
     // 7 dropped two that the platform does not need, which the seed's SQL
     // might use.
