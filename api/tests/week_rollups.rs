@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use support::rollups::{compact_all, count};
 use support::{migrate, temp_sqlite, TestDb};
 
 const SITES: [&str; 2] = ["big", "small"];
@@ -119,16 +120,6 @@ async fn assert_exact(db: &DatabaseConnection, truth: &Truth, when: &str) {
     }
 }
 
-async fn count(db: &DatabaseConnection, table: &str) -> i64 {
-    let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}");
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
-}
-
 async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
     let backend = db.get_database_backend();
     let sql = analytics_core::db::portable(backend, sql);
@@ -146,17 +137,6 @@ async fn write(writer: &Writer, truth: &mut Truth, batch: &[Event]) {
     while writer.tidying() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-}
-
-async fn compact_all(db: &DatabaseConnection) {
-    for _ in 0..100 {
-        compact(db).await.unwrap();
-        if count(db, "daily_path_views").await == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("daily_path_views still has rows after 100 compactions");
 }
 
 async fn weeks_stay_exact(url: &str) {

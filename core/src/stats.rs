@@ -235,7 +235,7 @@ async fn period(
     use crate::week_rollups::{whole_weeks, PATHS, USERS};
     const IN_PERIOD: &str = "site_id = $1 AND day >= $2 AND day <= $3";
     let backend = db.get_database_backend();
-    let weeks = if from == to { None } else { whole_weeks(from, to) };
+    let weeks = whole_weeks(from, to);
     let mut ctes = Vec::new();
     let mut parts = Vec::new();
     if read.totals {

@@ -214,19 +214,17 @@ async fn store(
         .chain(extra.iter().copied())
         .chain(["source"])
         .collect();
-    let marks: Vec<String> = (4..4 + cols.len()).map(|n| format!("${n}")).collect();
     let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
     let sql = format!(
-        "INSERT INTO {weekly} (site_id, first_day, last_day, {cols}) VALUES ($1, $2, $3, {marks}) \
+        "INSERT INTO {weekly} (site_id, first_day, last_day, {cols}) VALUES {row} \
          ON CONFLICT (site_id, first_day) DO UPDATE SET {updates} WHERE {weekly}.source <= excluded.source",
         weekly = cache.weekly,
         cols = cols.join(", "),
-        marks = marks.join(", "),
+        row = crate::db::values_placeholders(backend, 1, 3 + cols.len()),
         updates = updates.join(", "),
     );
     let mut all = week.values();
     all.extend(values);
-    let sql = crate::db::portable(backend, &sql);
     Ok(db
         .execute_raw(Statement::from_sql_and_values(backend, sql, all))
         .await?

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod check;
+pub mod rollups;
 pub mod workload;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
