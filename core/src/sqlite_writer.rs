@@ -27,11 +27,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql, Transact
 use sea_orm::sqlx::SqlitePool;
 use sea_orm::DbErr;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// sqlx names an in-memory database `file:sqlx-in-memory-N`, shared-cache.
 const SQLX_IN_MEMORY: &str = "file:sqlx-in-memory-";
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Within Linux's 15 characters, so that it shows whole in `ps` and `/proc`.
+pub const CHECKPOINT_THREAD: &str = "sqlite-ckpt";
 
 fn db_err(e: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("sqlite writer: {e}"))
@@ -51,12 +54,15 @@ impl SqliteWriter {
     ///   WAL and writing them again;
     /// - a checkpoint every 16,000 WAL pages instead of 1,000, so pages every
     ///   batch touches are copied into the database once per checkpoint
-    ///   rather than after every commit.
+    ///   rather than after every commit;
+    /// - beside it, a thread that checkpoints in the background
+    ///   (`copy_checkpoints`).
     pub fn open(pool: &SqlitePool) -> Result<Self, DbErr> {
         let options = pool.connect_options();
         let path = options.get_filename();
+        let in_memory = path.to_string_lossy().starts_with(SQLX_IN_MEMORY);
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if path.to_string_lossy().starts_with(SQLX_IN_MEMORY) {
+        if in_memory {
             flags |= OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
         }
         let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
@@ -67,9 +73,19 @@ impl SqliteWriter {
         )
         .map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        let conn = Arc::new(Mutex::new(conn));
+        if !in_memory {
+            let checkpoints = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
+            checkpoints
+                .execute_batch("PRAGMA synchronous = FULL;")
+                .map_err(db_err)?;
+            let writer = Arc::downgrade(&conn);
+            std::thread::Builder::new()
+                .name(CHECKPOINT_THREAD.into())
+                .spawn(move || copy_checkpoints(&checkpoints, &writer))
+                .map_err(db_err)?;
+        }
+        Ok(Self { conn })
     }
 
     /// Writes the batch on a blocking thread: SQLite's work is CPU and fsync,
@@ -82,6 +98,29 @@ impl SqliteWriter {
         })
         .await
         .map_err(db_err)?
+    }
+}
+
+/// Copies committed WAL pages into the database file every
+/// `CHECKPOINT_EVERY`, on a thread and connection of its own, until the
+/// writer is dropped. A passive checkpoint never waits for and never blocks
+/// a writer or a reader, so the copying and the database file's fsync run
+/// beside the batches instead of inside the commit that crossed the
+/// writer's autocheckpoint threshold. That threshold still bounds the WAL:
+/// the writer's own checkpoint then finds only the last frames to copy, and
+/// the WAL restarts from its beginning.
+fn copy_checkpoints(conn: &Connection, writer: &Weak<Mutex<Connection>>) {
+    let mut failing = false;
+    while writer.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoints go on");
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -193,8 +232,9 @@ fn fold_users(
         let mut next: Option<u32> = None;
         let mut daily: BTreeMap<NaiveDate, RoaringBitmap> = BTreeMap::new();
         let mut hourly: BTreeMap<(NaiveDate, i16), RoaringBitmap> = BTreeMap::new();
-        for (&user, buckets) in users {
-            let ordinal = match known.get(site, user) {
+        let found = known.get_all(site, users.keys().copied());
+        for ((&user, buckets), o) in users.iter().zip(found) {
+            let ordinal = match o {
                 Some(o) => o,
                 None => {
                     let o = ordinal_of(txn, site, user, &mut next)?;

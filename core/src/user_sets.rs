@@ -75,7 +75,7 @@ pub struct KnownOrdinals(Mutex<Known>);
 
 #[derive(Default)]
 struct Known {
-    by_site: HashMap<String, HashMap<String, u32>>,
+    by_site: foldhash::HashMap<String, foldhash::HashMap<String, u32>>,
     len: usize,
 }
 
@@ -86,9 +86,15 @@ const KNOWN_ORDINALS_MAX: usize = 500_000;
 pub type Learnt = Vec<(String, String, u32)>;
 
 impl KnownOrdinals {
-    pub(crate) fn get(&self, site: &str, user: &str) -> Option<u32> {
-        let known = self.0.lock().ok()?;
-        known.by_site.get(site)?.get(user).copied()
+    /// The known ordinal (or `None`) of each of a site's `users`, in their
+    /// order, under one lock.
+    pub(crate) fn get_all<'u>(&self, site: &str, users: impl IntoIterator<Item = &'u str>) -> Vec<Option<u32>> {
+        let known = self.0.lock().ok();
+        let site_users = known.as_ref().and_then(|k| k.by_site.get(site));
+        users
+            .into_iter()
+            .map(|user| site_users.and_then(|m| m.get(user).copied()))
+            .collect()
     }
 
     /// Records what a committed transaction read or assigned.
@@ -251,8 +257,9 @@ async fn ordinals_for<'a, C: ConnectionTrait>(
     let mut ordinals: Ordinals<'a> = HashMap::with_capacity(sites.len());
     let mut pairs: Vec<(&'a str, &'a str)> = Vec::new();
     for (site, users) in batch.sites() {
-        for &user in users.keys() {
-            match known.get(site, user) {
+        let found = known.get_all(site, users.keys().copied());
+        for (&user, o) in users.keys().zip(found) {
+            match o {
                 Some(o) => {
                     ordinals.entry(site).or_default().insert(user, o);
                 }

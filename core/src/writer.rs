@@ -244,7 +244,7 @@ impl Writer {
 /// order.
 pub(crate) fn unique_by_id(events: &[Event]) -> Vec<&Event> {
     let mut unique: Vec<&Event> = Vec::with_capacity(events.len());
-    let mut seen = HashSet::with_capacity(events.len());
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(events.len(), foldhash::fast::RandomState::default());
     for e in events {
         if seen.insert(e.event_id) {
             unique.push(e);
