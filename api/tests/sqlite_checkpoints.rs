@@ -10,9 +10,10 @@ use analytics_core::event::{Event, IncomingEvent};
 use analytics_core::sqlite_writer::CHECKPOINT_THREAD;
 use analytics_core::writer::Writer;
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::Database;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::rollups::count;
 use support::{migrate, temp_sqlite};
 
 fn events(n: usize) -> Vec<Event> {
@@ -82,17 +83,7 @@ async fn committed_pages_reach_the_database_file_in_the_background() {
         eventually(Duration::from_secs(10), || file_len(&path) > before).await,
         "the database file stayed at {before} bytes: nothing was checkpointed"
     );
-    let stored = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) FROM events",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
-    assert_eq!(stored, 1000);
+    assert_eq!(count(&db, "events").await, 1000);
 
     drop(writer);
     assert!(
