@@ -45,12 +45,15 @@ const SEED_EVENT_INDEXES: [&str; 3] = [
     "idx_events_site_timestamp",
     "idx_events_user_id",
 ];
-const EVENT_INDEXES: [&str; 1] = ["idx_events_site_timestamp"];
+/// Migration 7's one index, which migration 9 puts in time order first.
+const TRIMMED_EVENT_INDEXES: [&str; 1] = ["idx_events_site_timestamp"];
+const EVENT_INDEXES: [&str; 1] = ["idx_events_timestamp_site"];
 const RAW_EVENT_INDEXES: &str = "m20261125_000007_raw_event_indexes";
+const TIME_FIRST_INDEX: &str = "m20261202_000009_time_first_event_index";
 
 fn check_status(out: &str, state: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 8, "{out}");
+    assert_eq!(lines.len(), 9, "{out}");
     assert!(lines.iter().all(|l| l.starts_with(state)), "{out}");
 }
 
@@ -108,6 +111,9 @@ async fn postgres_up_status_down() {
     let pack_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'daily_path_packs'";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
     migrate(&db.url, "down -n 1");
+    assert_eq!(names(&conn, pg_event_indexes).await, TRIMMED_EVENT_INDEXES);
+    assert!(migrate(&db.url, "status").contains(&format!("pending\t{TIME_FIRST_INDEX}")));
+    migrate(&db.url, "down -n 1");
     assert!(migrate(&db.url, "status").contains(&format!("pending\t{WEEKLY_ROLLUPS}")));
     assert_eq!(names(&conn, pg_tables).await, tables_before_weekly());
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
@@ -142,6 +148,13 @@ async fn sqlite_up_status_down() {
     assert_eq!(idx, EVENT_INDEXES);
     let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    migrate(&url, "down -n 1");
+    let idx = names(
+        &conn,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'",
+    )
+    .await;
+    assert_eq!(idx, TRIMMED_EVENT_INDEXES);
     migrate(&url, "down -n 1");
     let tables = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'").await;
     assert_eq!(tables, tables_before_weekly());
@@ -265,7 +278,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    migrate(url, "down -n 5");
+    migrate(url, "down -n 6");
     assert_eq!(sorted_facts(&db).await, facts);
     migrate(url, "up");
     assert_eq!(

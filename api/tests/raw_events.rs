@@ -183,7 +183,7 @@ async fn sqlite_raw_events_round_trip_and_a_user_is_deleted() {
     assert!(
         detail
             .iter()
-            .any(|d| d.contains("USING INDEX idx_events_site_timestamp")),
+            .any(|d| d.contains("USING INDEX idx_events_timestamp_site")),
         "{detail:?}"
     );
 }

@@ -3,10 +3,10 @@
 //!
 //! The hourly user sets already record every hour in which a user had an
 //! event (by the event's timestamp, as the raw row stores it), so a user's
-//! events lie in those hours; `idx_events_site_timestamp` reaches each hour's
-//! rows and the `user_id` filter runs over that hour only. The daily sets
-//! narrow the days first, so the site's hourly sets are read only for days
-//! the user was seen.
+//! events lie in those hours; `idx_events_timestamp_site` reaches each hour's
+//! rows, the site compared inside the index, and the `user_id` filter runs
+//! over that hour only. The daily sets narrow the days first, so the site's
+//! hourly sets are read only for days the user was seen.
 //!
 //! Deletion takes the site's `sites` row first, as the writer does before it
 //! touches the site's users, so no batch can add events for the user between
