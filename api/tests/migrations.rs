@@ -138,34 +138,21 @@ async fn sqlite_up_status_down() {
     migrate(&url, "up");
     check_status(&migrate(&url, "status"), "applied");
     let conn = Database::connect(url.as_str()).await.unwrap();
-    let tables = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'").await;
-    assert_eq!(tables, TABLES);
-    let idx = names(
-        &conn,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'",
-    )
-    .await;
-    assert_eq!(idx, EVENT_INDEXES);
+    let sqlite_tables =
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
+    let event_indexes =
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(names(&conn, sqlite_tables).await, TABLES);
+    assert_eq!(names(&conn, event_indexes).await, EVENT_INDEXES);
     let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
     migrate(&url, "down -n 1");
-    let idx = names(
-        &conn,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'",
-    )
-    .await;
-    assert_eq!(idx, TRIMMED_EVENT_INDEXES);
+    assert_eq!(names(&conn, event_indexes).await, TRIMMED_EVENT_INDEXES);
     migrate(&url, "down -n 1");
-    let tables = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'").await;
-    assert_eq!(tables, tables_before_weekly());
+    assert_eq!(names(&conn, sqlite_tables).await, tables_before_weekly());
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
     migrate(&url, "down -n 1");
-    let idx = names(
-        &conn,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'",
-    )
-    .await;
-    assert_eq!(idx, SEED_EVENT_INDEXES);
+    assert_eq!(names(&conn, event_indexes).await, SEED_EVENT_INDEXES);
     migrate(&url, "down -n 4");
     let lines = migrate(&url, "status");
     assert!(

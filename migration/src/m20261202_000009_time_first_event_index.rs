@@ -35,13 +35,23 @@ enum Events {
 const SITE_FIRST: &str = "idx_events_site_timestamp";
 const TIME_FIRST: &str = "idx_events_timestamp_site";
 
-async fn swap(manager: &SchemaManager<'_>, create: &str, cols: [Events; 2], drop: &str) -> Result<(), DbErr> {
-    let mut idx = Index::create();
-    idx.name(create).table(Events::Table).if_not_exists();
-    for c in cols {
-        idx.col(c);
-    }
-    manager.create_index(idx.to_owned()).await?;
+async fn swap(
+    manager: &SchemaManager<'_>,
+    create: &str,
+    (first, second): (Events, Events),
+    drop: &str,
+) -> Result<(), DbErr> {
+    manager
+        .create_index(
+            Index::create()
+                .name(create)
+                .table(Events::Table)
+                .col(first)
+                .col(second)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
     manager
         .drop_index(Index::drop().name(drop).table(Events::Table).if_exists().to_owned())
         .await
@@ -50,10 +60,10 @@ async fn swap(manager: &SchemaManager<'_>, create: &str, cols: [Events; 2], drop
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        swap(manager, TIME_FIRST, [Events::Timestamp, Events::SiteId], SITE_FIRST).await
+        swap(manager, TIME_FIRST, (Events::Timestamp, Events::SiteId), SITE_FIRST).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        swap(manager, SITE_FIRST, [Events::SiteId, Events::Timestamp], TIME_FIRST).await
+        swap(manager, SITE_FIRST, (Events::SiteId, Events::Timestamp), TIME_FIRST).await
     }
 }
