@@ -17,6 +17,8 @@ fill=${1:-15}
 batch=${2:-100}
 conns=${3:-16}
 api_bin=${4:-target/release/analytics-api}
+warmup=2
+measured=12
 loadgen=target/release/analytics-bench
 dir=target/embedded-ab
 rm -rf "$dir" && mkdir -p "$dir"
@@ -25,7 +27,12 @@ MALLOC_ARENA_MAX=2 HTTP_ADDR=127.0.0.1:18081 METRICS_ADDR=127.0.0.1:19091 LOG_FO
   DATABASE_URL="sqlite://$PWD/$dir/analytics.db?mode=rwc" "$api_bin" >"$dir/api.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null && break; sleep 0.2; done
+ready=0
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null && ready=1 && break; sleep 0.2; done
+if ((!ready)); then
+  echo "the api did not become ready; see $dir/api.log" >&2
+  exit 1
+fi
 
 writer_metrics() {
   curl -s http://127.0.0.1:19091/metrics |
@@ -40,10 +47,11 @@ fi
 before=$(writer_metrics)
 ticks=$(cpu_ticks)
 "$loadgen" loadgen --url http://127.0.0.1:18081 --batch "$batch" --connections "$conns" \
-  --duration 12 --warmup 2 2>&1 >/dev/null | tail -n1
+  --duration "$measured" --warmup "$warmup" 2>&1 >/dev/null | tail -n1
 ticks=$(($(cpu_ticks) - ticks))
 after=$(writer_metrics)
-echo "api CPU over the 14 s of load: $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz / 14}') cores"
+seconds=$((warmup + measured))
+echo "api CPU over the $seconds s of load: $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v s="$seconds" 'BEGIN {printf "%.2f", t / hz / s}') cores"
 grep VmHWM "/proc/$pid/status"
 paste <(echo "$before") <(echo "$after") | awk '{d[$1] = $4 - $2}
   END {
