@@ -2,6 +2,7 @@
 //! are logged and never shown to the client.
 
 use analytics_core::event::FieldError;
+use analytics_core::store::StoreError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -44,12 +45,31 @@ impl ApiError {
     }
 }
 
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        // A database that cannot answer is a retryable outage, not a bug.
-        tracing::error!(error = %e, "database error");
-        Self::Unavailable("database unavailable, retry later".into())
+impl From<StoreError> for ApiError {
+    /// A database that cannot answer right now is a retryable outage (503,
+    /// `Retry-After`); anything else (corrupt stored data, a full site, a
+    /// bug) is a 500 that retrying would not mend. Either way the cause is
+    /// logged with its whole chain, and the client sees none of it.
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            tracing::warn!(error = %chain(&e), "database unavailable");
+            Self::Unavailable("database unavailable, retry later".into())
+        } else {
+            Self::Internal(chain(&e))
+        }
     }
+}
+
+/// An error and its sources, `: `-separated, for one log line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 impl IntoResponse for ApiError {

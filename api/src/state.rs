@@ -4,7 +4,7 @@
 //! single-event profile.
 
 use crate::sink::Sink;
-use analytics_core::metrics::Metrics;
+use analytics_core::ops::metrics::Metrics;
 use sea_orm::DatabaseConnection;
 use std::ops::Deref;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 
 use crate::workload::{Generator, MixConfig};
 use analytics_core::event::Event;
-use analytics_core::writer::Writer;
+use analytics_core::store::Writer;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
@@ -94,11 +94,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub async fn run(a: &WriterArgs) -> Result<WriterResult> {
-    let db = analytics_core::db::connect(&a.database_url, 4)
+    let db = analytics_core::store::connect::connect(&a.database_url, 4)
         .await
         .with_context(|| format!("opening {}", a.database_url))?;
     Migrator::up(&db, None).await.context("migrating")?;
-    let writer = Writer::new(db.clone())?;
+    let writer = Writer::open(&db)?;
     let mut gen = Generator::new(MixConfig {
         seed: a.seed,
         ..MixConfig::default()

@@ -1,14 +1,9 @@
-//! SeaORM entities, one module per table.
+//! SeaORM entities for the tables read or written as rows: raw events (read
+//! back by tests and exports) and the site list. The rollups are packed
+//! values read with SQL of their own (`analytics_core::query`), and have no
+//! entity. migration/tests/entities.rs checks every entity here against the
+//! table the migrations make, on PostgreSQL and SQLite: add a new entity to
+//! its `ENTITIES` list.
 
-pub mod daily_event_counts;
-pub mod daily_path_packs;
-pub mod daily_path_views;
-pub mod daily_user_sets;
 pub mod events;
-pub mod hourly_event_counts;
-pub mod hourly_user_sets;
-pub mod minute_event_counts;
-pub mod site_users;
 pub mod sites;
-pub mod weekly_path_packs;
-pub mod weekly_user_sets;

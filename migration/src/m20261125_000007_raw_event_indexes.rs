@@ -5,7 +5,7 @@
 //!   the commit. Per-user deletion finds a user's events without it: the
 //!   hourly user sets name the hours in which the user appeared, and
 //!   `idx_events_site_timestamp` reaches those hours' events
-//!   (`analytics_core::user_events`).
+//!   (`analytics_core::store::user_events`).
 //! - `idx_events_site_event_type`: no query reads raw events by type; stats
 //!   read the rollups, and an export by time range uses
 //!   `idx_events_site_timestamp`.

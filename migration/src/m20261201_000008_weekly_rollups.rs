@@ -1,7 +1,7 @@
 //! `weekly_user_sets` and `weekly_path_packs`: per (site, Monday–Sunday
 //! week), the union of the week's daily user sets and the sum of its daily
 //! path packs, so that a long range reads one row per whole week instead of
-//! seven (see `analytics_core::week_rollups`).
+//! seven (see `analytics_core::maintenance::weeks`).
 //!
 //! Both are caches the compactor rebuilds from the daily rows, each stamped
 //! with a `source` the readers recompute in SQL: the sum of the daily sets'

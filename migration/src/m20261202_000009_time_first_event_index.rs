@@ -13,7 +13,7 @@
 //!
 //! What read the old index still finds its rows: a site's events in a time
 //! range are one range of the new index, with the site compared inside the
-//! index entries (per-user deletion, `analytics_core::user_events`, and raw
+//! index entries (per-user deletion, `analytics_core::store::user_events`, and raw
 //! export). It now passes over the other sites' entries of that range; those
 //! reads are rare and bounded by the range, while every write paid for the
 //! old order.

@@ -13,7 +13,7 @@ use std::time::Duration;
     about = "Apply, revert or list schema migrations"
 )]
 struct Cli {
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = analytics_core::config::parse_database_url)]
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = analytics_core::ops::config::parse_database_url)]
     database_url: String,
     /// How long to wait for the database to accept connections.
     #[arg(
@@ -24,7 +24,7 @@ struct Cli {
     )]
     wait_seconds: u64,
     #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "pretty")]
-    log_format: analytics_core::config::LogFormat,
+    log_format: analytics_core::ops::config::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,8 +47,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    let cli: Cli = analytics_core::config::parse_or_exit();
-    analytics_core::telemetry::init_to(cli.log_format, true);
+    let cli: Cli = analytics_core::ops::config::parse_or_exit();
+    analytics_core::ops::telemetry::init_to(cli.log_format, true);
     if let Err(e) = run(cli).await {
         eprintln!("analytics-migrate: {e}");
         std::process::exit(1);
@@ -57,7 +57,8 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let db =
-        analytics_core::db::connect_with_retry(&cli.database_url, 1, Duration::from_secs(cli.wait_seconds)).await?;
+        analytics_core::store::connect::connect_with_retry(&cli.database_url, 1, Duration::from_secs(cli.wait_seconds))
+            .await?;
     match cli.command {
         Command::Up { num } => {
             Migrator::up(&db, num).await?;

@@ -1,7 +1,7 @@
 //! One consumed batch: parsing each message, dead-lettering what can never be
 //! parsed, and the offsets to commit once the batch is written.
 
-use analytics_core::event::Event;
+use analytics_core::event::{payload, Event};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ impl Batch {
                 }
             }
         }
-        match parse(m.payload()) {
+        match payload::decode(m.payload()) {
             Ok(ev) => self.events.push(ev),
             Err(reason) => self.dead.push(DeadLetter { message: m, reason }),
         }
@@ -56,31 +56,5 @@ impl Batch {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
         }
         Ok(tpl)
-    }
-}
-
-/// Why a payload can never become an event, or the event.
-pub fn parse(payload: Option<&[u8]>) -> Result<Event, String> {
-    let bytes = payload.ok_or_else(|| "message has no value".to_string())?;
-    let ev: Event = serde_json::from_slice(bytes).map_err(|e| format!("not a valid event: {e}"))?;
-    ev.check_stored().map_err(|errors| {
-        let parts: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-        format!("event breaks the contract: {}", parts.join("; "))
-    })?;
-    Ok(ev)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn garbage_and_contract_breaks_are_reasons() {
-        assert!(parse(None).is_err_and(|r| r.contains("no value")));
-        assert!(parse(Some(b"\xff\x00garbage")).is_err_and(|r| r.contains("not a valid event")));
-        let bad = br#"{"event_id":"0190b6a4-0000-7000-8000-000000000001","site_id":"","event_type":"x","timestamp":"2025-11-15T05:00:00Z","received_at":"2025-11-15T05:00:00Z"}"#;
-        assert!(parse(Some(bad)).is_err_and(|r| r.contains("site_id")));
-        let good = br#"{"event_id":"0190b6a4-0000-7000-8000-000000000001","site_id":"s","event_type":"page_view","path":"/","user_id":"u","timestamp":"2025-11-15T05:00:00Z","received_at":"2025-11-15T05:00:00Z"}"#;
-        assert!(parse(Some(good)).is_ok_and(|e| e.site_id == "s"));
     }
 }

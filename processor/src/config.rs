@@ -1,6 +1,6 @@
 //! The processor's settings (environment variable or flag each).
 
-use analytics_core::config::{parse_database_url, KafkaArgs, TelemetryArgs};
+use analytics_core::ops::config::{parse_database_url, KafkaArgs, TelemetryArgs};
 use clap::Parser;
 use std::time::Duration;
 

@@ -6,11 +6,11 @@
 
 use crate::batch::{Batch, DeadLetter};
 use crate::config::ProcessorConfig;
-use analytics_core::health::Liveness;
-use analytics_core::kafka::DLQ_REASON_HEADER;
-use analytics_core::metrics::Metrics;
-use analytics_core::telemetry;
-use analytics_core::writer::Writer;
+use analytics_core::ops::health::Liveness;
+use analytics_core::ops::kafka::DLQ_REASON_HEADER;
+use analytics_core::ops::metrics::Metrics;
+use analytics_core::ops::telemetry;
+use analytics_core::store::Writer;
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
@@ -25,7 +25,18 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const LOOP_NAME: &str = "consumer";
 /// Even when idle the loop wakes this often to report that it is alive.
 pub const IDLE_TICK: Duration = Duration::from_secs(1);
+/// Backoff between retries of a failed write or dead letter: from
+/// `RETRY_FIRST`, doubling, at most `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// Pause after a consume error before reading again.
+const CONSUME_ERROR_PAUSE: Duration = Duration::from_millis(200);
+/// How often the lag per partition is asked of the broker, and how long
+/// one answer may take.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one dead letter may wait for its acknowledgement.
+const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Pipeline {
     pub cfg: ProcessorConfig,
@@ -78,14 +89,14 @@ pub type NextOffsets = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
 /// position. Asked of the broker on its own schedule, off the write path.
 pub async fn report_lag(consumer: Arc<StreamConsumer>, next: NextOffsets, metrics: Arc<Metrics>) {
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(LAG_EVERY).await;
         let snapshot: Vec<_> = next.lock().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
         let c = consumer.clone();
         let lags = tokio::task::spawn_blocking(move || {
             snapshot
                 .into_iter()
                 .filter_map(|((topic, partition), offset)| {
-                    c.fetch_watermarks(&topic, partition, Duration::from_secs(2))
+                    c.fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT)
                         .ok()
                         .map(|(_, high)| (partition, (high - offset).max(0)))
                 })
@@ -156,7 +167,7 @@ impl Pipeline {
                     Err(_) => continue,
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "consume error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::time::sleep(CONSUME_ERROR_PAUSE).await;
                         continue;
                     }
                     Ok(Ok(m)) => m.detach(),
@@ -236,7 +247,7 @@ impl Pipeline {
     /// batch is left uncommitted and will be redelivered).
     async fn handle(&self, name: &'static str, batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
         self.metrics.messages_consumed.inc_by(batch.messages as u64);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = RETRY_FIRST;
         for dead in &batch.dead {
             loop {
                 match self.dead_letter(dead).await {
@@ -252,7 +263,7 @@ impl Pipeline {
             self.metrics.events_dead_lettered.inc();
         }
 
-        backoff = Duration::from_millis(100);
+        backoff = RETRY_FIRST;
         let outcome = loop {
             self.liveness.report(name);
             let started = Instant::now();
@@ -360,7 +371,7 @@ impl Pipeline {
         }
         tracing::warn!(reason = %dead.reason, partition = m.partition(), offset = m.offset(), "dead-lettering message");
         self.dlq
-            .send(record, Duration::from_secs(5))
+            .send(record, DEAD_LETTER_TIMEOUT)
             .await
             .map(|_| ())
             .map_err(|(e, _)| e.to_string())

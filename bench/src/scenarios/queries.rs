@@ -1,6 +1,6 @@
 //! Scenario 4: queries at scale. A database of N events (10M) over the last
 //! 30 UTC days and 20 sites, written with the real writer
-//! (`analytics_core::writer::Writer`), kept between runs (a marker table
+//! (`analytics_core::store::Writer`), kept between runs (a marker table
 //! records how it was generated). The api answers `/stats` for one day and
 //! for the 30-day range; beside it, the seed's design: the same answers
 //! computed with SQL over the raw `events` table (the seed's columns and
@@ -116,7 +116,7 @@ pub async fn run(ctx: &Ctx) -> Result<QueriesResults> {
     let url = ctx.env.database_url(&dataset.database);
     // The scenarios before this one write millions of rows; without a
     // checkpoint first, flushing them lands in the middle of these timings.
-    let db = analytics_core::db::connect(&url, 1).await?;
+    let db = analytics_core::store::connect::connect(&url, 1).await?;
     if let Err(e) = db.execute_unprepared("CHECKPOINT").await {
         say(format!(
             "queries: CHECKPOINT failed ({e}); timings may include earlier writes being flushed"
@@ -190,11 +190,11 @@ async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
     say(format!(
         "  written in {build_seconds:.0} s ({build_rate:.0} events/s); packing path rows and weeks as the writer does each minute; VACUUM ANALYZE"
     ));
-    let db = analytics_core::db::connect(&url, 1).await?;
+    let db = analytics_core::store::connect::connect(&url, 1).await?;
     // A live deployment packs within a minute of each write; the dataset is
     // measured in that steady state, not mid-minute.
-    while analytics_core::path_packs::compact(&db).await? > 0 {}
-    analytics_core::week_rollups::refresh(&db).await?;
+    while analytics_core::maintenance::compaction::compact(&db).await? > 0 {}
+    analytics_core::maintenance::weeks::refresh(&db).await?;
     // The seed's design is measured with all of the seed's indexes: migration
     // 7 dropped two that the platform does not need and migration 9 put the
     // third in time order first, and the seed's SQL reads a site's day
@@ -232,7 +232,7 @@ async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
 
 /// The dataset's description when its marker matches `params`.
 async fn existing(url: &str, name: &str, params: &str) -> Option<DatasetInfo> {
-    let db = analytics_core::db::connect(url, 1).await.ok()?;
+    let db = analytics_core::store::connect::connect(url, 1).await.ok()?;
     let row = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -316,8 +316,8 @@ async fn build(ctx: &Ctx, url: &str, events: u64, days: u32, last_day: NaiveDate
         let written = written.clone();
         let mix = mix.clone();
         tasks.push(tokio::spawn(async move {
-            let db = analytics_core::db::connect(&url, 2).await?;
-            let writer = analytics_core::writer::Writer::new(db.clone())?;
+            let db = analytics_core::store::connect::connect(&url, 2).await?;
+            let writer = analytics_core::store::Writer::open(&db)?;
             let mut gen = Generator::with_seed(mix.seed.wrapping_add(1000 + w as u64), mix);
             for (site, count) in sites {
                 let mut left = count;

@@ -1,0 +1,96 @@
+//! `POST /events` and `POST /events/batch`.
+
+use super::body::read_json_body;
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::event::{self, Event, FieldError};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use serde_json::json;
+
+/// One event with generous room for props; a batch is bounded by the contract.
+pub const SINGLE_BODY_LIMIT: usize = 64 * 1024;
+pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
+pub const MAX_BATCH_EVENTS: usize = 1000;
+
+pub async fn single(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let result: Result<_, ApiError> = async {
+        let bytes = read_json_body(&headers, body, SINGLE_BODY_LIMIT).await?;
+        let incoming =
+            event::parse_one(&bytes).map_err(|e| ApiError::invalid("request body is not a valid event", vec![e]))?;
+        let ev = incoming
+            .validate(Utc::now())
+            .map_err(|details| ApiError::invalid("event is invalid", details))?;
+        let event_id = ev.event_id;
+        state.sink.publish(vec![ev]).await?;
+        state.metrics.events_ingested.inc();
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"message": "Event accepted", "event_id": event_id})),
+        ))
+    }
+    .await;
+    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+}
+
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let result: Result<_, ApiError> = async {
+        let bytes = read_json_body(&headers, body, BATCH_BODY_LIMIT).await?;
+        let incoming = event::parse_batch(&bytes)
+            .map_err(|e| ApiError::invalid("request body is not a valid JSON array of events", vec![e]))?;
+        if incoming.is_empty() {
+            return Err(ApiError::invalid(
+                "batch is empty",
+                vec![FieldError::new("", "must contain at least one event")],
+            ));
+        }
+        if incoming.len() > MAX_BATCH_EVENTS {
+            return Err(ApiError::TooLarge(format!(
+                "batch has {} events; at most {MAX_BATCH_EVENTS} are allowed",
+                incoming.len()
+            )));
+        }
+        let events = validate_all(incoming)?;
+        let n = events.len();
+        state.sink.publish(events).await?;
+        state.metrics.events_ingested.inc_by(n as u64);
+        Ok((StatusCode::ACCEPTED, Json(json!({"accepted": n}))))
+    }
+    .await;
+    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+}
+
+/// All-or-nothing: the first invalid event rejects the whole batch, and the
+/// error names its index and every broken field.
+fn validate_all(incoming: Vec<event::IncomingEvent>) -> Result<Vec<Event>, ApiError> {
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(incoming.len());
+    for (i, raw) in incoming.into_iter().enumerate() {
+        match raw.validate(now) {
+            Ok(ev) => out.push(ev),
+            Err(details) => {
+                let details = details
+                    .into_iter()
+                    .map(|d| FieldError::new(format!("[{i}].{}", d.field), d.message))
+                    .collect();
+                return Err(ApiError::invalid(
+                    format!("event at index {i} is invalid; no events were accepted"),
+                    details,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

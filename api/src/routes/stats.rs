@@ -1,0 +1,52 @@
+//! The read API: `GET /stats` (the seed's answer) and the dashboard's
+//! endpoints, public API like it: `/stats/timeseries`, `/stats/breakdown`,
+//! `/stats/live` and `/sites`. Parameters are validated in
+//! `analytics_core::query` and a bad one is a 400 naming it.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::event::FieldError;
+use analytics_core::query::params::Params;
+use analytics_core::query::{breakdown, live, series, sites, stats};
+use axum::extract::{Query, State};
+use axum::Json;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+fn invalid(details: Vec<FieldError>) -> ApiError {
+    ApiError::invalid("invalid stats query", details)
+}
+
+pub async fn stats(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Json<stats::Stats>, ApiError> {
+    let q = stats::StatsQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    Ok(Json(stats::query(&state.db, &q).await?))
+}
+
+pub async fn timeseries(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Json<series::Series>, ApiError> {
+    let q = series::SeriesQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    Ok(Json(series::series(&state.db, &q).await?))
+}
+
+pub async fn breakdown(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Json<breakdown::Breakdown>, ApiError> {
+    let q = breakdown::BreakdownQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    Ok(Json(breakdown::breakdown(&state.db, &q).await?))
+}
+
+pub async fn live(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Json<live::Live>, ApiError> {
+    let site_id = live::parse_live(&params).map_err(invalid)?;
+    Ok(Json(live::live(&state.db, &site_id, Utc::now()).await?))
+}
+
+pub async fn sites(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Json<Value>, ApiError> {
+    sites::parse_sites(&params).map_err(|d| ApiError::invalid("invalid sites query", d))?;
+    Ok(Json(json!({ "sites": sites::sites(&state.db).await? })))
+}

@@ -1,0 +1,198 @@
+//! Wiring both modes into one `Application`: `build` connects, migrates
+//! (embedded mode), starts the writer and binds both listeners;
+//! `run_until` serves until its shutdown future resolves, then drains.
+
+use crate::config::{ApiConfig, EMBEDDED_DATABASE_URL};
+use crate::sink::{EmbeddedWriter, KafkaSink, Sink};
+use crate::state::{AppState, Shared};
+use analytics_core::maintenance::{self, Maintenance};
+use analytics_core::ops::health::{self, Liveness, Readiness};
+use analytics_core::ops::kafka;
+use analytics_core::ops::metrics::{self, Metrics};
+use analytics_core::store::{connect, Writer, WriterState};
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use rdkafka::producer::Producer;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Connections the read endpoints share in Kafka mode.
+const QUERY_POOL_KAFKA: u32 = 16;
+/// Readers of the embedded SQLite file: each holds its own page cache.
+const QUERY_POOL_EMBEDDED: u32 = 4;
+
+/// A built api: listeners bound, ready to serve.
+pub struct Application {
+    http: TcpListener,
+    ops: TcpListener,
+    public: axum::Router,
+    ops_router: axum::Router,
+    sink: Arc<Sink>,
+    /// Embedded mode: the writer task and the maintenance task.
+    writer_task: Option<JoinHandle<()>>,
+    maintenance: Option<(DatabaseConnection, Arc<Liveness>, Arc<WriterState>)>,
+    grace: std::time::Duration,
+}
+
+impl Application {
+    pub async fn build(cfg: ApiConfig) -> anyhow::Result<Self> {
+        let metrics = Metrics::new("api");
+        let liveness = Arc::new(Liveness::default());
+        let embedded = cfg.is_embedded();
+        let url = cfg
+            .database_url
+            .clone()
+            .unwrap_or_else(|| EMBEDDED_DATABASE_URL.to_string());
+
+        let mut readiness = Readiness::default();
+        let mut writer_task = None;
+        let mut maintenance = None;
+        let (db, sink) = if let Some(brokers) = &cfg.kafka.broker_urls {
+            let db = connect::connect_lazy(&url, QUERY_POOL_KAFKA)
+                .await
+                .context("DATABASE_URL")?;
+            let (kargs, kbrokers, timeout, queue) = (
+                cfg.kafka.clone(),
+                brokers.clone(),
+                cfg.ingest_timeout(),
+                cfg.kafka_queue_messages,
+            );
+            let kafka_sink = Arc::new(
+                KafkaSink::new(
+                    Box::new(move || kafka::producer(&kargs, &kbrokers, timeout, queue)),
+                    cfg.kafka.topic.clone(),
+                    metrics.clone(),
+                    cfg.ingest_timeout(),
+                )
+                .context("creating the Kafka producer")?,
+            );
+            let (probe, topic) = (kafka_sink.clone(), cfg.kafka.topic.clone());
+            let broker = health::check(move || {
+                let (p, t) = (probe.current(), topic.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || kafka::topic_available(p.client(), &t))
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+            });
+            readiness = readiness.with("kafka", broker);
+            tracing::info!(brokers, topic = %cfg.kafka.topic, "Kafka mode");
+            (db, Sink::Kafka(kafka_sink))
+        } else {
+            let db = connect::connect(&url, QUERY_POOL_EMBEDDED)
+                .await
+                .with_context(|| format!("opening {url}"))?;
+            Migrator::up(&db, None)
+                .await
+                .context("migrating the embedded database")?;
+            let db_writer = Writer::open(&db).with_context(|| format!("opening {url} for writing"))?;
+            maintenance = Some((db.clone(), liveness.clone(), db_writer.state().clone()));
+            let (writer, task) = EmbeddedWriter::spawn(
+                db_writer,
+                metrics.clone(),
+                liveness.clone(),
+                cfg.embedded_batch_events,
+                cfg.ingest_timeout(),
+            );
+            writer_task = Some(task);
+            tracing::info!(database = %url, "embedded mode");
+            (db, Sink::Embedded(writer))
+        };
+        // Readiness has a connection of its own: a flood of queries must not
+        // make the api look unready (and the Ingress stop sending events).
+        let probe_db = connect::connect_lazy(&url, 1).await.context("DATABASE_URL")?;
+        let readiness = connect::readiness_checks(readiness, &probe_db, migration::known_versions());
+
+        let sink = Arc::new(sink);
+        let state = AppState::new(Shared {
+            db,
+            sink: sink.clone(),
+            metrics: metrics.clone(),
+            embedded,
+        });
+        let public = crate::routes::router(state, liveness.clone(), readiness.clone());
+        let ops_router = metrics::router(metrics).merge(health::router(liveness, readiness));
+
+        let http = TcpListener::bind(cfg.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP_ADDR {}", cfg.http_addr))?;
+        let ops = TcpListener::bind(cfg.telemetry.metrics_addr)
+            .await
+            .with_context(|| format!("binding METRICS_ADDR {}", cfg.telemetry.metrics_addr))?;
+        Ok(Self {
+            http,
+            ops,
+            public,
+            ops_router,
+            sink,
+            writer_task,
+            maintenance,
+            grace: cfg.telemetry.shutdown_grace(),
+        })
+    }
+
+    /// Where the public API answers.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` answer.
+    pub fn ops_addr(&self) -> std::io::Result<SocketAddr> {
+        self.ops.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, finishes
+    /// in-flight requests (for at most the grace period), flushes the
+    /// producer and lets the embedded writer drain its queue.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self {
+            http,
+            ops,
+            public,
+            ops_router,
+            sink,
+            writer_task,
+            maintenance,
+            grace,
+        } = self;
+        tracing::info!(
+            http = %http.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            metrics = %ops.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "listening"
+        );
+        let maintenance = maintenance
+            .map(|(db, liveness, writer)| Maintenance::spawn(db, liveness, maintenance::EVERY, Some(writer)));
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let ops_server = tokio::spawn(async move {
+            let _ = axum::serve(ops, ops_router).await;
+        });
+        let server = axum::serve(http, public).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tokio::select! {
+            r = server => r.context("HTTP server")?,
+            () = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!("grace period over with requests still in flight"),
+        }
+        // In-flight requests are done: push out what the producer still
+        // holds and let the embedded writer drain its queue.
+        sink.flush(grace);
+        drop(sink);
+        if let Some(task) = writer_task {
+            let _ = tokio::time::timeout(grace, task).await;
+        }
+        if let Some(m) = maintenance {
+            let _ = tokio::time::timeout(grace, m.stop()).await;
+        }
+        ops_server.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The event contract: what a client may send (`wire`), how it is checked
+//! (`validate`), the validated `Event` that travels through Kafka and into
+//! the database, and its Kafka message value (`payload`).
+
+pub mod payload;
+mod validate;
+mod wire;
+
+pub use validate::IncomingEvent;
+pub use wire::{parse_batch, parse_error, parse_one};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+pub const MAX_SITE_ID_CHARS: usize = 100;
+pub const MAX_EVENT_TYPE_CHARS: usize = 50;
+pub const MAX_PATH_CHARS: usize = 2048;
+pub const MAX_USER_ID_CHARS: usize = 100;
+pub const MAX_REFERRER_CHARS: usize = 2048;
+pub const MAX_PROPS: usize = 50;
+pub const MAX_PROP_KEY_CHARS: usize = 100;
+pub const MAX_PROP_VALUE_CHARS: usize = 1000;
+/// Clocks drift; more than this ahead of the server is a client bug, not drift.
+pub const MAX_FUTURE_SKEW_MINUTES: i64 = 10;
+pub const PAGE_VIEW: &str = "page_view";
+
+/// A validated event: the Kafka message value and the source of one raw row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub event_id: Uuid,
+    pub site_id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub user_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Event {
+    pub fn is_page_view(&self) -> bool {
+        self.event_type == PAGE_VIEW
+    }
+}

@@ -1,0 +1,128 @@
+//! Upkeep that runs beside the writers, never inside a batch: pruning the
+//! live panel's old minutes (`prune`), packing path rows (`compaction`) and
+//! rebuilding stale weekly caches (`weeks`). `Maintenance` runs them on a
+//! schedule of its own, whether or not events arrive, as a task with a
+//! liveness report and a clean stop. Every chore is idempotent and safe
+//! beside writers and beside another process's maintenance (two
+//! processors, or a processor and a rollout's next one).
+
+pub mod compaction;
+pub mod prune;
+pub mod weeks;
+
+use crate::ops::health::Liveness;
+use crate::store::WriterState;
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The name the task reports under in `/healthz`.
+pub const LOOP_NAME: &str = "maintenance";
+/// How often the chores run.
+pub const EVERY: Duration = Duration::from_secs(60);
+/// A run may take this long before liveness calls the task stalled: a large
+/// backlog of path rows (after an outage) takes several minutes to pack.
+const STALL_AFTER: Duration = Duration::from_secs(15 * 60);
+/// How often every weekly cache is checked, not only the weeks this
+/// process's writer touched: another process may have changed days and
+/// stopped before its own maintenance ran.
+pub const FULL_SCAN_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// The running task.
+pub struct Maintenance {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Maintenance {
+    /// `writer`: the state of this process's writer, whose touched days
+    /// say which weekly caches to check between full scans (none: every
+    /// round is a full scan).
+    pub fn spawn(
+        db: DatabaseConnection,
+        liveness: Arc<Liveness>,
+        every: Duration,
+        writer: Option<Arc<WriterState>>,
+    ) -> Self {
+        liveness.register(LOOP_NAME, STALL_AFTER.max(every * 3));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(db, liveness, every, writer, stopped));
+        Self { stop, task }
+    }
+
+    /// Asks the task to stop and waits for it. A chore in progress is
+    /// abandoned: its open transaction rolls back, and whichever process
+    /// runs maintenance next redoes it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    liveness: Arc<Liveness>,
+    every: Duration,
+    writer: Option<Arc<WriterState>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut last_full_scan: Option<Instant> = None;
+    loop {
+        liveness.report(LOOP_NAME);
+        let full = writer.is_none() || last_full_scan.is_none_or(|t| t.elapsed() >= FULL_SCAN_EVERY);
+        if full {
+            last_full_scan = Some(Instant::now());
+        }
+        tokio::select! {
+            biased;
+            _ = stopped.changed() => break,
+            () = run_once(&db, &liveness, writer.as_deref().filter(|_| !full)) => {}
+        }
+        tokio::select! {
+            _ = stopped.changed() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+    tracing::info!("maintenance stopped");
+}
+
+/// One round of every chore; a failure is logged and retried next round.
+/// With `writer`, only the weeks its commits (and this round's packing)
+/// touched are checked; without, every week.
+pub async fn run_once(db: &DatabaseConnection, liveness: &Liveness, writer: Option<&WriterState>) {
+    let mut touched = writer.and_then(|w| w.touched.take());
+    match prune::old_minutes(db, Utc::now()).await {
+        Ok(n) => tracing::debug!(deleted = n, "pruned minute_event_counts"),
+        Err(e) => tracing::warn!(error = %e, "pruning minute_event_counts failed; retrying next round"),
+    }
+    liveness.report(LOOP_NAME);
+    match compaction::compact_groups(db).await {
+        Ok(groups) => {
+            tracing::debug!(groups = groups.len(), "packed daily_path_views rows");
+            if let Some(days) = touched.as_mut() {
+                days.extend(groups.into_iter().map(|(day, _)| day));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "packing daily_path_views failed; retrying next round"),
+    }
+    liveness.report(LOOP_NAME);
+    // After the packing, so that the weeks it changed are rebuilt now
+    // rather than a round later.
+    let refreshed = match &touched {
+        Some(days) => weeks::refresh_days(db, days).await,
+        None => weeks::refresh(db).await,
+    };
+    match refreshed {
+        Ok(done) => tracing::debug!(?done, "rebuilt stale weekly rollups"),
+        Err(e) => {
+            // Put the days back for the next round.
+            if let (Some(w), Some(days)) = (writer, touched) {
+                w.touched.record(days.iter().map(|(s, d)| (s.as_str(), *d)));
+            }
+            tracing::warn!(error = %e, "rebuilding weekly rollups failed; retrying next round");
+        }
+    }
+}

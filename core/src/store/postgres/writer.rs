@@ -1,0 +1,166 @@
+//! The batch transaction on PostgreSQL (the processor's writer): the raw
+//! insert as one `unnest` statement, the rollup counts as multi-row upserts
+//! in key order, then the users (`user_sets`).
+
+use super::user_sets;
+use crate::event::Event;
+use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
+use crate::store::schema::count_table;
+use crate::store::sql::values_placeholders;
+use crate::store::{StoreError, WriterState};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
+use std::collections::HashSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Rows per rollup INSERT: keeps bind parameters under PostgreSQL's 65,535.
+const ROLLUP_ROWS_PER_STATEMENT: usize = 2000;
+
+#[derive(Clone)]
+pub struct PostgresWriter {
+    db: DatabaseConnection,
+    pub(crate) state: Arc<WriterState>,
+}
+
+impl PostgresWriter {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            state: Arc::default(),
+        }
+    }
+
+    /// One transaction: insert the new raw rows, fold only those into the
+    /// rollups, commit, then remember the users' ordinals.
+    pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, StoreError> {
+        let txn = self.db.begin().await?;
+        let unique = unique_by_id(events);
+        let inserted_ids = insert_events(&txn, &unique).await?;
+        let mut rollups = Rollups::default();
+        for e in unique.iter().filter(|e| inserted_ids.contains(&e.event_id)) {
+            rollups.add(e);
+        }
+        add_counts(&txn, &rollups).await?;
+        // Last: it locks each site's row, so the sites must exist, and
+        // holding those locks for the shortest time keeps concurrent
+        // writers moving.
+        let learnt = user_sets::fold(&txn, rollups.users(), &self.state.known).await?;
+        txn.commit().await?;
+        self.state.known.learn(learnt);
+        self.state.touched.record(rollups.days());
+        Ok(WriteOutcome::of(events.len(), inserted_ids.len()))
+    }
+}
+
+fn value(cell: &Cell<'_>) -> Value {
+    match *cell {
+        Cell::Text(s) => s.into(),
+        Cell::Day(d) => d.into(),
+        Cell::Hour(h) => h.into(),
+        Cell::Minute(m) => m.into(),
+    }
+}
+
+/// Every counted rollup of the batch, then its sites, each in key order,
+/// `ROLLUP_ROWS_PER_STATEMENT` rows a statement.
+async fn add_counts(txn: &DatabaseTransaction, rollups: &Rollups<'_>) -> Result<(), DbErr> {
+    for kind in CountKind::ALL {
+        let table = count_table(kind);
+        for chunk in rollups.rows(kind).chunks(ROLLUP_ROWS_PER_STATEMENT) {
+            let mut values = Vec::with_capacity(chunk.len() * (table.key.len() + 1));
+            for (key, n) in chunk {
+                values.extend(key.cells().iter().map(value));
+                values.push((*n).into());
+            }
+            let stmt = Statement::from_sql_and_values(DbBackend::Postgres, table.add_sql(chunk.len()), values);
+            txn.execute_raw(stmt).await?;
+        }
+    }
+    for chunk in rollups.sites().chunks(ROLLUP_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO sites (site_id) VALUES {} ON CONFLICT (site_id) DO NOTHING",
+            values_placeholders(chunk.len(), 1)
+        );
+        let values: Vec<Value> = chunk.iter().map(|site| (*site).into()).collect();
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the raw rows, in `event_id` order, and returns the ids that were
+/// new. The whole batch is one statement of ten array parameters: a
+/// 1,000-row `VALUES` list costs the server more to parse and plan than to
+/// insert.
+async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<HashSet<Uuid>, DbErr> {
+    let mut inserted = HashSet::with_capacity(events.len());
+    for row in txn.query_all_raw(unnest_insert(events)).await? {
+        inserted.insert(row.try_get_by_index::<Uuid>(0)?);
+    }
+    Ok(inserted)
+}
+
+const INSERT_EVENTS: &str =
+    "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props)";
+const ON_NEW_EVENT_ID: &str = "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+
+/// Arrays cannot carry SQL NULLs through sea-query, so the optional columns
+/// travel as a presence flag (referrer, which may be empty) and as `''` for
+/// no props (a JSON object is never empty text).
+fn unnest_insert(events: &[&Event]) -> Statement {
+    let n = events.len();
+    let (mut ids, mut sites, mut types, mut paths, mut users) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut times, mut received, mut referrers, mut has_referrer, mut props) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for e in events {
+        ids.push(e.event_id);
+        sites.push(e.site_id.clone());
+        types.push(e.event_type.clone());
+        paths.push(e.path.clone());
+        users.push(e.user_id.clone());
+        times.push(e.timestamp);
+        received.push(e.received_at);
+        referrers.push(e.referrer.clone().unwrap_or_default());
+        has_referrer.push(e.referrer.is_some());
+        props.push(
+            e.props
+                .as_ref()
+                .map(|p| serde_json::Value::Object(p.clone()).to_string())
+                .unwrap_or_default(),
+        );
+    }
+    let sql = format!(
+        "{INSERT_EVENTS} SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, \
+           CASE WHEN e.has_ref THEN e.ref END, CAST(NULLIF(e.props, '') AS jsonb) \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], \
+                     $7::timestamptz[], $8::text[], $9::bool[], $10::text[]) \
+           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props) \
+         {ON_NEW_EVENT_ID}"
+    );
+    let values: Vec<Value> = vec![
+        ids.into(),
+        sites.into(),
+        types.into(),
+        paths.into(),
+        users.into(),
+        times.into(),
+        received.into(),
+        referrers.into(),
+        has_referrer.into(),
+        props.into(),
+    ];
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}

@@ -1,0 +1,174 @@
+//! The rollup tables as both writers and the readers see them: names, key
+//! columns, value columns, and the statements built from them. The
+//! migrations create these tables; `migration/tests` checks that every
+//! table and column named here exists with that key on both backends.
+
+use super::sql::values_placeholders;
+use crate::ingest::CountKind;
+
+/// A table of counts added to by every batch.
+#[derive(Debug)]
+pub struct CountTable {
+    pub name: &'static str,
+    /// The primary key, in order.
+    pub key: &'static [&'static str],
+    pub count: &'static str,
+}
+
+pub const DAILY_PATH_VIEWS: CountTable = CountTable {
+    name: "daily_path_views",
+    key: &["site_id", "day", "path"],
+    count: "views",
+};
+
+pub const DAILY_EVENT_COUNTS: CountTable = CountTable {
+    name: "daily_event_counts",
+    key: &["site_id", "day", "event_type"],
+    count: "events",
+};
+
+pub const HOURLY_EVENT_COUNTS: CountTable = CountTable {
+    name: "hourly_event_counts",
+    key: &["site_id", "day", "hour", "event_type"],
+    count: "events",
+};
+
+pub const MINUTE_EVENT_COUNTS: CountTable = CountTable {
+    name: "minute_event_counts",
+    key: &["site_id", "minute"],
+    count: "events",
+};
+
+pub fn count_table(kind: CountKind) -> &'static CountTable {
+    match kind {
+        CountKind::PathViews => &DAILY_PATH_VIEWS,
+        CountKind::DailyEvents => &DAILY_EVENT_COUNTS,
+        CountKind::HourlyEvents => &HOURLY_EVENT_COUNTS,
+        CountKind::MinuteEvents => &MINUTE_EVENT_COUNTS,
+    }
+}
+
+impl CountTable {
+    /// Adds `rows` rows of counts: `INSERT … ON CONFLICT (<key>) DO UPDATE
+    /// SET <count> = <table>.<count> + excluded.<count>`.
+    pub fn add_sql(&self, rows: usize) -> String {
+        let CountTable { name, key, count } = self;
+        let key = key.join(", ");
+        format!(
+            "INSERT INTO {name} ({key}, {count}) VALUES {} \
+             ON CONFLICT ({key}) DO UPDATE SET {count} = {name}.{count} + excluded.{count}",
+            values_placeholders(rows, self.key.len() + 1)
+        )
+    }
+}
+
+/// A table of user sets: a key, the serialized set (`users`) and its
+/// cardinality (`user_count`).
+#[derive(Debug)]
+pub struct SetTable {
+    pub name: &'static str,
+    pub key: &'static [&'static str],
+}
+
+pub const DAILY_USER_SETS: SetTable = SetTable {
+    name: "daily_user_sets",
+    key: &["site_id", "day"],
+};
+
+pub const HOURLY_USER_SETS: SetTable = SetTable {
+    name: "hourly_user_sets",
+    key: &["site_id", "day", "hour"],
+};
+
+impl SetTable {
+    /// The stored sets of `rows` keys: key columns, then `users`.
+    pub fn read_sql(&self, rows: usize) -> String {
+        let join: Vec<String> = self.key.iter().map(|c| format!("t.{c} = k.{c}")).collect();
+        let selected: Vec<String> = self.key.iter().map(|c| format!("t.{c}")).collect();
+        format!(
+            "{} SELECT {}, t.users FROM {} t JOIN k ON {}",
+            super::sql::keys_cte(self.key, rows),
+            selected.join(", "),
+            self.name,
+            join.join(" AND ")
+        )
+    }
+
+    /// The stored set of one key.
+    pub fn read_one_sql(&self) -> String {
+        let filter: Vec<String> = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        format!("SELECT users FROM {} WHERE {}", self.name, filter.join(" AND "))
+    }
+
+    /// Writes `rows` sets whole: key columns, `users`, `user_count`.
+    pub fn write_sql(&self, rows: usize) -> String {
+        let cols = self.key.join(", ");
+        format!(
+            "INSERT INTO {} ({cols}, users, user_count) VALUES {} \
+             ON CONFLICT ({cols}) DO UPDATE SET users = excluded.users, user_count = excluded.user_count",
+            self.name,
+            values_placeholders(rows, self.key.len() + 2)
+        )
+    }
+}
+
+pub const INSERT_SITE: &str = "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING";
+pub const SET_USER_COUNT: &str = "UPDATE sites SET user_count = $1 WHERE site_id = $2";
+pub const READ_USER_COUNT: &str = "SELECT user_count FROM sites WHERE site_id = $1";
+pub const READ_ORDINAL: &str = "SELECT ordinal FROM site_users WHERE site_id = $1 AND user_id = $2";
+/// Followed by `VALUES` rows of (site, user, ordinal).
+pub const INSERT_ORDINALS: &str = "INSERT INTO site_users (site_id, user_id, ordinal)";
+
+/// A weekly cache of a daily blob table (`maintenance::weeks`): the weekly
+/// table, the daily table it caches, the daily column its `source` sums,
+/// and the blob column.
+#[derive(Debug)]
+pub struct WeekCache {
+    pub weekly: &'static str,
+    pub daily: &'static str,
+    pub source: &'static str,
+    pub blob: &'static str,
+}
+
+pub const USER_WEEKS: WeekCache = WeekCache {
+    weekly: "weekly_user_sets",
+    daily: "daily_user_sets",
+    source: "user_count",
+    blob: "users",
+};
+
+pub const PATH_WEEKS: WeekCache = WeekCache {
+    weekly: "weekly_path_packs",
+    daily: "daily_path_packs",
+    source: "rev",
+    blob: "paths",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_name_their_columns() {
+        assert_eq!(
+            MINUTE_EVENT_COUNTS.add_sql(2),
+            "INSERT INTO minute_event_counts (site_id, minute, events) VALUES ($1,$2,$3),($4,$5,$6) \
+             ON CONFLICT (site_id, minute) DO UPDATE SET events = minute_event_counts.events + excluded.events"
+        );
+        assert_eq!(
+            HOURLY_USER_SETS.read_one_sql(),
+            "SELECT users FROM hourly_user_sets WHERE site_id = $1 AND day = $2 AND hour = $3"
+        );
+        assert!(DAILY_USER_SETS
+            .write_sql(1)
+            .ends_with("user_count = excluded.user_count"));
+        for kind in CountKind::ALL {
+            assert!(!count_table(kind).key.is_empty());
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! One batch transaction on SQLite: raw rows one prepared insert each, new
+//! ones folded into the rollups, the counts upserted row by row in key
+//! order, then the users (`user_sets`).
+
+use super::user_sets;
+use crate::event::Event;
+use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
+use crate::store::schema::{count_table, INSERT_SITE};
+use crate::store::sql::for_rusqlite;
+use crate::store::{StoreError, WriterState};
+use crate::time::TimestampText;
+use chrono::NaiveDate;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::{params, Connection, ToSql, TransactionBehavior};
+
+const INSERT_EVENT: &str = "INSERT INTO events \
+     (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING";
+
+pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
+    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut rollups = Rollups::default();
+    let mut inserted = 0;
+    // A request's events share their received_at, and usually (no client
+    // timestamp) their timestamp: formatting each once per run saves two
+    // chrono formats an event.
+    let (mut ts, mut received) = (TimestampText::sqlx_sqlite(), TimestampText::sqlx_sqlite());
+    {
+        let mut insert = txn.prepare_cached(&for_rusqlite(INSERT_EVENT))?;
+        for e in unique_by_id(events) {
+            let props = e
+                .props
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|err| StoreError::Rejected(err.into()))?;
+            let new = insert.execute(params![
+                e.event_id.as_bytes().as_slice(),
+                e.site_id,
+                e.event_type,
+                e.path,
+                e.user_id,
+                ts.get(e.timestamp),
+                received.get(e.received_at),
+                e.referrer,
+                props,
+            ])?;
+            if new == 1 {
+                inserted += 1;
+                rollups.add(e);
+            }
+        }
+    }
+    add_counts(&txn, &rollups)?;
+    let learnt = user_sets::fold(&txn, rollups.users(), &state.known)?;
+    txn.commit()?;
+    state.known.learn(learnt);
+    state.touched.record(rollups.days());
+    Ok(WriteOutcome::of(events.len(), inserted))
+}
+
+/// sqlx's encoding of a `NaiveDate` on SQLite.
+pub(super) fn date(d: NaiveDate) -> String {
+    d.format("%F").to_string()
+}
+
+impl ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Cell::Text(s) => ToSqlOutput::from(s),
+            Cell::Day(d) => ToSqlOutput::Owned(SqlValue::Text(date(d))),
+            Cell::Hour(h) => ToSqlOutput::from(h),
+            Cell::Minute(m) => ToSqlOutput::from(m),
+        })
+    }
+}
+
+fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> Result<(), StoreError> {
+    for kind in CountKind::ALL {
+        let mut stmt = txn.prepare_cached(&for_rusqlite(&count_table(kind).add_sql(1)))?;
+        for (key, n) in r.rows(kind) {
+            let mut values: Vec<&dyn ToSql> = key.cells().iter().map(|c| c as &dyn ToSql).collect();
+            values.push(&n);
+            stmt.execute(values.as_slice())?;
+        }
+    }
+    let mut stmt = txn.prepare_cached(&for_rusqlite(INSERT_SITE))?;
+    for site in r.sites() {
+        stmt.execute([site])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Only tests live in this crate (`tests/e2e`).

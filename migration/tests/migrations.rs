@@ -1,0 +1,492 @@
+//! The migrations up, down and their status on PostgreSQL and SQLite, run
+//! in-process through `Migrator` as `analytics-migrate` runs them: the
+//! seed's table, columns and indexes, what the design adds, and data kept
+//! across each migration that moves it (user sets, path packs, daily
+//! counts). Migrations use only their own code, so replaying history never
+//! depends on today's writer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm_migration::MigrationStatus;
+use testkit::db::{temp_sqlite, TestDb};
+
+/// A connection of its own for each run, with one connection in its pool,
+/// as the `analytics-migrate` process had.
+async fn migrator(url: &str) -> DatabaseConnection {
+    analytics_core::store::connect::connect(url, 1).await.unwrap()
+}
+
+/// `analytics-migrate up [-n n]`.
+async fn up(url: &str, n: Option<u32>) {
+    let db = migrator(url).await;
+    Migrator::up(&db, n).await.unwrap();
+    db.close().await.unwrap();
+}
+
+/// `analytics-migrate down -n n`.
+async fn down(url: &str, n: u32) {
+    let db = migrator(url).await;
+    Migrator::down(&db, Some(n)).await.unwrap();
+    db.close().await.unwrap();
+}
+
+/// `analytics-migrate status`: every migration this build knows, oldest
+/// first, with its state.
+async fn status(url: &str) -> Vec<(String, MigrationStatus)> {
+    let db = migrator(url).await;
+    let out = Migrator::get_migration_with_status(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| (m.name().to_string(), m.status()))
+        .collect();
+    db.close().await.unwrap();
+    out
+}
+
+/// The state of the migration named `name`.
+async fn status_of(url: &str, name: &str) -> MigrationStatus {
+    let all = status(url).await;
+    all.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no migration {name} in {all:?}"))
+        .1
+}
+
+fn sqlite_url() -> String {
+    format!("sqlite://{}?mode=rwc", temp_sqlite().display())
+}
+
+async fn names(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    let mut out: Vec<String> = rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect();
+    out.sort();
+    out
+}
+
+const TABLES: [&str; 12] = [
+    "daily_event_counts",
+    "daily_path_packs",
+    "daily_path_views",
+    "daily_user_sets",
+    "events",
+    "hourly_event_counts",
+    "hourly_user_sets",
+    "minute_event_counts",
+    "site_users",
+    "sites",
+    "weekly_path_packs",
+    "weekly_user_sets",
+];
+/// Migration 8's caches.
+const WEEKLY: [&str; 2] = ["weekly_path_packs", "weekly_user_sets"];
+const WEEKLY_ROLLUPS: &str = "m20261201_000008_weekly_rollups";
+
+/// `TABLES` without migration 8's.
+fn tables_before_weekly() -> Vec<&'static str> {
+    TABLES.into_iter().filter(|t| !WEEKLY.contains(t)).collect()
+}
+/// The seed's three raw-event indexes, which migration 7 trims to one.
+const SEED_EVENT_INDEXES: [&str; 3] = [
+    "idx_events_site_event_type",
+    "idx_events_site_timestamp",
+    "idx_events_user_id",
+];
+/// Migration 7's one index, which migration 9 puts in time order first.
+const TRIMMED_EVENT_INDEXES: [&str; 1] = ["idx_events_site_timestamp"];
+const EVENT_INDEXES: [&str; 1] = ["idx_events_timestamp_site"];
+const RAW_EVENT_INDEXES: &str = "m20261125_000007_raw_event_indexes";
+const TIME_FIRST_INDEX: &str = "m20261202_000009_time_first_event_index";
+
+/// Every one of the nine migrations is in `state`.
+async fn check_status(url: &str, state: MigrationStatus) {
+    let all = status(url).await;
+    assert_eq!(all.len(), 9, "{all:?}");
+    assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
+}
+
+#[tokio::test]
+async fn postgres_up_status_down() {
+    let db = TestDb::create().await;
+    check_status(&db.url, MigrationStatus::Pending).await;
+    up(&db.url, None).await;
+    up(&db.url, None).await; // idempotent, as on every upgrade
+    check_status(&db.url, MigrationStatus::Applied).await;
+    let conn = db.connect().await;
+    let tables = names(
+        &conn,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
+    )
+    .await;
+    assert_eq!(tables, TABLES);
+    let idx = names(
+        &conn,
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events'",
+    )
+    .await;
+    let pg_event_indexes =
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE 'idx_%'";
+    assert_eq!(names(&conn, pg_event_indexes).await, EVENT_INDEXES, "{idx:?}");
+    let cols = names(
+        &conn,
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'events'",
+    )
+    .await;
+    assert_eq!(
+        cols,
+        [
+            "event_id",
+            "event_type",
+            "id",
+            "path",
+            "props",
+            "received_at",
+            "referrer",
+            "site_id",
+            "timestamp",
+            "user_id"
+        ]
+    );
+    let unique = names(
+        &conn,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE 'CREATE UNIQUE%'",
+    )
+    .await;
+    assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
+
+    let pg_tables =
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'";
+    let pack_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'daily_path_packs'";
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    down(&db.url, 1).await;
+    assert_eq!(names(&conn, pg_event_indexes).await, TRIMMED_EVENT_INDEXES);
+    assert_eq!(status_of(&db.url, TIME_FIRST_INDEX).await, MigrationStatus::Pending);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, WEEKLY_ROLLUPS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, pg_tables).await, tables_before_weekly());
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
+    down(&db.url, 1).await;
+    assert_eq!(names(&conn, pg_event_indexes).await, SEED_EVENT_INDEXES);
+    assert_eq!(status_of(&db.url, RAW_EVENT_INDEXES).await, MigrationStatus::Pending);
+    down(&db.url, 6).await;
+    check_status(&db.url, MigrationStatus::Pending).await;
+    let tables = names(
+        &conn,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
+    )
+    .await;
+    assert!(tables.is_empty(), "{tables:?}");
+    up(&db.url, None).await;
+    check_status(&db.url, MigrationStatus::Applied).await;
+}
+
+#[tokio::test]
+async fn sqlite_up_status_down() {
+    let url = sqlite_url();
+    up(&url, None).await;
+    check_status(&url, MigrationStatus::Applied).await;
+    let conn = Database::connect(url.as_str()).await.unwrap();
+    let sqlite_tables =
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
+    let event_indexes =
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(names(&conn, sqlite_tables).await, TABLES);
+    assert_eq!(names(&conn, event_indexes).await, EVENT_INDEXES);
+    let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    down(&url, 1).await;
+    assert_eq!(names(&conn, event_indexes).await, TRIMMED_EVENT_INDEXES);
+    down(&url, 1).await;
+    assert_eq!(names(&conn, sqlite_tables).await, tables_before_weekly());
+    assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "site_id"]);
+    down(&url, 1).await;
+    assert_eq!(names(&conn, event_indexes).await, SEED_EVENT_INDEXES);
+    down(&url, 4).await;
+    let lines = status(&url).await;
+    assert!(
+        lines.contains(&("m20251115_000002_create_rollups".into(), MigrationStatus::Applied))
+            && lines.contains(&(
+                "m20251201_000003_create_dashboard_rollups".into(),
+                MigrationStatus::Pending
+            )),
+        "{lines:?}"
+    );
+    up(&url, None).await;
+    check_status(&url, MigrationStatus::Applied).await;
+}
+
+/// (site, day, hour, user) facts as the per-user rollups held them before the
+/// user sets: two sites, users across days and hours, one user on both sites.
+fn user_facts() -> Vec<(String, chrono::NaiveDate, i16, String)> {
+    let mut out = Vec::new();
+    for (i, site) in ["a", "b"].iter().enumerate() {
+        for day in 1..=3u32 {
+            for hour in [0i16, 5, 23] {
+                for u in 0..(10 + i * 5 + day as usize) {
+                    if !(u + hour as usize).is_multiple_of(3) {
+                        let d = chrono::NaiveDate::from_ymd_opt(2025, 11, day).unwrap();
+                        out.push((site.to_string(), d, hour, format!("user-{u}")));
+                    }
+                }
+            }
+        }
+    }
+    out.push((
+        "b".into(),
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 2).unwrap(),
+        7,
+        "user-0".into(),
+    ));
+    out.sort();
+    out
+}
+
+async fn sorted_facts(db: &sea_orm::DatabaseConnection) -> Vec<(String, chrono::NaiveDate, i16, String)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT site_id, day, hour, user_id FROM hourly_users",
+        ))
+        .await
+        .unwrap();
+    let mut out: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+                r.try_get_by_index(3).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Migration 4 turns the per-user rows into user sets and back without
+/// losing or inventing a user; unique counts over days and ranges match.
+async fn user_sets_round_trip(url: &str) {
+    up(url, Some(3)).await;
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let facts = user_facts();
+    for (site, day, hour, user) in &facts {
+        for (sql, values) in [
+            (
+                "INSERT INTO hourly_users (site_id, day, hour, user_id) VALUES ($1, $2, $3, $4)",
+                vec![
+                    site.as_str().into(),
+                    (*day).into(),
+                    (*hour).into(),
+                    user.as_str().into(),
+                ],
+            ),
+            (
+                "INSERT INTO daily_users (site_id, day, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vec![site.as_str().into(), (*day).into(), user.as_str().into()],
+            ),
+            (
+                "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                vec![site.as_str().into()],
+            ),
+        ] {
+            db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await
+                .unwrap();
+        }
+    }
+    up(url, None).await;
+    let distinct = |site: &str, from: u32, to: u32| {
+        facts
+            .iter()
+            .filter(|(s, d, _, _)| s == site && (from..=to).contains(&chrono::Datelike::day(d)))
+            .map(|(_, _, _, u)| u.clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len() as i64
+    };
+    let date = |d| chrono::NaiveDate::from_ymd_opt(2025, 11, d).unwrap();
+    for site in ["a", "b"] {
+        for (from, to) in [(1, 1), (2, 2), (3, 3), (1, 3), (2, 3)] {
+            let got = analytics_core::query::stats::totals(&db, site, date(from), date(to))
+                .await
+                .unwrap()
+                .unique_users;
+            assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
+        }
+    }
+    down(url, 6).await;
+    assert_eq!(sorted_facts(&db).await, facts);
+    up(url, None).await;
+    assert_eq!(
+        analytics_core::query::stats::totals(&db, "b", date(1), date(3))
+            .await
+            .unwrap()
+            .unique_users,
+        distinct("b", 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn postgres_user_sets_migration_keeps_every_user() {
+    let db = TestDb::create().await;
+    user_sets_round_trip(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_user_sets_migration_keeps_every_user() {
+    user_sets_round_trip(&sqlite_url()).await;
+}
+
+/// Migration 6 fills `daily_event_counts` from the hourly counts.
+async fn daily_counts_backfill(url: &str) {
+    up(url, Some(5)).await;
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let rows = [
+        ("a", 1, 0, "page_view", 3i64),
+        ("a", 1, 13, "page_view", 4),
+        ("a", 1, 13, "click", 2),
+        ("a", 2, 23, "page_view", 1),
+        ("b", 1, 5, "signup", 7),
+    ];
+    for (site, day, hour, event_type, events) in rows {
+        let sql =
+            "INSERT INTO hourly_event_counts (site_id, day, hour, event_type, events) VALUES ($1, $2, $3, $4, $5)";
+        let values: Vec<sea_orm::Value> = vec![
+            site.into(),
+            chrono::NaiveDate::from_ymd_opt(2025, 11, day).unwrap().into(),
+            (hour as i16).into(),
+            event_type.into(),
+            events.into(),
+        ];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .unwrap();
+    }
+    up(url, None).await;
+    let got = names(
+        &db,
+        "SELECT site_id || ' ' || CAST(day AS TEXT) || ' ' || event_type || ' ' || CAST(events AS TEXT) FROM daily_event_counts",
+    )
+    .await;
+    assert_eq!(
+        got,
+        [
+            "a 2025-11-01 click 2",
+            "a 2025-11-01 page_view 7",
+            "a 2025-11-02 page_view 1",
+            "b 2025-11-01 signup 7"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn postgres_daily_counts_are_filled_from_hourly() {
+    let db = TestDb::create().await;
+    daily_counts_backfill(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_daily_counts_are_filled_from_hourly() {
+    daily_counts_backfill(&sqlite_url()).await;
+}
+
+/// The code of a migration file, comments taken out: prose may name
+/// anything, code may not.
+fn code_of(src: &str) -> String {
+    let mut out = String::new();
+    let mut chars = src.chars().peekable();
+    let (mut in_string, mut block_depth) = (false, 0);
+    while let Some(c) = chars.next() {
+        if block_depth > 0 {
+            match (c, chars.peek()) {
+                ('*', Some('/')) => {
+                    chars.next();
+                    block_depth -= 1;
+                }
+                ('/', Some('*')) => {
+                    chars.next();
+                    block_depth += 1;
+                }
+                ('\n', _) => out.push('\n'),
+                _ => {}
+            }
+            continue;
+        }
+        if in_string {
+            out.push(c);
+            if c == '\\' {
+                out.extend(chars.next());
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('/', Some('/')) => {
+                for rest in chars.by_ref() {
+                    if rest == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                block_depth = 1;
+            }
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaying history on a fresh database must not depend on today's code:
+/// no migration (nor the list of them) uses `analytics_core`.
+#[test]
+fn migrations_use_only_their_own_code() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            (name.starts_with('m') && name.ends_with(".rs") && name != "main.rs") || name == "lib.rs"
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        Migrator::migrations().len() + 1,
+        "every migration and lib.rs: {files:?}"
+    );
+    let mut offenders = Vec::new();
+    for file in &files {
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            if line.contains("analytics_core") || line.contains("analytics-core") {
+                offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "migrations must use only their own code:\n{}",
+        offenders.join("\n")
+    );
+    // The scan sees code, and only code.
+    assert!(code_of("use analytics_core::x; // y").contains("analytics_core"));
+    assert!(
+        !code_of("/// analytics_core\n/* analytics_core */ let s = \"//\"; // analytics_core")
+            .contains("analytics_core")
+    );
+}

@@ -1,0 +1,95 @@
+//! Comparing every `/stats` answer with the workload's ground truth.
+
+use crate::workload::{comparable, expected_stats, DayTruth, Workload};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+async fn get(client: &reqwest::Client, url: &str) -> Value {
+    let r = client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.json().await.unwrap()
+}
+
+/// Every site on every day, each site over the whole period and over a
+/// 3-day sub-range, and a site with no data. Returns the number of answers
+/// compared.
+pub async fn assert_stats_exact(base: &str, w: &Workload, truth: &BTreeMap<(String, String), DayTruth>) -> usize {
+    let client = reqwest::Client::new();
+    let mut compared = 0;
+    for site in &w.sites {
+        for day in &w.days {
+            let got = get(&client, &format!("{base}/stats?site_id={site}&date={day}&limit=100")).await;
+            assert_eq!(got["site_id"], site.as_str());
+            assert_eq!(got["date"], day.as_str());
+            let want = expected_stats(truth, site, std::slice::from_ref(day), 100);
+            assert_eq!(comparable(&got), want, "{site} on {day}");
+            compared += 1;
+        }
+        let (first, last) = (&w.days[0], &w.days[w.days.len() - 1]);
+        let got = get(
+            &client,
+            &format!("{base}/stats?site_id={site}&from={first}&to={last}&limit=100"),
+        )
+        .await;
+        assert_eq!(
+            comparable(&got),
+            expected_stats(truth, site, &w.days, 100),
+            "{site} over all days"
+        );
+        let sub = &w.days[1..4];
+        let got = get(
+            &client,
+            &format!("{base}/stats?site_id={site}&from={}&to={}", sub[0], sub[2]),
+        )
+        .await;
+        assert_eq!(
+            comparable(&got),
+            expected_stats(truth, site, sub, 10),
+            "{site} over {sub:?}"
+        );
+        compared += 2;
+    }
+    let none = get(
+        &client,
+        &format!("{base}/stats?site_id=no-such-site&date={}", w.days[0]),
+    )
+    .await;
+    assert_eq!(
+        comparable(&none),
+        expected_stats(truth, "no-such-site", &w.days[..1], 10)
+    );
+    compared + 1
+}
+
+/// Reads one sample from the Prometheus text at `url` (0 when absent).
+pub async fn metric(url: &str, name: &str) -> f64 {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(|v| v.trim().parse::<f64>().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
+/// The `/stats` answer for `site` on `date`, whatever its status (a test may
+/// be watching an outage).
+pub async fn day_stats(client: &reqwest::Client, base: &str, site: &str, date: &str) -> Value {
+    let url = format!("{base}/stats?site_id={site}&date={date}");
+    client.get(&url).send().await.unwrap().json().await.unwrap()
+}
+
+/// POSTs one event; the status and any Retry-After. A hang fails the test
+/// through the client's timeout.
+pub async fn post_event(client: &reqwest::Client, base: &str, event: &Value) -> (u16, Option<String>) {
+    let r = client
+        .post(format!("{base}/events"))
+        .json(event)
+        .send()
+        .await
+        .expect("the api must answer, not hang");
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), retry_after)
+}
