@@ -19,8 +19,8 @@ TESTS_DIR = pathlib.Path(__file__).resolve().parent
 CHART_DIR = TESTS_DIR.parent / "analytics"
 REPO_DIR = TESTS_DIR.parent.parent
 VALUES_DIR = TESTS_DIR / "values"
-# CI clones the repo with shared/ beside it; the CRDs are a hard requirement.
-CRDS_DIR = REPO_DIR.parent / "shared" / "crds"
+# The operators' CRDs, vendored unchanged (k8s/crds/README.md); a hard requirement.
+CRDS_DIR = REPO_DIR / "k8s" / "crds"
 
 RELEASE = "analytics"
 NAMESPACE = "analytics"
@@ -129,9 +129,9 @@ def _strict(schema: Any) -> Any:
 
 @functools.lru_cache(maxsize=1)
 def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> strict JSON schema, from ../shared/crds."""
+    """(apiVersion, kind) -> strict JSON schema, from k8s/crds."""
     if not CRDS_DIR.is_dir():
-        raise FileNotFoundError(f"CRD schemas not found at {CRDS_DIR} (shared/ must sit beside the repo)")
+        raise FileNotFoundError(f"CRD schemas not found at {CRDS_DIR} (see k8s/crds/README.md)")
     schemas: dict[tuple[str, str], dict] = {}
     for path in sorted(CRDS_DIR.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):

@@ -1,6 +1,6 @@
 """Every rendered object validates: core kinds against the Kubernetes OpenAPI
 schemas (strict: unknown fields are errors), custom resources against the
-operators' CRDs in ../shared/crds (also strict)."""
+operators' CRDs in k8s/crds (also strict)."""
 
 import kubernetes_validate
 import pytest
