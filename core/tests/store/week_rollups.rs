@@ -401,10 +401,16 @@ async fn touched_rounds_rebuild_only_what_changed(db: DatabaseConnection) {
         })
         .collect();
     write(&other, &mut truth, &first_week).await;
-    assert!(current_user_weeks(&db).await < weeks, "the other writer made weeks stale");
+    assert!(
+        current_user_weeks(&db).await < weeks,
+        "the other writer made weeks stale"
+    );
     run_once(&db, &liveness, Some(mine.state())).await;
     let after_mine = current_user_weeks(&db).await;
-    assert!(after_mine < weeks, "a round of this writer's days leaves the other's weeks");
+    assert!(
+        after_mine < weeks,
+        "a round of this writer's days leaves the other's weeks"
+    );
 
     // The same kind of change through this writer is rebuilt by its round.
     let _ = other.state().touched.take();
