@@ -1,5 +1,10 @@
 //! The api's settings (environment variable or flag each).
 
+use crate::client::TrustedProxies;
+use crate::limits::RateLimits;
+use crate::routes::RequestLimits;
+use crate::serve::ConnectionLimits;
+use analytics_core::event::{Policy, DEFAULT_MAX_AGE_DAYS};
 use analytics_core::ops::config::{parse_database_url, KafkaArgs, TelemetryArgs};
 use clap::Parser;
 use std::net::SocketAddr;
@@ -44,6 +49,104 @@ pub struct ApiConfig {
         default_value = "10000"
     )]
     pub embedded_batch_events: usize,
+    /// Event bytes the embedded writer may hold queued (MiB); past it
+    /// requests get 503.
+    #[arg(
+        long,
+        env = "EMBEDDED_QUEUE_MB",
+        value_name = "EMBEDDED_QUEUE_MB",
+        default_value = "64"
+    )]
+    pub embedded_queue_mb: usize,
+    /// Bound on the bytes waiting in the producer (KiB; librdkafka's
+    /// `queue.buffering.max.kbytes`); beyond it requests get 503.
+    #[arg(
+        long,
+        env = "KAFKA_QUEUE_KBYTES",
+        value_name = "KAFKA_QUEUE_KBYTES",
+        default_value = "65536"
+    )]
+    pub kafka_queue_kbytes: u32,
+    /// Oldest event timestamp accepted, in days before now (0: any from
+    /// year 1 on). History older than this goes through an import.
+    #[arg(long, env = "EVENT_MAX_AGE_DAYS", value_name = "EVENT_MAX_AGE_DAYS", default_value_t = DEFAULT_MAX_AGE_DAYS)]
+    pub event_max_age_days: i64,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` is believed: a comma
+    /// list of CIDRs (default: none, every peer is the client).
+    #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+    /// Open connections at most; past it the listener waits for one to close.
+    #[arg(
+        long,
+        env = "HTTP_MAX_CONNECTIONS",
+        value_name = "HTTP_MAX_CONNECTIONS",
+        default_value = "4096"
+    )]
+    pub http_max_connections: usize,
+    /// Seconds a request's headers may take to arrive (also how long a
+    /// keep-alive connection may sit idle).
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_SECONDS",
+        value_name = "HTTP_HEADER_TIMEOUT_SECONDS",
+        default_value = "10"
+    )]
+    pub http_header_timeout_seconds: u64,
+    /// Seconds a request body may pause between two of its chunks (408).
+    #[arg(
+        long,
+        env = "HTTP_BODY_TIMEOUT_SECONDS",
+        value_name = "HTTP_BODY_TIMEOUT_SECONDS",
+        default_value = "10"
+    )]
+    pub http_body_timeout_seconds: u64,
+    /// Seconds a whole request may take (408); more than INGEST_TIMEOUT_MS.
+    #[arg(
+        long,
+        env = "HTTP_REQUEST_TIMEOUT_SECONDS",
+        value_name = "HTTP_REQUEST_TIMEOUT_SECONDS",
+        default_value = "30"
+    )]
+    pub http_request_timeout_seconds: u64,
+    /// Requests served at once; beyond it, 503 with Retry-After at once
+    /// (load shedding) instead of a queue that grows.
+    #[arg(
+        long,
+        env = "HTTP_MAX_IN_FLIGHT",
+        value_name = "HTTP_MAX_IN_FLIGHT",
+        default_value = "1024"
+    )]
+    pub http_max_in_flight: usize,
+    /// Requests per second per client address (0: no limit), and the burst.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_ADDRESS_PER_SECOND",
+        value_name = "RATE_LIMIT_ADDRESS_PER_SECOND",
+        default_value = "1000"
+    )]
+    pub rate_limit_address_per_second: u32,
+    #[arg(
+        long,
+        env = "RATE_LIMIT_ADDRESS_BURST",
+        value_name = "RATE_LIMIT_ADDRESS_BURST",
+        default_value = "2000"
+    )]
+    pub rate_limit_address_burst: u32,
+    /// Events per second per site (0: no limit), and the burst.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_SITE_EVENTS_PER_SECOND",
+        value_name = "RATE_LIMIT_SITE_EVENTS_PER_SECOND",
+        default_value = "20000"
+    )]
+    pub rate_limit_site_events_per_second: u32,
+    #[arg(
+        long,
+        env = "RATE_LIMIT_SITE_BURST",
+        value_name = "RATE_LIMIT_SITE_BURST",
+        default_value = "200000"
+    )]
+    pub rate_limit_site_burst: u32,
 }
 
 impl ApiConfig {
@@ -53,5 +156,53 @@ impl ApiConfig {
 
     pub fn is_embedded(&self) -> bool {
         self.kafka.broker_urls.is_none()
+    }
+
+    /// The timestamp bounds of ingest.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            max_age: (self.event_max_age_days > 0).then(|| chrono::Duration::days(self.event_max_age_days)),
+        }
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.http_max_connections,
+            header_timeout: Duration::from_secs(self.http_header_timeout_seconds),
+        }
+    }
+
+    pub fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            body_timeout: Duration::from_secs(self.http_body_timeout_seconds),
+            request_timeout: Duration::from_secs(self.http_request_timeout_seconds),
+            max_in_flight: self.http_max_in_flight,
+        }
+    }
+
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits::new(
+            self.rate_limit_address_per_second,
+            self.rate_limit_address_burst,
+            self.rate_limit_site_events_per_second,
+            self.rate_limit_site_burst,
+        )
+    }
+
+    /// Settings that are each valid but not together: one line naming them.
+    pub fn check(&self) -> Result<(), String> {
+        if self.http_request_timeout_seconds.saturating_mul(1000) <= self.ingest_timeout_ms {
+            return Err(format!(
+                "HTTP_REQUEST_TIMEOUT_SECONDS ({}) must be longer than INGEST_TIMEOUT_MS ({} ms)",
+                self.http_request_timeout_seconds, self.ingest_timeout_ms
+            ));
+        }
+        if self.event_max_age_days < 0 {
+            return Err("EVENT_MAX_AGE_DAYS must be 0 (no bound) or a number of days".into());
+        }
+        if self.embedded_queue_mb == 0 || self.http_max_in_flight == 0 || self.http_max_connections == 0 {
+            return Err("EMBEDDED_QUEUE_MB, HTTP_MAX_IN_FLIGHT and HTTP_MAX_CONNECTIONS must be at least 1".into());
+        }
+        Ok(())
     }
 }

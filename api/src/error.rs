@@ -20,6 +20,15 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
+    Timeout(String),
+    /// The database refused the request's data (not worth retrying as is).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("the server is busy, retry later")]
+    Overloaded,
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
@@ -39,6 +48,10 @@ impl ApiError {
             Self::Invalid { .. } => "invalid",
             Self::TooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Timeout(_) => "timeout",
+            Self::Refused(_) => "refused",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded => "overloaded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -80,6 +93,23 @@ impl IntoResponse for ApiError {
             }
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"error": m, "details": []})),
             Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({"error": m, "details": []})),
+            Self::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, json!({"error": m, "details": []})),
+            Self::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": m, "details": []})),
+            Self::RateLimited { message, retry_after } => {
+                let mut resp = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"error": message, "details": []})),
+                )
+                    .into_response();
+                if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return resp;
+            }
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": self.to_string(), "details": []}),
+            ),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": m, "details": []})),
             Self::Internal(m) => {
                 tracing::error!(error = %m, "internal error");

@@ -5,9 +5,12 @@
 //! the configuration and waits for a signal, and tests run the same
 //! application in-process on port 0.
 
+pub mod client;
 pub mod config;
 mod error;
+pub mod limits;
 mod routes;
+mod serve;
 mod sink;
 mod startup;
 mod state;

@@ -3,6 +3,7 @@
 //! `run_until` serves until its shutdown future resolves, then drains.
 
 use crate::config::{ApiConfig, EMBEDDED_DATABASE_URL};
+use crate::serve::ConnectionLimits;
 use crate::sink::{EmbeddedWriter, KafkaSink, Sink};
 use crate::state::{AppState, Shared};
 use analytics_core::maintenance::{self, Maintenance};
@@ -25,12 +26,18 @@ const QUERY_POOL_KAFKA: u32 = 16;
 /// Readers of the embedded SQLite file: each holds its own page cache.
 const QUERY_POOL_EMBEDDED: u32 = 4;
 
+/// How often the rate limiters drop the buckets of idle clients and sites.
+const FORGET_IDLE_LIMITS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A built api: listeners bound, ready to serve.
 pub struct Application {
     http: TcpListener,
     ops: TcpListener,
     public: axum::Router,
     ops_router: axum::Router,
+    state: AppState,
+    metrics: Arc<Metrics>,
+    limits: ConnectionLimits,
     sink: Arc<Sink>,
     /// Embedded mode: the writer task and the maintenance task.
     writer_task: Option<JoinHandle<()>>,
@@ -40,6 +47,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(cfg: ApiConfig) -> anyhow::Result<Self> {
+        cfg.check().map_err(anyhow::Error::msg)?;
         let metrics = Metrics::new("api");
         let liveness = Arc::new(Liveness::default());
         let embedded = cfg.is_embedded();
@@ -55,15 +63,16 @@ impl Application {
             let db = connect::connect_lazy(&url, QUERY_POOL_KAFKA)
                 .await
                 .context("DATABASE_URL")?;
-            let (kargs, kbrokers, timeout, queue) = (
+            let (kargs, kbrokers, timeout, queue, queue_kbytes) = (
                 cfg.kafka.clone(),
                 brokers.clone(),
                 cfg.ingest_timeout(),
                 cfg.kafka_queue_messages,
+                cfg.kafka_queue_kbytes,
             );
             let kafka_sink = Arc::new(
                 KafkaSink::new(
-                    Box::new(move || kafka::producer(&kargs, &kbrokers, timeout, queue)),
+                    Box::new(move || kafka::producer(&kargs, &kbrokers, timeout, queue, queue_kbytes)),
                     cfg.kafka.topic.clone(),
                     metrics.clone(),
                     cfg.ingest_timeout(),
@@ -96,6 +105,7 @@ impl Application {
                 metrics.clone(),
                 liveness.clone(),
                 cfg.embedded_batch_events,
+                cfg.embedded_queue_mb.saturating_mul(1 << 20),
                 cfg.ingest_timeout(),
             );
             writer_task = Some(task);
@@ -113,8 +123,12 @@ impl Application {
             sink: sink.clone(),
             metrics: metrics.clone(),
             embedded,
+            policy: cfg.policy(),
+            proxies: cfg.trusted_proxies.clone(),
+            rate_limits: cfg.rate_limits(),
         });
-        let public = crate::routes::router(state, liveness.clone(), readiness.clone());
+        let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
+        let metrics_for_serve = metrics.clone();
         let ops_router = metrics::router(metrics).merge(health::router(liveness, readiness));
 
         let http = TcpListener::bind(cfg.http_addr)
@@ -128,6 +142,9 @@ impl Application {
             ops,
             public,
             ops_router,
+            state,
+            metrics: metrics_for_serve,
+            limits: cfg.connection_limits(),
             sink,
             writer_task,
             maintenance,
@@ -154,6 +171,9 @@ impl Application {
             ops,
             public,
             ops_router,
+            state,
+            metrics,
+            limits,
             sink,
             writer_task,
             maintenance,
@@ -170,12 +190,18 @@ impl Application {
         let ops_server = tokio::spawn(async move {
             let _ = axum::serve(ops, ops_router).await;
         });
-        let server = axum::serve(http, public).with_graceful_shutdown(async move {
+        let forget = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FORGET_IDLE_LIMITS_EVERY).await;
+                state.rate_limits.forget_idle();
+            }
+        });
+        let server = crate::serve::serve(http, public, limits, metrics, async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
         tokio::select! {
-            r = server => r.context("HTTP server")?,
+            () = server => {},
             () = async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
                 tokio::time::sleep(grace).await;
@@ -192,6 +218,7 @@ impl Application {
             let _ = tokio::time::timeout(grace, m.stop()).await;
         }
         ops_server.abort();
+        forget.abort();
         tracing::info!("stopped");
         Ok(())
     }

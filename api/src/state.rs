@@ -3,7 +3,10 @@
 //! the database handle and the others field by field showed in the
 //! single-event profile.
 
+use crate::client::TrustedProxies;
+use crate::limits::RateLimits;
 use crate::sink::Sink;
+use analytics_core::event::Policy;
 use analytics_core::ops::metrics::Metrics;
 use sea_orm::DatabaseConnection;
 use std::ops::Deref;
@@ -14,6 +17,10 @@ pub struct Shared {
     pub sink: Arc<Sink>,
     pub metrics: Arc<Metrics>,
     pub embedded: bool,
+    /// Ingest's timestamp bounds.
+    pub policy: Policy,
+    pub proxies: TrustedProxies,
+    pub rate_limits: RateLimits,
 }
 
 #[derive(Clone)]

@@ -74,7 +74,11 @@ async fn write_all(writer: &Writer, batches: Vec<Vec<Event>>) -> Result<Vec<f64>
     let mut times = Vec::with_capacity(batches.len());
     for batch in batches {
         let started = Instant::now();
-        writer.write_owned(batch).await.context("writing a transaction")?;
+        writer
+            .write_owned(batch)
+            .await
+            .map_err(|(e, _)| e)
+            .context("writing a transaction")?;
         times.push(started.elapsed().as_secs_f64());
     }
     Ok(times)

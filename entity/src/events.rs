@@ -1,5 +1,5 @@
-//! Raw events: one row per distinct `event_id`, kept for per-user deletion and
-//! raw export. Stats never read this table.
+//! Raw events: one row per distinct `(event_id, site_id)`, kept for
+//! per-user deletion and raw export. Stats never read this table.
 
 use sea_orm::entity::prelude::*;
 
@@ -8,7 +8,6 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    #[sea_orm(unique)]
     pub event_id: Uuid,
     pub site_id: String,
     pub event_type: String,

@@ -11,6 +11,7 @@ mod m20261125_000006_daily_event_counts;
 mod m20261125_000007_raw_event_indexes;
 mod m20261201_000008_weekly_rollups;
 mod m20261202_000009_time_first_event_index;
+mod m20261202_000010_event_id_per_site;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_raw_event_indexes::Migration),
             Box::new(m20261201_000008_weekly_rollups::Migration),
             Box::new(m20261202_000009_time_first_event_index::Migration),
+            Box::new(m20261202_000010_event_id_per_site::Migration),
         ]
     }
 }

@@ -102,10 +102,12 @@ const EVENT_INDEXES: [&str; 1] = ["idx_events_timestamp_site"];
 const RAW_EVENT_INDEXES: &str = "m20261125_000007_raw_event_indexes";
 const TIME_FIRST_INDEX: &str = "m20261202_000009_time_first_event_index";
 
-/// Every one of the nine migrations is in `state`.
+const EVENT_ID_PER_SITE: &str = "m20261202_000010_event_id_per_site";
+
+/// Every one of the ten migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 9, "{all:?}");
+    assert_eq!(all.len(), 10, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -156,12 +158,26 @@ async fn postgres_up_status_down() {
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE 'CREATE UNIQUE%'",
     )
     .await;
-    assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
+    assert!(unique.iter().any(|d| d.contains("(event_id, site_id)")), "{unique:?}");
+    assert!(!unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
+    assert!(
+        unique.iter().any(|d| d.contains("(id, site_id)")),
+        "primary key: {unique:?}"
+    );
 
     let pg_tables =
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'";
     let pack_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'daily_path_packs'";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, EVENT_ID_PER_SITE).await, MigrationStatus::Pending);
+    let unique = names(
+        &conn,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE 'CREATE UNIQUE%'",
+    )
+    .await;
+    assert!(unique.iter().any(|d| d.contains("(event_id)")), "{unique:?}");
+    assert!(unique.iter().any(|d| d.ends_with("(id)")), "primary key: {unique:?}");
     down(&db.url, 1).await;
     assert_eq!(names(&conn, pg_event_indexes).await, TRIMMED_EVENT_INDEXES);
     assert_eq!(status_of(&db.url, TIME_FIRST_INDEX).await, MigrationStatus::Pending);
@@ -198,6 +214,17 @@ async fn sqlite_up_status_down() {
     assert_eq!(names(&conn, event_indexes).await, EVENT_INDEXES);
     let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
+    let events_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'";
+    let sql = names(&conn, events_sql).await.join("");
+    assert!(sql.contains(r#"UNIQUE ("event_id", "site_id")"#), "{sql}");
+    down(&url, 1).await;
+    let sql = names(&conn, events_sql).await.join("");
+    assert!(sql.contains(r#"UNIQUE ("event_id")"#), "{sql}");
+    assert_eq!(
+        names(&conn, event_indexes).await,
+        EVENT_INDEXES,
+        "the rebuilt table keeps its index"
+    );
     down(&url, 1).await;
     assert_eq!(names(&conn, event_indexes).await, TRIMMED_EVENT_INDEXES);
     down(&url, 1).await;
@@ -319,7 +346,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 6).await;
+    down(url, 7).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(

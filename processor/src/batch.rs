@@ -1,5 +1,6 @@
 //! One consumed batch: parsing each message, dead-lettering what can never be
-//! parsed, and the offsets to commit once the batch is written.
+//! parsed, where each event came from (to dead-letter one the database
+//! refuses), and the offsets to commit once the batch is written.
 
 use analytics_core::event::{payload, Event};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -11,9 +12,20 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// Where a parsed event came from: its message's partition and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub partition: i32,
+    pub offset: i64,
+}
+
 #[derive(Default)]
 pub struct Batch {
     pub events: Vec<Event>,
+    /// `events[i]` came from `sources[i]`.
+    pub sources: Vec<Source>,
+    /// Payload bytes of every message in the batch.
+    pub bytes: usize,
     pub dead: Vec<DeadLetter>,
     /// Highest offset seen per (topic, partition).
     pub last_offsets: BTreeMap<(String, i32), i64>,
@@ -27,6 +39,7 @@ pub struct Batch {
 impl Batch {
     pub fn add(&mut self, m: OwnedMessage) {
         self.messages += 1;
+        self.bytes += m.payload().map_or(0, <[u8]>::len);
         let key = (m.topic().to_string(), m.partition());
         let offset = m.offset();
         self.last_offsets
@@ -44,7 +57,13 @@ impl Batch {
             }
         }
         match payload::decode(m.payload()) {
-            Ok(ev) => self.events.push(ev),
+            Ok(ev) => {
+                self.events.push(ev);
+                self.sources.push(Source {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
+            }
             Err(reason) => self.dead.push(DeadLetter { message: m, reason }),
         }
     }

@@ -20,6 +20,7 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use std::time::Duration;
 /// letters are rare, and a batch waits for its own.
 const DLQ_TIMEOUT: Duration = Duration::from_secs(10);
 const DLQ_QUEUE_MESSAGES: u32 = 10_000;
+const DLQ_QUEUE_KBYTES: u32 = 16 * 1024;
 /// Connections besides one per lane: maintenance.
 const SPARE_CONNECTIONS: usize = 1;
 
@@ -72,7 +74,7 @@ impl Processor {
             .context("creating the Kafka consumer")?;
         consumer.subscribe(&[cfg.kafka.topic.as_str()]).context("subscribing")?;
         let consumer = Arc::new(consumer);
-        let dlq = kafka::producer(&cfg.kafka, &brokers, DLQ_TIMEOUT, DLQ_QUEUE_MESSAGES)
+        let dlq = kafka::producer(&cfg.kafka, &brokers, DLQ_TIMEOUT, DLQ_QUEUE_MESSAGES, DLQ_QUEUE_KBYTES)
             .context("creating the dead-letter producer")?;
 
         let (probe, topic) = (consumer.clone(), cfg.kafka.topic.clone());
@@ -84,6 +86,21 @@ impl Processor {
                     tokio::task::spawn_blocking(move || kafka::topic_available(c.client(), &t))
                         .await
                         .map_err(|e| e.to_string())?
+                }
+            }),
+        );
+        let dlq_failing = Arc::new(AtomicBool::new(false));
+        let failing = dlq_failing.clone();
+        let readiness = readiness.with(
+            "dead_letters",
+            health::check(move || {
+                let failing = failing.load(Ordering::Relaxed);
+                async move {
+                    if failing {
+                        Err("dead letters cannot be written; the batch waits and retries".to_string())
+                    } else {
+                        Ok(())
+                    }
                 }
             }),
         );
@@ -101,6 +118,7 @@ impl Processor {
             metrics: metrics.clone(),
             liveness: liveness.clone(),
             next_offsets: pipeline::NextOffsets::default(),
+            dlq_failing,
         };
         Ok(Self {
             cfg,

@@ -6,16 +6,20 @@
 
 use crate::batch::{Batch, DeadLetter};
 use crate::config::ProcessorConfig;
+use analytics_core::event::payload::PayloadEncoder;
+use analytics_core::event::Event;
+use analytics_core::ingest::WriteOutcome;
 use analytics_core::ops::health::Liveness;
 use analytics_core::ops::kafka::DLQ_REASON_HEADER;
 use analytics_core::ops::metrics::Metrics;
 use analytics_core::ops::telemetry;
-use analytics_core::store::Writer;
+use analytics_core::store::{StoreError, Writer};
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -47,6 +51,8 @@ pub struct Pipeline {
     pub liveness: Arc<Liveness>,
     /// Next offset to read per partition, as committed; read by the lag task.
     pub next_offsets: NextOffsets,
+    /// Set while dead letters cannot be written (readiness reads it).
+    pub dlq_failing: Arc<AtomicBool>,
 }
 
 /// Links kept per batch span: enough to follow any traced event of a batch
@@ -242,48 +248,23 @@ impl Pipeline {
         Some(batch)
     }
 
-    /// Dead letters, write, commit. Retries database and broker failures
-    /// until they succeed or shutdown is asked for (returns false then: the
-    /// batch is left uncommitted and will be redelivered).
-    async fn handle(&self, name: &'static str, batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
+    /// Write (isolating events the database refuses), dead letters,
+    /// commit. Retries database and broker failures until they succeed or
+    /// shutdown is asked for (returns false then: the batch is left
+    /// uncommitted and will be redelivered). Never skips a message.
+    async fn handle(&self, name: &'static str, mut batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
         self.metrics.messages_consumed.inc_by(batch.messages as u64);
         let mut backoff = RETRY_FIRST;
-        for dead in &batch.dead {
-            loop {
-                match self.dead_letter(dead).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "dead-letter produce failed; retrying");
-                        if !self.pause(name, &mut backoff, stop).await {
-                            return false;
-                        }
-                    }
-                }
-            }
-            self.metrics.events_dead_lettered.inc();
-        }
-
-        backoff = RETRY_FIRST;
         let outcome = loop {
             self.liveness.report(name);
-            let started = Instant::now();
-            let write_span = tracing::info_span!(
-                "db.write",
-                otel.name = "INSERT events",
-                otel.kind = "client",
-                db.system.name = "postgresql",
-                db.operation.name = "INSERT",
-                db.collection.name = "events",
-            );
-            match self.writer.write(&batch.events).instrument(write_span).await {
-                Ok(o) => {
-                    self.metrics
-                        .transaction_duration
-                        .observe(started.elapsed().as_secs_f64());
-                    break o;
+            match self.write_isolating(&batch).await {
+                Ok((outcome, refused)) => {
+                    self.metrics.events_refused.inc_by(refused.len() as u64);
+                    batch.dead.extend(refused);
+                    break outcome;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, events = batch.events.len(), "batch write failed; retrying");
+                    tracing::error!(error = %chain(&e), events = batch.events.len(), "batch write failed; retrying");
                     if !self.pause(name, &mut backoff, stop).await {
                         return false;
                     }
@@ -294,6 +275,32 @@ impl Pipeline {
         self.metrics.batch_size.observe(batch.events.len() as f64);
         self.metrics.events_written.inc_by(outcome.inserted as u64);
         self.metrics.events_duplicate.inc_by(outcome.duplicates as u64);
+
+        backoff = RETRY_FIRST;
+        for dead in &batch.dead {
+            loop {
+                match self.dead_letter(dead).await {
+                    Ok(()) => {
+                        self.dlq_failing.store(false, Ordering::Relaxed);
+                        self.metrics.dead_letter_failing.set(0);
+                        break;
+                    }
+                    Err(e) => {
+                        // Loud: a metric and an alert rule, readiness, and an
+                        // error line each try. The batch waits (its offsets
+                        // are not committed) rather than lose the message.
+                        self.dlq_failing.store(true, Ordering::Relaxed);
+                        self.metrics.dead_letter_failing.set(1);
+                        self.metrics.dead_letter_failures.inc();
+                        tracing::error!(error = %e, "dead-letter produce failed; retrying, the batch waits");
+                        if !self.pause(name, &mut backoff, stop).await {
+                            return false;
+                        }
+                    }
+                }
+            }
+            self.metrics.events_dead_lettered.inc();
+        }
 
         match batch.commit_list() {
             Ok(tpl) => {
@@ -343,6 +350,76 @@ impl Pipeline {
         true
     }
 
+    /// One transaction for the batch; if the database refuses its data
+    /// (not a transient failure), halves until each refused event stands
+    /// alone, writes the rest, and returns the refused as dead letters. A
+    /// transient failure part-way returns the error: the retry rewrites
+    /// what was written, which the writer turns into duplicates.
+    async fn write_isolating(&self, batch: &Batch) -> Result<(WriteOutcome, Vec<DeadLetter>), StoreError> {
+        let first = match self.write_traced(&batch.events).await {
+            Ok(outcome) => return Ok((outcome, Vec::new())),
+            Err(e) if e.is_rejected_data() => e,
+            Err(e) => return Err(e),
+        };
+        tracing::warn!(error = %chain(&first), events = batch.events.len(), "the database refused the batch's data; isolating the events it refuses");
+        let mut total = WriteOutcome::default();
+        let mut refused = Vec::new();
+        let all: Vec<usize> = (0..batch.events.len()).collect();
+        let mut pending: Vec<Vec<usize>> = halves(&all);
+        while let Some(part) = pending.pop() {
+            let events: Vec<Event> = part.iter().filter_map(|&i| batch.events.get(i).cloned()).collect();
+            match self.write_traced(&events).await {
+                Ok(o) => {
+                    total.inserted += o.inserted;
+                    total.duplicates += o.duplicates;
+                }
+                Err(e) if e.is_rejected_data() && part.len() == 1 => {
+                    refused.push(self.refused(batch, part[0], &e));
+                }
+                Err(e) if e.is_rejected_data() => pending.extend(halves(&part)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((total, refused))
+    }
+
+    async fn write_traced(&self, events: &[Event]) -> Result<WriteOutcome, StoreError> {
+        let started = Instant::now();
+        let write_span = tracing::info_span!(
+            "db.write",
+            otel.name = "INSERT events",
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = "INSERT",
+            db.collection.name = "events",
+        );
+        let outcome = self.writer.write(events).instrument(write_span).await?;
+        self.metrics
+            .transaction_duration
+            .observe(started.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+
+    /// The dead letter of `batch.events[i]`, which the database refused:
+    /// its payload (as the api encodes it), its site as key, its source
+    /// partition and offset, and the database's reason.
+    fn refused(&self, batch: &Batch, i: usize, why: &StoreError) -> DeadLetter {
+        let (event, source) = (&batch.events[i], batch.sources[i]);
+        let payload = PayloadEncoder::default().encode(event).map(<[u8]>::to_vec).ok();
+        DeadLetter {
+            message: OwnedMessage::new(
+                payload,
+                Some(event.site_id.as_bytes().to_vec()),
+                self.cfg.kafka.topic.clone(),
+                Timestamp::NotAvailable,
+                source.partition,
+                source.offset,
+                None,
+            ),
+            reason: format!("the database refused the event: {}", chain(why)),
+        }
+    }
+
     async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), String> {
         let m = &dead.message;
         let headers = OwnedHeaders::new()
@@ -378,6 +455,27 @@ impl Pipeline {
     }
 }
 
+/// `part` in two halves (a single index stays whole).
+fn halves(part: &[usize]) -> Vec<Vec<usize>> {
+    if part.len() < 2 {
+        return vec![part.to_vec()];
+    }
+    let (a, b) = part.split_at(part.len() / 2);
+    vec![a.to_vec(), b.to_vec()]
+}
+
+/// An error and its sources, for one log line or a dead letter's reason.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,5 +490,22 @@ mod tests {
         assert_eq!(lane_names(2), ["writer-0", "writer-1"]);
         assert_eq!(lane_names(0).len(), 1);
         assert_eq!(lane_names(200).len(), MAX_LANES);
+    }
+
+    #[test]
+    fn halving_isolates_every_index_once() {
+        let all: Vec<usize> = (0..7).collect();
+        let mut pending = halves(&all);
+        let mut singles = Vec::new();
+        while let Some(p) = pending.pop() {
+            if p.len() == 1 {
+                singles.push(p[0]);
+            } else {
+                pending.extend(halves(&p));
+            }
+        }
+        singles.sort_unstable();
+        assert_eq!(singles, all);
+        assert_eq!(halves(&[3]), vec![vec![3]]);
     }
 }

@@ -27,10 +27,22 @@ fn args<'a>(binary: &'a str, flags: &[(&'a str, &'a str)]) -> Vec<String> {
 
 const LOCAL: [(&str, &str); 2] = [("http-addr", "127.0.0.1:0"), ("metrics-addr", "127.0.0.1:0")];
 
+/// Rate limits are off unless a test sets them: workloads send thousands
+/// of requests from one address, and the limits have tests of their own.
+pub const NO_RATE_LIMITS: [(&str, &str); 2] = [
+    ("rate-limit-address-per-second", "0"),
+    ("rate-limit-site-events-per-second", "0"),
+];
+
 impl Running {
     /// The api with these `--flag value` settings (listening on port 0).
     pub async fn api(flags: &[(&str, &str)]) -> Self {
         let mut all = LOCAL.to_vec();
+        for default in NO_RATE_LIMITS {
+            if !flags.iter().any(|(k, _)| *k == default.0) {
+                all.push(default);
+            }
+        }
         all.extend_from_slice(flags);
         let cfg = <analytics_api::ApiConfig as clap::Parser>::try_parse_from(args("analytics-api", &all)).unwrap();
         let app = analytics_api::Application::build(cfg).await.unwrap();

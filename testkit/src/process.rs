@@ -78,6 +78,9 @@ impl Service {
             .env("RUST_LOG", "info")
             .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
             .env("METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+            // Off unless a test sets them (its envs come after).
+            .env("RATE_LIMIT_ADDRESS_PER_SECOND", "0")
+            .env("RATE_LIMIT_SITE_EVENTS_PER_SECOND", "0")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);

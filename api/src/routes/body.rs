@@ -2,9 +2,9 @@
 //! bounded both before and after decompression (no zip bombs).
 
 use crate::error::ApiError;
+use analytics_core::event::{self, body::BodyError};
 use axum::body::{to_bytes, Body, Bytes};
 use axum::http::{header, HeaderMap};
-use std::io::Read;
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -28,25 +28,31 @@ pub async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Re
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    let too_large = || ApiError::TooLarge(format!("request body exceeds {limit} bytes"));
-    let raw = to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let raw = to_bytes(body, limit).await.map_err(|e| body_read_error(&e, limit))?;
     match encoding.as_deref() {
         None | Some("identity") => Ok(raw),
-        Some("gzip" | "x-gzip") => {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| ApiError::invalid(format!("body is not valid gzip: {e}"), vec![]))?;
-            if out.len() > limit {
-                return Err(ApiError::TooLarge(format!(
-                    "decompressed request body exceeds {limit} bytes"
-                )));
-            }
-            Ok(Bytes::from(out))
-        }
-        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Encoding `{other}` is not supported (use gzip or none)"
-        ))),
+        encoding => event::body::decode(encoding, &raw, limit)
+            .map(Bytes::from)
+            .map_err(|e| match e {
+                BodyError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+                BodyError::BadGzip(_) => ApiError::invalid(e.to_string(), vec![]),
+                BodyError::UnsupportedEncoding(_) => ApiError::UnsupportedMediaType(e.to_string()),
+            }),
     }
+}
+
+/// Why the body could not be read: over the limit (413), or it stopped
+/// arriving (408: the body timeout), or the connection broke (400).
+fn body_read_error(e: &axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return ApiError::TooLarge(format!("request body exceeds {limit} bytes"));
+        }
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::Timeout("the request body stopped arriving".into());
+        }
+        source = s.source();
+    }
+    ApiError::invalid("the request body could not be read", vec![])
 }

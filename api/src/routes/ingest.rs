@@ -3,7 +3,7 @@
 use super::body::read_json_body;
 use crate::error::ApiError;
 use crate::state::AppState;
-use analytics_core::event::{self, Event, FieldError};
+use analytics_core::event::{self, Event, FieldError, Policy};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,8 +27,9 @@ pub async fn single(
         let incoming =
             event::parse_one(&bytes).map_err(|e| ApiError::invalid("request body is not a valid event", vec![e]))?;
         let ev = incoming
-            .validate(Utc::now())
+            .validate_with(Utc::now(), state.policy)
             .map_err(|details| ApiError::invalid("event is invalid", details))?;
+        limit_sites(&state, std::slice::from_ref(&ev))?;
         let event_id = ev.event_id;
         state.sink.publish(vec![ev]).await?;
         state.metrics.events_ingested.inc();
@@ -62,7 +63,8 @@ pub async fn batch(
                 incoming.len()
             )));
         }
-        let events = validate_all(incoming)?;
+        let events = validate_all(incoming, state.policy)?;
+        limit_sites(&state, &events)?;
         let n = events.len();
         state.sink.publish(events).await?;
         state.metrics.events_ingested.inc_by(n as u64);
@@ -74,11 +76,33 @@ pub async fn batch(
 
 /// All-or-nothing: the first invalid event rejects the whole batch, and the
 /// error names its index and every broken field.
-fn validate_all(incoming: Vec<event::IncomingEvent>) -> Result<Vec<Event>, ApiError> {
+/// 429, naming the site, when a site of the request is past its event
+/// rate; nothing of the request is accepted then.
+fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
+    let mut per_site: Vec<(&str, u32)> = Vec::new();
+    for e in events {
+        match per_site.iter_mut().find(|(s, _)| *s == e.site_id) {
+            Some((_, n)) => *n += 1,
+            None => per_site.push((&e.site_id, 1)),
+        }
+    }
+    for (site, n) in per_site {
+        if let Err(wait) = state.rate_limits.events(site, n) {
+            state.metrics.rate_limited.with_label_values(&["site"]).inc();
+            return Err(ApiError::RateLimited {
+                message: format!("site `{site}` is sending events faster than its limit; nothing was accepted"),
+                retry_after: crate::limits::retry_after_seconds(wait),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn validate_all(incoming: Vec<event::IncomingEvent>, policy: Policy) -> Result<Vec<Event>, ApiError> {
     let now = Utc::now();
     let mut out = Vec::with_capacity(incoming.len());
     for (i, raw) in incoming.into_iter().enumerate() {
-        match raw.validate(now) {
+        match raw.validate_with(now, policy) {
             Ok(ev) => out.push(ev),
             Err(details) => {
                 let details = details

@@ -8,21 +8,55 @@ mod stats;
 
 pub use ingest::{BATCH_BODY_LIMIT, MAX_BATCH_EVENTS, SINGLE_BODY_LIMIT};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::ops::health::{self, Liveness, Readiness};
 use analytics_core::ops::telemetry;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::BoxError;
 use axum::Router;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness) -> Router {
+/// Per-request limits (`ApiConfig`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// How long a body may pause between two chunks (408).
+    pub body_timeout: Duration,
+    /// How long a whole request may take (408).
+    pub request_timeout: Duration,
+    /// Requests served at once; more are shed (503).
+    pub max_in_flight: usize,
+}
+
+/// Every public route with its limits: rate limit per client address, a
+/// deadline per request and per body chunk, and load shedding past
+/// `max_in_flight`; then health (unlimited: probes must always answer) and
+/// the HTTP metrics around all of it.
+pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, limits: RequestLimits) -> Router {
+    let metrics = state.metrics.clone();
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |_: BoxError| {
+            let metrics = metrics.clone();
+            async move {
+                metrics.shed.inc();
+                ApiError::Overloaded
+            }
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
     let api = Router::new()
         .route("/events", post(ingest::single))
         .route("/events/batch", post(ingest::batch))
@@ -34,9 +68,41 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness) ->
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(middleware::from_fn_with_state(limits.request_timeout, deadline))
+        .layer(shed);
     api.merge(health::router(liveness, readiness))
         .route_layer(middleware::from_fn_with_state(state, track))
+}
+
+/// The request's client address under the trusted-proxy rule.
+pub fn client_addr(state: &AppState, req: &Request) -> Option<std::net::IpAddr> {
+    crate::serve::peer(req).map(|peer| state.proxies.client(peer, req.headers()))
+}
+
+/// 429 past the client address's rate.
+async fn limit_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(addr) = client_addr(&state, &req) {
+        if let Err(wait) = state.rate_limits.request(addr) {
+            state.metrics.rate_limited.with_label_values(&["address"]).inc();
+            return ApiError::RateLimited {
+                message: "too many requests from this address".into(),
+                retry_after: crate::limits::retry_after_seconds(wait),
+            }
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// 408 past the request deadline, whatever the handler was waiting for.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout(format!("the request took longer than {} s", limit.as_secs())).into_response(),
+    }
 }
 
 fn method_label(m: &Method) -> &'static str {

@@ -475,3 +475,129 @@ async fn stats_semantics_views_users_and_ties() {
     assert_eq!(range["unique_users"], 3, "distinct over the range, not a sum of days");
     assert_eq!(range["top_paths"], json!([{"path":"/a","views":2}]));
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_in_every_text_field_and_nothing_is_counted() {
+    let a = api().await;
+    for field in ["site_id", "path", "user_id", "referrer"] {
+        assert_invalid(a.post("/events", &with(field, json!("a\u{0}b"))).await, field, "U+0000");
+        assert_invalid(
+            a.post("/events", &with(field, json!("a\u{1b}[31mb"))).await,
+            field,
+            "U+001B",
+        );
+    }
+    // Props: a value may hold line breaks and tabs, not NUL; a key nothing.
+    assert_invalid(
+        a.post("/events", &with("props", json!({"note": "x\u{0}"}))).await,
+        "props.note",
+        "U+0000",
+    );
+    assert_invalid(
+        a.post("/events", &with("props", json!({"k\u{0}": "x"}))).await,
+        "props",
+        "U+0000",
+    );
+    // Batches name the index, and accept nothing.
+    let (status, body) = a
+        .post("/events/batch", &json!([event(), with("path", json!("/\u{7}"))]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "[1].path");
+    assert_eq!(a.total_events().await, 0);
+    // Tabs, and line breaks in prop values, are fine.
+    let mut ok = with("path", json!("/tab\there"));
+    ok["props"] = json!({"note": "two\nlines\r\n", "n": 1});
+    assert_eq!(a.post("/events", &ok).await.0, 202);
+    assert_eq!(a.total_events().await, 1);
+    // The read side: a control character in a query parameter is a 400.
+    let (status, body) = a.stats("site_id=%00&date=2025-11-15").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "site_id");
+}
+
+#[tokio::test]
+async fn timestamps_outside_the_years_or_the_age_bound_are_refused() {
+    let a = api().await;
+    assert_invalid(
+        a.post("/events", &with("timestamp", json!("0000-01-01T00:00:00+01:00")))
+            .await,
+        "timestamp",
+        "years 0001 to 9999",
+    );
+    assert_invalid(
+        a.post("/events", &with("timestamp", json!("1970-01-01T00:00:00Z")))
+            .await,
+        "timestamp",
+        "days in the past",
+    );
+    // Year 1 is a valid year, but older than the default bound.
+    assert_invalid(
+        a.post("/events", &with("timestamp", json!("0001-01-01T00:00:00Z")))
+            .await,
+        "timestamp",
+        "days in the past",
+    );
+    // Nanoseconds are cut to the microseconds both stores hold; a leap
+    // second is the second after it.
+    let (status, _) = a
+        .post("/events", &with("timestamp", json!("2025-11-15T05:00:00.123456789Z")))
+        .await;
+    assert_eq!(status, 202);
+    let (status, _) = a
+        .post("/events", &with("timestamp", json!("2025-11-15T23:59:60Z")))
+        .await;
+    assert_eq!(status, 202);
+    let (_, day) = a.stats("site_id=s&date=2025-11-16").await;
+    assert_eq!(day["total_events"], 1, "the leap second counts on the next day: {day}");
+}
+
+#[tokio::test]
+async fn history_is_accepted_when_the_age_bound_is_off() {
+    let api = Running::api(&[
+        (
+            "database-url",
+            &format!("sqlite://{}?mode=rwc", testkit::db::temp_sqlite().display()),
+        ),
+        ("event-max-age-days", "0"),
+    ])
+    .await;
+    let a = Api {
+        svc: api,
+        client: reqwest::Client::new(),
+    };
+    let (status, body) = a
+        .post("/events", &with("timestamp", json!("1970-01-01T00:00:00Z")))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _) = a
+        .post("/events", &with("timestamp", json!("0001-01-01T00:00:00Z")))
+        .await;
+    assert_eq!(status, 202);
+    let (_, day) = a.stats("site_id=s&date=1970-01-01").await;
+    assert_eq!(day["total_events"], 1);
+}
+
+#[tokio::test]
+async fn two_sites_may_send_the_same_event_id_and_both_count() {
+    let a = api().await;
+    let id = "0192f0c4-3b1a-7c00-8000-00000000beef";
+    let mut first = event();
+    first["event_id"] = json!(id);
+    let mut other_site = first.clone();
+    other_site["site_id"] = json!("t");
+    assert_eq!(a.post("/events", &first).await.0, 202);
+    assert_eq!(a.post("/events", &other_site).await.0, 202);
+    // Resending within a site is still a no-op.
+    assert_eq!(a.post("/events", &other_site).await.0, 202);
+    assert_eq!(a.total_events().await, 1);
+    let (_, t) = a.stats("site_id=t&date=2025-11-15").await;
+    assert_eq!(t["total_events"], 1, "{t}");
+    // In one batch too.
+    let mut third = first.clone();
+    third["site_id"] = json!("u");
+    assert_eq!(a.post("/events/batch", &json!([first, third])).await.0, 202);
+    let (_, u) = a.stats("site_id=u&date=2025-11-15").await;
+    assert_eq!(u["total_events"], 1, "{u}");
+    assert_eq!(a.total_events().await, 1);
+}

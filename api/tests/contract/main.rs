@@ -5,4 +5,6 @@
 
 mod dashboard;
 mod ingest;
+mod limits;
 mod metrics;
+mod refused;

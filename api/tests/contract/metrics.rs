@@ -32,6 +32,7 @@ fn assert_bounded_labels(s: &Scrape) {
         "status",
         "reason",
         "partition",
+        "scope",
         "version",
         "component",
         "le",

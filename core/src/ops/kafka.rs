@@ -41,6 +41,7 @@ pub fn producer(
     brokers: &str,
     delivery_timeout: Duration,
     queue_messages: u32,
+    queue_kbytes: u32,
 ) -> KafkaResult<FutureProducer> {
     base_config(args, brokers)
         .set("acks", "all")
@@ -51,6 +52,7 @@ pub fn producer(
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", queue_messages.to_string())
+        .set("queue.buffering.max.kbytes", queue_kbytes.to_string())
         .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
         .create()
 }

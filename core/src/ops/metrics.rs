@@ -21,6 +21,11 @@ pub struct Metrics {
     pub registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub open_connections: IntGauge,
+    pub connection_limit_reached: IntCounter,
+    pub header_timeouts: IntCounter,
+    pub shed: IntCounter,
+    pub rate_limited: IntCounterVec,
     pub events_ingested: IntCounter,
     pub events_rejected: IntCounterVec,
     pub producer_delivery: Histogram,
@@ -29,6 +34,9 @@ pub struct Metrics {
     pub events_written: IntCounter,
     pub events_duplicate: IntCounter,
     pub events_dead_lettered: IntCounter,
+    pub events_refused: IntCounter,
+    pub dead_letter_failures: IntCounter,
+    pub dead_letter_failing: IntGauge,
     pub batch_size: Histogram,
     pub transaction_duration: Histogram,
     pub lag_messages: IntGaugeVec,
@@ -70,6 +78,45 @@ impl Metrics {
                     HistogramOpts::new("http_request_duration_seconds", "HTTP request latency.")
                         .buckets(LATENCY_BUCKETS.to_vec()),
                     &["method", "route"],
+                )
+                .expect("m"),
+            ),
+            open_connections: reg(
+                &r,
+                IntGauge::new("http_open_connections", "Open connections to the public listener.").expect("m"),
+            ),
+            connection_limit_reached: reg(
+                &r,
+                IntCounter::new(
+                    "http_connection_limit_reached_total",
+                    "Times the listener stopped accepting because HTTP_MAX_CONNECTIONS were open.",
+                )
+                .expect("m"),
+            ),
+            header_timeouts: reg(
+                &r,
+                IntCounter::new(
+                    "http_header_timeouts_total",
+                    "Connections closed because a request's headers did not arrive within HTTP_HEADER_TIMEOUT_SECONDS (slow or idle clients).",
+                )
+                .expect("m"),
+            ),
+            shed: reg(
+                &r,
+                IntCounter::new(
+                    "http_shed_total",
+                    "Requests answered 503 because HTTP_MAX_IN_FLIGHT requests were already being served.",
+                )
+                .expect("m"),
+            ),
+            rate_limited: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "rate_limited_total",
+                        "Requests answered 429, by the limit they hit (address or site).",
+                    ),
+                    &["scope"],
                 )
                 .expect("m"),
             ),
@@ -129,6 +176,30 @@ impl Metrics {
                 IntCounter::new(
                     "processor_dead_lettered_total",
                     "Messages sent to the dead-letter topic.",
+                )
+                .expect("m"),
+            ),
+            events_refused: reg(
+                &r,
+                IntCounter::new(
+                    "processor_refused_total",
+                    "Events the database refused for their data, isolated from their batch and dead-lettered.",
+                )
+                .expect("m"),
+            ),
+            dead_letter_failures: reg(
+                &r,
+                IntCounter::new(
+                    "processor_dead_letter_failures_total",
+                    "Failed attempts to write a dead letter (each is retried; its batch waits).",
+                )
+                .expect("m"),
+            ),
+            dead_letter_failing: reg(
+                &r,
+                IntGauge::new(
+                    "processor_dead_letter_failing",
+                    "1 while dead letters cannot be written (the batch waits and retries), else 0.",
                 )
                 .expect("m"),
             ),

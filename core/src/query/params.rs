@@ -2,7 +2,7 @@
 //! a period (`date`, or `from`/`to`, or today), a limit, and no parameter
 //! the endpoint does not know.
 
-use crate::event::{FieldError, MAX_SITE_ID_CHARS};
+use crate::event::{text, FieldError, MAX_SITE_ID_CHARS};
 use chrono::NaiveDate;
 use sea_orm::Value;
 use std::collections::HashMap;
@@ -54,7 +54,15 @@ pub fn parse_site(params: &Params, errors: &mut Vec<FieldError>) -> String {
             ));
             String::new()
         }
-        Some(s) => s.clone(),
+        Some(s) => {
+            let before = errors.len();
+            text::check_text(errors, "site_id", s, text::IN_NAMES);
+            if errors.len() > before {
+                String::new()
+            } else {
+                s.clone()
+            }
+        }
     }
 }
 

@@ -33,10 +33,10 @@ pub struct WriterState {
 
 /// Writes batches of events into one database, exactly once each.
 ///
-/// Exactly-once effect: `event_id` is unique, raw rows are inserted with
-/// `ON CONFLICT (event_id) DO NOTHING`, and only the new ones reach the
-/// rollups, all in one transaction. A redelivered or resent event is a
-/// no-op.
+/// Exactly-once effect: `(event_id, site_id)` is unique, raw rows are
+/// inserted with `ON CONFLICT (event_id, site_id) DO NOTHING`, and only the
+/// new ones reach the rollups, all in one transaction. A redelivered or
+/// resent event is a no-op; another site's event with the same id is not.
 ///
 /// No deadlocks between concurrent writers: every statement touches its
 /// rows in one global order (events by `event_id`, rollups by key, tables
@@ -59,16 +59,18 @@ impl Writer {
     pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, StoreError> {
         match self {
             Self::Postgres(w) => w.write(events).await,
-            Self::Sqlite(w) => w.write(events.to_vec()).await,
+            Self::Sqlite(w) => w.write_returning(events.to_vec()).await.map_err(|(e, _)| e),
         }
     }
 
     /// `write` for a caller that is done with the events: on SQLite they
     /// move to the blocking thread that writes them instead of being copied.
-    pub async fn write_owned(&self, events: Vec<Event>) -> Result<WriteOutcome, StoreError> {
+    /// On failure the events come back, for a caller that splits a refused
+    /// batch.
+    pub async fn write_owned(&self, events: Vec<Event>) -> Result<WriteOutcome, (StoreError, Vec<Event>)> {
         match self {
-            Self::Postgres(w) => w.write(&events).await,
-            Self::Sqlite(w) => w.write(events).await,
+            Self::Postgres(w) => w.write(&events).await.map_err(|e| (e, events)),
+            Self::Sqlite(w) => w.write_returning(events).await,
         }
     }
 

@@ -7,5 +7,6 @@ mod backpressure;
 mod operations;
 mod pipeline_embedded;
 mod pipeline_kafka;
+mod slow_clients;
 mod startup_config;
 mod tracing_otlp;

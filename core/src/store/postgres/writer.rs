@@ -11,7 +11,6 @@ use crate::store::{StoreError, WriterState};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -39,7 +38,7 @@ impl PostgresWriter {
         let unique = unique_by_id(events);
         let inserted_ids = insert_events(&txn, &unique).await?;
         let mut rollups = Rollups::default();
-        for e in unique.iter().filter(|e| inserted_ids.contains(&e.event_id)) {
+        for e in unique.iter().filter(|e| is_new(&inserted_ids, e)) {
             rollups.add(e);
         }
         add_counts(&txn, &rollups).await?;
@@ -50,7 +49,10 @@ impl PostgresWriter {
         txn.commit().await?;
         self.state.known.learn(learnt);
         self.state.touched.record(rollups.days());
-        Ok(WriteOutcome::of(events.len(), inserted_ids.len()))
+        Ok(WriteOutcome::of(
+            events.len(),
+            inserted_ids.values().map(Vec::len).sum(),
+        ))
     }
 }
 
@@ -90,21 +92,31 @@ async fn add_counts(txn: &DatabaseTransaction, rollups: &Rollups<'_>) -> Result<
     Ok(())
 }
 
-/// Inserts the raw rows, in `event_id` order, and returns the ids that were
-/// new. The whole batch is one statement of ten array parameters: a
+/// The keys a statement inserted: event id → its sites (almost always one).
+type Inserted = foldhash::HashMap<Uuid, Vec<String>>;
+
+fn is_new(inserted: &Inserted, e: &Event) -> bool {
+    inserted
+        .get(&e.event_id)
+        .is_some_and(|sites| sites.contains(&e.site_id))
+}
+
+/// Inserts the raw rows, in `(event_id, site_id)` order, and returns the
+/// keys that were new. The whole batch is one statement of ten array parameters: a
 /// 1,000-row `VALUES` list costs the server more to parse and plan than to
 /// insert.
-async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<HashSet<Uuid>, DbErr> {
-    let mut inserted = HashSet::with_capacity(events.len());
+async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<Inserted, DbErr> {
+    let mut inserted = Inserted::with_capacity_and_hasher(events.len(), foldhash::fast::RandomState::default());
     for row in txn.query_all_raw(unnest_insert(events)).await? {
-        inserted.insert(row.try_get_by_index::<Uuid>(0)?);
+        let (id, site) = (row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<String>(1)?);
+        inserted.entry(id).or_default().push(site);
     }
     Ok(inserted)
 }
 
 const INSERT_EVENTS: &str =
     "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props)";
-const ON_NEW_EVENT_ID: &str = "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+const ON_NEW_EVENT_ID: &str = "ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id";
 
 /// Arrays cannot carry SQL NULLs through sea-query, so the optional columns
 /// travel as a presence flag (referrer, which may be empty) and as `''` for

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, ToSql, TransactionBehavior};
 
 const INSERT_EVENT: &str = "INSERT INTO events \
      (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, site_id) DO NOTHING";
 
 pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
     let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -64,9 +64,12 @@ pub(super) fn date(d: NaiveDate) -> String {
     d.format("%F").to_string()
 }
 
-impl ToSql for Cell<'_> {
+/// A key cell as sqlx encodes it on SQLite.
+struct SqlCell<'a>(Cell<'a>);
+
+impl ToSql for SqlCell<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match *self {
+        Ok(match self.0 {
             Cell::Text(s) => ToSqlOutput::from(s),
             Cell::Day(d) => ToSqlOutput::Owned(SqlValue::Text(date(d))),
             Cell::Hour(h) => ToSqlOutput::from(h),
@@ -79,7 +82,8 @@ fn add_counts(txn: &rusqlite::Transaction<'_>, r: &Rollups<'_>) -> Result<(), St
     for kind in CountKind::ALL {
         let mut stmt = txn.prepare_cached(&for_rusqlite(&count_table(kind).add_sql(1)))?;
         for (key, n) in r.rows(kind) {
-            let mut values: Vec<&dyn ToSql> = key.cells().iter().map(|c| c as &dyn ToSql).collect();
+            let cells: Vec<SqlCell<'_>> = key.cells().iter().map(|c| SqlCell(*c)).collect();
+            let mut values: Vec<&dyn ToSql> = cells.iter().map(|c| c as &dyn ToSql).collect();
             values.push(&n);
             stmt.execute(values.as_slice())?;
         }

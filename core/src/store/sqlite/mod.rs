@@ -89,16 +89,21 @@ impl SqliteWriter {
     }
 
     /// Writes the batch on a blocking thread: SQLite's work is CPU and fsync,
-    /// which must not hold up the runtime's request tasks.
-    pub async fn write(&self, events: Vec<Event>) -> Result<WriteOutcome, StoreError> {
+    /// which must not hold up the runtime's request tasks. On failure the
+    /// events come back with the error.
+    pub async fn write_returning(&self, events: Vec<Event>) -> Result<WriteOutcome, (StoreError, Vec<Event>)> {
         let (conn, state) = (self.conn.clone(), self.state.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| StoreError::internal("a previous write panicked"))?;
-            batch::write(&mut conn, &events, &state)
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = match conn.lock() {
+                Ok(mut conn) => batch::write(&mut conn, &events, &state),
+                Err(_) => Err(StoreError::internal("a previous write panicked")),
+            };
+            result.map_err(|e| (e, events))
         })
-        .await
-        .map_err(|e| StoreError::Internal(e.into()))?
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) => Err((StoreError::Internal(e.into()), Vec::new())),
+        }
     }
 }

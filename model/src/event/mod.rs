@@ -2,11 +2,13 @@
 //! (`validate`), the validated `Event` that travels through Kafka and into
 //! the database, and its Kafka message value (`payload`).
 
+pub mod body;
 pub mod payload;
+pub mod text;
 mod validate;
 mod wire;
 
-pub use validate::IncomingEvent;
+pub use validate::{IncomingEvent, Policy, DEFAULT_MAX_AGE_DAYS};
 pub use wire::{parse_batch, parse_error, parse_one};
 
 use chrono::{DateTime, Utc};
@@ -60,8 +62,28 @@ impl FieldError {
     }
 }
 
+/// What an event costs besides its text (ids, times, allocations).
+const EVENT_OVERHEAD_BYTES: usize = 128;
+
 impl Event {
     pub fn is_page_view(&self) -> bool {
         self.event_type == PAGE_VIEW
+    }
+
+    /// About the memory the event holds: its text and props, plus a fixed
+    /// overhead. What queues bounded in bytes count it as.
+    pub fn approx_bytes(&self) -> usize {
+        let props = self.props.as_ref().map_or(0, |p| {
+            p.iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(16, str::len) + 32)
+                .sum()
+        });
+        EVENT_OVERHEAD_BYTES
+            + self.site_id.len()
+            + self.event_type.len()
+            + self.path.len()
+            + self.user_id.len()
+            + self.referrer.as_ref().map_or(0, String::len)
+            + props
     }
 }

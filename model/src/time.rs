@@ -14,6 +14,21 @@ pub fn minute_start(minute: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(minute.saturating_mul(60), 0).unwrap_or_default()
 }
 
+/// `t` as both stores hold it: whole microseconds (PostgreSQL's
+/// `timestamptz` precision; SQLite's text keeps what it is given, so the
+/// two stores and the Kafka payload agree only if it is cut first), and a
+/// leap second (`23:59:60`, which chrono parses) folded into the second
+/// after it.
+pub fn to_stored_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    let (secs, nanos) = if nanos >= 1_000_000_000 {
+        (secs.saturating_add(1), nanos - 1_000_000_000)
+    } else {
+        (secs, nanos)
+    };
+    DateTime::from_timestamp(secs, nanos - nanos % 1_000).unwrap_or(t)
+}
+
 /// The Monday and the Sunday of `day`'s week.
 pub fn week_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
@@ -100,6 +115,21 @@ mod tests {
         let t = Utc.timestamp_opt(-1, 0).single().unwrap_or_default();
         assert_eq!(epoch_minute(t), -1);
         assert_eq!(minute_start(epoch_minute(t)).timestamp(), -60);
+    }
+
+    #[test]
+    fn stored_precision_is_microseconds_and_folds_leap_seconds() {
+        let t = Utc
+            .timestamp_opt(1_763_182_800, 123_456_789)
+            .single()
+            .unwrap_or_default();
+        assert_eq!(to_stored_precision(t).timestamp_subsec_nanos(), 123_456_000);
+        let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let folded = to_stored_precision(leap);
+        assert_eq!(folded.to_rfc3339(), "2017-01-01T00:00:00.500+00:00");
+        assert_eq!(to_stored_precision(folded), folded);
     }
 
     #[test]

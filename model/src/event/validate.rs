@@ -1,11 +1,13 @@
 //! The rules every event obeys, checked at the api and again by the
 //! processor (a message may reach the topic without passing the api).
 
+use super::text::{self, check_text};
 use super::{
     Event, FieldError, MAX_EVENT_TYPE_CHARS, MAX_FUTURE_SKEW_MINUTES, MAX_PATH_CHARS, MAX_PROPS, MAX_PROP_KEY_CHARS,
     MAX_PROP_VALUE_CHARS, MAX_REFERRER_CHARS, MAX_SITE_ID_CHARS, MAX_USER_ID_CHARS,
 };
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use crate::time::to_stored_precision;
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -54,7 +56,15 @@ fn check_props(errors: &mut Vec<FieldError>, props: &Map<String, Value>) {
         ));
     }
     for (key, value) in props {
+        if let Some(found) = text::control_char(key, text::IN_NAMES) {
+            // The key itself is not echoed: it holds the control character.
+            errors.push(FieldError::new("props", format!("a key {found}")));
+            continue;
+        }
         let field = format!("props.{key}");
+        if let Value::String(v) = value {
+            check_text(errors, &field, v, text::IN_FREE_TEXT);
+        }
         if key.is_empty() || char_len(key) > MAX_PROP_KEY_CHARS {
             errors.push(FieldError::new(
                 &field,
@@ -73,15 +83,98 @@ fn check_props(errors: &mut Vec<FieldError>, props: &Map<String, Value>) {
     }
 }
 
+/// Ingest's own bounds, besides what every stored event obeys: how old a
+/// timestamp may be. Configurable at the api (`EVENT_MAX_AGE_DAYS`); the
+/// processor's re-check and imports of history use `Policy::stored()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// `None`: any timestamp from year 1 on.
+    pub max_age: Option<Duration>,
+}
+
+/// Three years: a client clock stuck at 1970 (or year 0) is refused, any
+/// replay or batch of the last three years is taken.
+pub const DEFAULT_MAX_AGE_DAYS: i64 = 1096;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_age: Some(Duration::days(DEFAULT_MAX_AGE_DAYS)),
+        }
+    }
+}
+
+impl Policy {
+    /// What every stored event obeys, whatever its age.
+    pub fn stored() -> Self {
+        Self { max_age: None }
+    }
+}
+
+/// The years both stores and the RFC 3339 text of the payload can hold.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+fn check_timestamp(
+    errors: &mut Vec<FieldError>,
+    raw: &str,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> Option<DateTime<Utc>> {
+    let t = match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => to_stored_precision(t.with_timezone(&Utc)),
+        Err(e) => {
+            errors.push(FieldError::new(
+                "timestamp",
+                format!("must be an RFC 3339 date-time such as 2025-11-15T05:00:00Z ({e})"),
+            ));
+            return None;
+        }
+    };
+    if !YEARS.contains(&t.year()) {
+        errors.push(FieldError::new(
+            "timestamp",
+            format!("must be in the years 0001 to 9999 in UTC (got year {})", t.year()),
+        ));
+    } else if t > now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES) {
+        errors.push(FieldError::new(
+            "timestamp",
+            format!(
+                "is more than {MAX_FUTURE_SKEW_MINUTES} minutes in the future (server time {})",
+                now.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        ));
+    } else if let Some(max_age) = policy.max_age.filter(|age| t < now - *age) {
+        errors.push(FieldError::new(
+            "timestamp",
+            format!(
+                "is more than {} days in the past (server time {}); older history is imported with `analytics-admin import`",
+                max_age.num_days(),
+                now.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    Some(t)
+}
+
 impl IncomingEvent {
-    /// Checks every rule and reports all the broken ones at once, so a client
-    /// fixes its payload in one round trip.
+    /// `validate_with` under the default `Policy`.
     pub fn validate(self, now: DateTime<Utc>) -> Result<Event, Vec<FieldError>> {
+        self.validate_with(now, Policy::default())
+    }
+
+    /// Checks every rule and reports all the broken ones at once, so a client
+    /// fixes its payload in one round trip. Text the stores cannot hold
+    /// (control characters: `text`) is refused like any other broken rule.
+    pub fn validate_with(self, now: DateTime<Utc>, policy: Policy) -> Result<Event, Vec<FieldError>> {
+        let now = to_stored_precision(now);
         let mut errors = Vec::new();
 
         match &self.site_id {
             None => errors.push(FieldError::new("site_id", "is required")),
-            Some(s) => check_len(&mut errors, "site_id", s, 1, MAX_SITE_ID_CHARS),
+            Some(s) => {
+                check_len(&mut errors, "site_id", s, 1, MAX_SITE_ID_CHARS);
+                check_text(&mut errors, "site_id", s, text::IN_NAMES);
+            }
         }
         match &self.event_type {
             None => errors.push(FieldError::new("event_type", "is required")),
@@ -97,6 +190,7 @@ impl IncomingEvent {
             }
         }
         if let Some(p) = &self.path {
+            check_text(&mut errors, "path", p, text::IN_NAMES);
             // Bytes, not characters: the path is part of a rollup primary key,
             // and PostgreSQL caps an index entry at about 2.7 kB.
             if p.len() > MAX_PATH_CHARS {
@@ -108,9 +202,11 @@ impl IncomingEvent {
         }
         if let Some(u) = &self.user_id {
             check_len(&mut errors, "user_id", u, 0, MAX_USER_ID_CHARS);
+            check_text(&mut errors, "user_id", u, text::IN_NAMES);
         }
         if let Some(r) = &self.referrer {
             check_len(&mut errors, "referrer", r, 0, MAX_REFERRER_CHARS);
+            check_text(&mut errors, "referrer", r, text::IN_NAMES);
         }
         if let Some(props) = &self.props {
             check_props(&mut errors, props);
@@ -118,28 +214,7 @@ impl IncomingEvent {
 
         let timestamp = match &self.timestamp {
             None => Some(now),
-            Some(raw) => match DateTime::parse_from_rfc3339(raw) {
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        "timestamp",
-                        format!("must be an RFC 3339 date-time such as 2025-11-15T05:00:00Z ({e})"),
-                    ));
-                    None
-                }
-                Ok(t) => {
-                    let t = t.with_timezone(&Utc);
-                    if t > now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES) {
-                        errors.push(FieldError::new(
-                            "timestamp",
-                            format!(
-                                "is more than {MAX_FUTURE_SKEW_MINUTES} minutes in the future (server time {})",
-                                now.to_rfc3339_opts(SecondsFormat::Secs, true)
-                            ),
-                        ));
-                    }
-                    Some(t)
-                }
-            },
+            Some(raw) => check_timestamp(&mut errors, raw, now, policy),
         };
 
         let event_id = match &self.event_id {
@@ -188,7 +263,7 @@ impl Event {
             referrer: self.referrer.clone(),
             props: self.props.clone(),
         };
-        incoming.validate(self.received_at).map(|_| ())
+        incoming.validate_with(self.received_at, Policy::stored()).map(|_| ())
     }
 }
 
