@@ -6,6 +6,7 @@ use analytics_core::event::{payload, Event};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use tokio::sync::OwnedSemaphorePermit;
 
 pub struct DeadLetter {
     pub message: OwnedMessage,
@@ -34,9 +35,16 @@ pub struct Batch {
     pub messages: usize,
     /// W3C `traceparent` of each traced message, in arrival order.
     pub traceparents: Vec<String>,
+    /// The batch's share of its lane's bytes, given back when it is dropped
+    /// (after its offsets are committed).
+    held: Vec<OwnedSemaphorePermit>,
 }
 
 impl Batch {
+    pub fn hold(&mut self, bytes: OwnedSemaphorePermit) {
+        self.held.push(bytes);
+    }
+
     pub fn add(&mut self, m: OwnedMessage) {
         self.messages += 1;
         self.bytes += m.payload().map_or(0, <[u8]>::len);

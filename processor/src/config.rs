@@ -40,6 +40,26 @@ pub struct ProcessorConfig {
         default_value = "100"
     )]
     pub batch_max_wait_ms: u64,
+    /// …or when its messages hold this many payload bytes. Each lane holds
+    /// at most two batches' worth (the one written, the one collected).
+    #[arg(
+        long,
+        env = "BATCH_MAX_BYTES",
+        value_name = "BATCH_MAX_BYTES",
+        default_value = "16777216",
+        value_parser = positive
+    )]
+    pub batch_max_bytes: usize,
+    /// Bound on the messages the consumer fetches ahead (KiB; librdkafka's
+    /// `queued.max.messages.kbytes`).
+    #[arg(
+        long,
+        env = "KAFKA_FETCH_MAX_KBYTES",
+        value_name = "KAFKA_FETCH_MAX_KBYTES",
+        default_value = "16384",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub kafka_fetch_max_kbytes: u32,
     /// Batches written at once, each by its own lane owning a share of the
     /// partitions (1 to 8).
     #[arg(
@@ -55,5 +75,13 @@ pub struct ProcessorConfig {
 impl ProcessorConfig {
     pub fn batch_max_wait(&self) -> Duration {
         Duration::from_millis(self.batch_max_wait_ms)
+    }
+}
+
+/// A whole number of at least 1.
+fn positive(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
     }
 }

@@ -69,9 +69,10 @@ impl Processor {
         let probe_db = connect::connect_lazy(&cfg.database_url, 1)
             .await
             .context("DATABASE_URL")?;
-        let consumer: StreamConsumer = kafka::consumer_config(&cfg.kafka, &brokers, &cfg.group_id)
-            .create()
-            .context("creating the Kafka consumer")?;
+        let consumer: StreamConsumer =
+            kafka::consumer_config(&cfg.kafka, &brokers, &cfg.group_id, cfg.kafka_fetch_max_kbytes)
+                .create()
+                .context("creating the Kafka consumer")?;
         consumer.subscribe(&[cfg.kafka.topic.as_str()]).context("subscribing")?;
         let consumer = Arc::new(consumer);
         let dlq = kafka::producer(&cfg.kafka, &brokers, DLQ_TIMEOUT, DLQ_QUEUE_MESSAGES, DLQ_QUEUE_KBYTES)

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -91,6 +91,20 @@ fn batch_span(topic: &str, batch: &Batch) -> tracing::Span {
 
 pub type NextOffsets = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
 
+/// A lane's end of the consume loop: its channel, and its room in bytes
+/// (two batches' worth), taken by each message until its batch is written.
+struct LaneTx {
+    tx: mpsc::Sender<Queued>,
+    bytes: Arc<Semaphore>,
+    capacity: usize,
+}
+
+/// A message on its way to a lane, holding its share of the lane's bytes.
+pub struct Queued {
+    message: OwnedMessage,
+    bytes: OwnedSemaphorePermit,
+}
+
 /// Messages behind, per partition: the high watermark minus the committed
 /// position. Asked of the broker on its own schedule, off the write path.
 pub async fn report_lag(consumer: Arc<StreamConsumer>, next: NextOffsets, metrics: Arc<Metrics>) {
@@ -149,9 +163,19 @@ impl Pipeline {
         let mut senders = Vec::with_capacity(names.len());
         let mut tasks = Vec::with_capacity(names.len());
         for name in names {
-            // Room for the batch being collected and the next one.
+            // Room for the batch being collected and the next one, in
+            // messages and in bytes.
             let (tx, rx) = mpsc::channel(pipeline.cfg.batch_max_events.max(1) * 2);
-            senders.push(tx);
+            let capacity = pipeline
+                .cfg
+                .batch_max_bytes
+                .saturating_mul(2)
+                .clamp(1, Semaphore::MAX_PERMITS);
+            senders.push(LaneTx {
+                tx,
+                bytes: Arc::new(Semaphore::new(capacity)),
+                capacity,
+            });
             tasks.push(tokio::spawn(pipeline.clone().lane(name, rx, stop.clone())));
         }
         pipeline.dispatch(&senders, stop).await;
@@ -164,7 +188,7 @@ impl Pipeline {
 
     /// Reads the topic and hands each message to its partition's lane,
     /// waiting when that lane is full (backpressure on the consumer).
-    async fn dispatch(&self, lanes: &[mpsc::Sender<OwnedMessage>], mut stop: watch::Receiver<bool>) {
+    async fn dispatch(&self, lanes: &[LaneTx], mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             self.liveness.report(LOOP_NAME);
             let message = tokio::select! {
@@ -182,9 +206,18 @@ impl Pipeline {
             let Some(lane) = lanes.get(lane_of(message.partition(), lanes.len())) else {
                 break;
             };
+            // A message larger than the lane's whole room takes all of it.
+            let size = message.payload().map_or(0, <[u8]>::len).clamp(1, lane.capacity);
+            let bytes = tokio::select! {
+                _ = stop.changed() => break,
+                p = lane.bytes.clone().acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX)) => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
             tokio::select! {
                 _ = stop.changed() => break,
-                sent = lane.send(message) => if sent.is_err() { break },
+                sent = lane.tx.send(Queued { message, bytes }) => if sent.is_err() { break },
             }
         }
     }
@@ -195,7 +228,7 @@ impl Pipeline {
     async fn lane(
         self: Arc<Self>,
         name: &'static str,
-        mut rx: mpsc::Receiver<OwnedMessage>,
+        mut rx: mpsc::Receiver<Queued>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut next = self.collect(name, &mut rx, &mut stop).await;
@@ -223,12 +256,12 @@ impl Pipeline {
     async fn collect(
         &self,
         name: &'static str,
-        rx: &mut mpsc::Receiver<OwnedMessage>,
+        rx: &mut mpsc::Receiver<Queued>,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Batch> {
         let mut batch = Batch::default();
         let mut deadline: Option<tokio::time::Instant> = None;
-        while batch.messages < self.cfg.batch_max_events {
+        while batch.messages < self.cfg.batch_max_events && batch.bytes < self.cfg.batch_max_bytes {
             self.liveness.report(name);
             let wait = deadline.map_or(IDLE_TICK, |d| d.saturating_duration_since(tokio::time::Instant::now()));
             tokio::select! {
@@ -239,7 +272,8 @@ impl Pipeline {
                     Ok(None) if batch.messages == 0 => return None,
                     Ok(None) => break,
                     Ok(Some(m)) => {
-                        batch.add(m);
+                        batch.add(m.message);
+                        batch.hold(m.bytes);
                         deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.cfg.batch_max_wait());
                     }
                 }

@@ -236,3 +236,29 @@ async fn a_batch_the_database_refuses_is_split_and_only_the_refused_event_is_dea
     assert_eq!(r.status(), 202);
     wait_for_views(&client, &stack.api.base, "poison-site", 40).await;
 }
+
+/// Batches are bounded in bytes as well as in messages: with room for
+/// about twenty payloads of ~220 bytes a batch, 300 events make at least
+/// 12 batches, however long a batch may wait to fill (without the bound:
+/// one).
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_close_at_their_byte_bound() {
+    let stack = Stack::start_with(1, &[], &[("batch-max-bytes", "4096"), ("batch-max-wait-ms", "2000")]).await;
+    let client = reqwest::Client::new();
+    let batch: Vec<serde_json::Value> = (0..300).map(good).collect();
+    let r = client
+        .post(format!("{}/events/batch", stack.api.base))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    wait_for_views(&client, &stack.api.base, "poison-site", 300).await;
+    let ops = format!("{}/metrics", stack.processor.ops);
+    let batches = metric(&ops, "analytics_processor_batch_size_count").await;
+    assert_eq!(metric(&ops, "analytics_processor_batch_size_sum").await, 300.0);
+    assert!(
+        batches >= 12.0,
+        "{batches} batches for 300 events under 4096 bytes a batch"
+    );
+}

@@ -93,3 +93,56 @@ pub async fn post_event(client: &reqwest::Client, base: &str, event: &Value) -> 
     let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
     (r.status().as_u16(), retry_after)
 }
+
+/// After a load with faults: every acknowledged event of `site` is stored
+/// exactly once in the raw events, and the rollups agree with the raw
+/// events (views and distinct users of the load's day), so nothing is
+/// counted twice or lost. Waits (up to `within`) for the pipeline to drain.
+/// Returns the number of events stored.
+pub async fn assert_exactly_once(
+    db: &sea_orm::DatabaseConnection,
+    base: &str,
+    site: &str,
+    acked: &[String],
+    within: std::time::Duration,
+) -> usize {
+    use sea_orm::{ConnectionTrait, Statement};
+    use std::collections::HashSet;
+    let deadline = std::time::Instant::now() + within;
+    let client = reqwest::Client::new();
+    let want: HashSet<uuid::Uuid> = acked.iter().map(|id| id.parse().unwrap()).collect();
+    assert_eq!(want.len(), acked.len(), "the load acknowledged an id twice");
+    loop {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT event_id, user_id FROM events WHERE site_id = $1",
+                [site.into()],
+            ))
+            .await;
+        if let Ok(rows) = rows {
+            let stored: Vec<(uuid::Uuid, String)> = rows
+                .iter()
+                .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+                .collect();
+            let ids: HashSet<uuid::Uuid> = stored.iter().map(|(id, _)| *id).collect();
+            let stats = day_stats(&client, base, site, "2025-11-15").await;
+            let users: HashSet<&String> = stored.iter().map(|(_, u)| u).collect();
+            let complete = want.is_subset(&ids);
+            if complete && stats["total_views"].as_u64() == Some(stored.len() as u64) {
+                assert_eq!(ids.len(), stored.len(), "an event is stored twice");
+                assert_eq!(stats["total_events"].as_u64(), Some(stored.len() as u64), "{stats}");
+                assert_eq!(stats["unique_users"].as_u64(), Some(users.len() as u64), "{stats}");
+                return stored.len();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not drained: {} of {} acknowledged stored, {} rows, stats {stats}",
+                want.intersection(&ids).count(),
+                want.len(),
+                stored.len()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -60,7 +60,8 @@ pub fn producer(
 /// Consumer settings: offsets are stored and committed by hand, after the
 /// batch's transaction. The short session timeout is what lets groups form
 /// promptly on brokers such as tansu, and fails a dead member over quickly.
-pub fn consumer_config(args: &KafkaArgs, brokers: &str, group_id: &str) -> ClientConfig {
+/// `fetch_kbytes` bounds what librdkafka fetches ahead, in memory.
+pub fn consumer_config(args: &KafkaArgs, brokers: &str, group_id: &str, fetch_kbytes: u32) -> ClientConfig {
     let mut cfg = base_config(args, brokers);
     cfg.set("group.id", group_id)
         .set("enable.auto.commit", "false")
@@ -68,7 +69,14 @@ pub fn consumer_config(args: &KafkaArgs, brokers: &str, group_id: &str) -> Clien
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set("queued.max.messages.kbytes", fetch_kbytes.to_string())
+        .set(
+            "fetch.max.bytes",
+            (u64::from(fetch_kbytes) * 1024)
+                .clamp(1_048_576, 52_428_800)
+                .to_string(),
+        );
     cfg
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backpressure;
+mod faults;
 mod operations;
 mod pipeline_embedded;
 mod pipeline_kafka;
