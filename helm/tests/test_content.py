@@ -235,6 +235,143 @@ def test_prometheus_rule_alerts():
     assert all(r["labels"]["severity"] in ("warning", "critical") for r in rules)
 
 
+def test_prometheus_rule_alerts_on_limits_and_dead_letters():
+    docs = helmlib.render_set("defaults")
+    rules = {r["alert"]: r for g in helmlib.one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
+    proc, api = 'job="analytics-processor",namespace="analytics"', 'job="analytics-api",namespace="analytics"'
+    # alert -> (metric and selector in the expression, what it is compared to, for, severity)
+    want = {
+        "AnalyticsDeadLettersFailing": (f"analytics_processor_dead_letter_failing{{{proc}}}", ") > 0", "2m", "critical"),
+        "AnalyticsEventsRefused": (f"increase(analytics_processor_refused_total{{{proc}}}[15m])", ") > 0", None, "warning"),
+        "AnalyticsClientsRateLimited": (f"rate(analytics_rate_limited_total{{{api}}}[5m])", ") > 1", "10m", "warning"),
+        "AnalyticsApiLoadShedding": (f"rate(analytics_http_shed_total{{{api}}}[5m])", ") > 0", "5m", "warning"),
+        "AnalyticsApiConnectionLimitReached": (f"increase(analytics_http_connection_limit_reached_total{{{api}}}[5m])", ") > 0", None, "warning"),
+    }
+    for alert, (selector, compare, duration, severity) in want.items():
+        rule = rules[alert]
+        assert selector in rule["expr"], (alert, rule["expr"])
+        assert rule["expr"].rstrip().endswith(compare), (alert, rule["expr"])
+        assert rule.get("for") == duration, alert
+        assert rule["labels"]["severity"] == severity, alert
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], alert
+    # The 429 threshold is a value.
+    docs = helmlib.render({"metrics": {"prometheusRule": {"rateLimitedPerSecondThreshold": 25}}})
+    rules = {r["alert"]: r for g in helmlib.one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
+    assert rules["AnalyticsClientsRateLimited"]["expr"].rstrip().endswith(") > 25")
+
+
+# The binaries' own defaults (api/src/config.rs, processor/src/config.rs), which
+# the chart passes on unchanged: only TRUSTED_PROXIES differs (see below).
+API_LIMITS = {
+    "HTTP_MAX_CONNECTIONS": "4096",
+    "HTTP_HEADER_TIMEOUT_SECONDS": "10",
+    "HTTP_BODY_TIMEOUT_SECONDS": "10",
+    "HTTP_REQUEST_TIMEOUT_SECONDS": "30",
+    "HTTP_MAX_IN_FLIGHT": "1024",
+    "RATE_LIMIT_ADDRESS_PER_SECOND": "1000",
+    "RATE_LIMIT_ADDRESS_BURST": "2000",
+    "RATE_LIMIT_SITE_EVENTS_PER_SECOND": "20000",
+    "RATE_LIMIT_SITE_BURST": "200000",
+    "EVENT_MAX_AGE_DAYS": "1096",
+    "KAFKA_QUEUE_KBYTES": "65536",
+}
+PROCESSOR_LIMITS = {"BATCH_MAX_BYTES": "16777216", "KAFKA_FETCH_MAX_KBYTES": "16384"}
+PRIVATE_RANGES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def test_limits_reach_each_binary_and_only_it(rendered):
+    _, docs = rendered
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    proc = env_of(container(helmlib.by_component(docs, "Deployment", "processor")))
+    assert {k: api[k]["value"] for k in API_LIMITS} == API_LIMITS
+    assert api["TRUSTED_PROXIES"]["value"] == PRIVATE_RANGES
+    assert {k: proc[k]["value"] for k in PROCESSOR_LIMITS} == PROCESSOR_LIMITS
+    # Each binary gets its own settings, not the other's (nor through the shared ConfigMap).
+    assert not (set(API_LIMITS) | {"TRUSTED_PROXIES"}) & set(proc)
+    assert not set(PROCESSOR_LIMITS) & set(api)
+    cm = helmlib.one(docs, "ConfigMap")["data"]
+    assert not (set(API_LIMITS) | set(PROCESSOR_LIMITS) | {"TRUSTED_PROXIES"}) & set(cm)
+
+
+def test_limits_follow_the_values():
+    docs = helmlib.render({
+        "api": {
+            "trustedProxies": "10.42.0.0/16",
+            "http": {"maxConnections": 100, "headerTimeoutSeconds": 5, "bodyTimeoutSeconds": 7,
+                     "requestTimeoutSeconds": 60, "maxInFlight": 50},
+            "rateLimit": {"addressPerSecond": 0, "addressBurst": 0, "siteEventsPerSecond": 100000, "siteBurst": 1000000},
+            "eventMaxAgeDays": 0,
+            "kafkaQueueKbytes": 131072,
+        },
+        "processor": {"batchMaxBytes": 33554432, "kafkaFetchMaxKbytes": 65536},
+    })
+    api = {k: v.get("value") for k, v in env_of(container(helmlib.by_component(docs, "Deployment", "api"))).items()}
+    assert api["TRUSTED_PROXIES"] == "10.42.0.0/16"
+    assert (api["HTTP_MAX_CONNECTIONS"], api["HTTP_HEADER_TIMEOUT_SECONDS"], api["HTTP_BODY_TIMEOUT_SECONDS"],
+            api["HTTP_REQUEST_TIMEOUT_SECONDS"], api["HTTP_MAX_IN_FLIGHT"]) == ("100", "5", "7", "60", "50")
+    assert (api["RATE_LIMIT_ADDRESS_PER_SECOND"], api["RATE_LIMIT_ADDRESS_BURST"],
+            api["RATE_LIMIT_SITE_EVENTS_PER_SECOND"], api["RATE_LIMIT_SITE_BURST"]) == ("0", "0", "100000", "1000000")
+    assert (api["EVENT_MAX_AGE_DAYS"], api["KAFKA_QUEUE_KBYTES"]) == ("0", "131072")
+    proc = {k: v.get("value") for k, v in env_of(container(helmlib.by_component(docs, "Deployment", "processor"))).items()}
+    # Large numbers stay integers (not 3.3554432e+07).
+    assert (proc["BATCH_MAX_BYTES"], proc["KAFKA_FETCH_MAX_KBYTES"]) == ("33554432", "65536")
+    # An empty list trusts nobody, and is passed on as such.
+    docs = helmlib.render({"api": {"trustedProxies": ""}})
+    assert env_of(container(helmlib.by_component(docs, "Deployment", "api")))["TRUSTED_PROXIES"]["value"] == ""
+
+
+def test_extra_env_comes_after_the_chart_settings():
+    # Kubernetes takes the last of two entries with one name: extraEnv overrides.
+    docs = helmlib.render({"api": {"extraEnv": [{"name": "HTTP_MAX_IN_FLIGHT", "value": "7"}]}})
+    names = [e["name"] for e in container(helmlib.by_component(docs, "Deployment", "api"))["env"]]
+    assert names.index("HTTP_MAX_IN_FLIGHT") < len(names) - 1 and names[-1] == "HTTP_MAX_IN_FLIGHT"
+
+
+def test_trusted_proxies_default_is_the_private_ranges():
+    import ipaddress
+    values = helmlib.load_values("defaults.yaml")
+    docs = helmlib.render(values)
+    raw = env_of(container(helmlib.by_component(docs, "Deployment", "api")))["TRUSTED_PROXIES"]["value"]
+    nets = [ipaddress.ip_network(n.strip()) for n in raw.split(",")]
+    # An in-cluster Ingress controller's pod address is private, so it is trusted...
+    for addr in ("10.244.1.7", "172.17.0.3", "192.168.49.2", "fd00:10:244::5"):
+        assert any(ipaddress.ip_address(addr) in n for n in nets), addr
+    # ...and nothing public is: a client on the internet cannot claim another's address.
+    for addr in ("1.2.3.4", "100.64.0.1", "8.8.8.8", "2001:db8::1", "172.32.0.1"):
+        assert not any(ipaddress.ip_address(addr) in n for n in nets), addr
+    # values.yaml says why, and that operators should narrow it.
+    text = (helmlib.CHART_DIR / "values.yaml").read_text()
+    comment = text[text.index("# TRUSTED_PROXIES"):text.index("  trustedProxies:")]
+    assert "Ingress" in comment and "rate-limit bucket" in comment and "narrow" in comment
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+    for unit, factor in units.items():
+        if str(quantity).endswith(unit):
+            return int(float(str(quantity)[: -len(unit)]) * factor)
+    return int(quantity)
+
+
+def test_memory_requests_hold_the_byte_bounds():
+    # The arithmetic of values.yaml's comments: what the binaries may hold by
+    # their own bounds, plus the measured working set, fits the request.
+    values = helmlib.load_values("defaults.yaml")
+    docs = helmlib.render(values)
+    MiB, MB = 2**20, 10**6
+    api = container(helmlib.by_component(docs, "Deployment", "api"))
+    api_env = env_of(api)
+    api_bound = int(api_env["KAFKA_QUEUE_KBYTES"]["value"]) * 1024 + 60 * MB
+    assert api_bound <= _bytes(api["resources"]["requests"]["memory"]) <= _bytes(api["resources"]["limits"]["memory"])
+    proc = container(helmlib.by_component(docs, "Deployment", "processor"))
+    proc_env = env_of(proc)
+    lanes = 2  # WRITER_LANES default
+    dlq_queue = 16 * MiB  # the dead-letter producer's fixed bound
+    proc_bound = (int(proc_env["KAFKA_FETCH_MAX_KBYTES"]["value"]) * 1024
+                  + int(proc_env["BATCH_MAX_BYTES"]["value"]) * lanes * 2 + dlq_queue + 50 * MB)
+    assert proc_bound <= _bytes(proc["resources"]["requests"]["memory"]) <= _bytes(proc["resources"]["limits"]["memory"])
+
+
 def test_network_policies_cover_every_pod(rendered):
     _, docs = rendered
     policies = helmlib.find(docs, "NetworkPolicy")

@@ -8,7 +8,9 @@ ConfigMap, secretKeyRefs are resolved to local values, and only the listen
 addresses are moved to free local ports (container port -> local port). Then
 the Job must migrate, every probe must answer 200 on its declared port and
 path, the ServiceMonitors' ports must serve metrics, and an event POSTed on the
-Ingress path through the Service's port must show up in GET /stats.
+Ingress path through the Service's port must show up in GET /stats. Without the
+stack, each binary's --help must name every variable the chart sets for it,
+with the chart's default (TRUSTED_PROXIES aside).
 
 Needs: the binaries (target/debug, or $ANALYTICS_BIN_DIR), PostgreSQL on
 127.0.0.1:5432 (user postgres, trust auth) and a Kafka-protocol broker on
@@ -229,6 +231,44 @@ def logs(stack) -> str:
 
 
 # --- the tests -------------------------------------------------------------
+
+
+def binary_settings(binary: str) -> dict[str, str | None]:
+    """Environment variable -> default (None: no default) from the binary's --help."""
+    path = BIN_DIR / binary
+    assert path.is_file(), f"{path} not found (cargo build, or set ANALYTICS_BIN_DIR)"
+    # An empty environment: clap would show a set variable's value instead.
+    out = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=30, env={}, check=True).stdout
+    text = " ".join(out.split())
+    return {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"\[env: ([A-Z0-9_]+)[^\]]*\](?: \[default: ([^\]]*)\])?", text)
+    }
+
+
+@pytest.mark.parametrize("kind, component", [("Deployment", "api"), ("Deployment", "processor"), ("Job", "migration")])
+def test_every_variable_the_chart_sets_is_read_by_the_binary(kind, component):
+    # A misspelt name would be ignored silently, leaving the binary's default.
+    docs = helmlib.render(helmlib.load_values("defaults.yaml"))
+    [container] = helmlib.by_component(docs, kind, component)["spec"]["template"]["spec"]["containers"]
+    known = binary_settings(container["command"][0][len(IMAGE_BIN):])
+    # RUST_LOG is read by the log filter, not by the settings parser.
+    unknown = [e["name"] for e in container["env"] if e["name"] not in known and e["name"] != "RUST_LOG"]
+    assert unknown == [], f"{component}: the binary has no setting {unknown}"
+
+
+def test_the_chart_defaults_are_the_binaries_defaults():
+    # Limits, timeouts and rates: the chart passes on the binaries' defaults,
+    # except TRUSTED_PROXIES (the binary trusts nobody; the chart trusts the
+    # private ranges an in-cluster Ingress controller connects from).
+    docs = helmlib.render(helmlib.load_values("defaults.yaml"))
+    for component in ("api", "processor"):
+        [container] = helmlib.by_component(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"]
+        known = binary_settings(f"analytics-{component}")
+        chart = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] not in ("HTTP_ADDR", "METRICS_ADDR")}
+        assert chart, component
+        differ = {k: (v, known.get(k)) for k, v in chart.items() if known.get(k) != v}
+        assert differ == ({"TRUSTED_PROXIES": ("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", '""')} if component == "api" else {})
 
 
 def test_migration_job_migrates(stack):

@@ -54,6 +54,18 @@ def test_value_sets_render_what_they_select():
     {"externalKafka": {"brokers": "no-port"}},
     {"image": {"pullPolicy": "Sometimes"}},
     {"ingress": {"hosts": [{"host": "a", "paths": ["/"]}]}},  # paths are fixed by the chart
+    {"api": {"trustedProxies": "ingress-nginx"}},   # CIDRs, not names
+    {"api": {"http": {"maxInFlight": 0}}},          # the api refuses 0
+    {"api": {"http": {"maxConnections": 0}}},
+    {"api": {"http": {"headerTimeoutSeconds": 0}}},
+    {"api": {"http": {"keepAliveSeconds": 5}}},     # unknown key
+    {"api": {"rateLimit": {"siteBurst": -1}}},
+    {"api": {"rateLimit": {"addressPerSecond": 4294967296}}},  # more than the api's u32
+    {"api": {"eventMaxAgeDays": -1}},
+    {"api": {"kafkaQueueKbytes": 0}},
+    {"processor": {"batchMaxBytes": 0}},
+    {"processor": {"kafkaFetchMaxKbytes": 2097152}},  # librdkafka's maximum is 2097151
+    {"processor": {"batchMaxBytes": "16Mi"}},        # bytes, as a number
 ])
 def test_schema_rejects_bad_values(bad):
     with pytest.raises(helm_python.HelmValuesError):
@@ -69,6 +81,23 @@ def test_missing_external_settings_fail_with_a_clear_message(values, message):
     with pytest.raises(helm_python.HelmError) as err:
         helmlib.render(values)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"api": {"http": {"requestTimeoutSeconds": 5}}}, "api.http.requestTimeoutSeconds (5) must be longer than INGEST_TIMEOUT_MS (5000 ms)"),
+    ({"api": {"http": {"requestTimeoutSeconds": 30}, "extraEnv": [{"name": "INGEST_TIMEOUT_MS", "value": "30000"}]}},
+     "api.http.requestTimeoutSeconds (30) must be longer than INGEST_TIMEOUT_MS (30000 ms)"),
+])
+def test_a_request_timeout_within_the_ingest_timeout_fails_at_render(values, message):
+    # The api would refuse to start (a crash loop); say it at install time instead.
+    with pytest.raises(helm_python.HelmError) as err:
+        helmlib.render(values)
+    assert message in str(err.value)
+
+
+def test_a_request_timeout_over_a_custom_ingest_timeout_renders():
+    docs = helmlib.render({"api": {"http": {"requestTimeoutSeconds": 10}, "extraEnv": [{"name": "INGEST_TIMEOUT_MS", "value": "2000"}]}})
+    assert helmlib.by_component(docs, "Deployment", "api")
 
 
 def test_notes_give_the_port_forward_command():

@@ -111,6 +111,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (not .Values.kafka.enabled) (hasPrefix "sasl" .Values.externalKafka.securityProtocol) (not .Values.externalKafka.sasl.existingSecret) }}
 {{- fail "externalKafka.securityProtocol uses SASL: set externalKafka.sasl.username and externalKafka.sasl.existingSecret" }}
 {{- end }}
+{{- /* The api refuses to start otherwise; say so at install time instead of in a crash loop. */}}
+{{- $ingestMs := 5000 }}
+{{- range .Values.api.extraEnv }}
+{{- if and (eq .name "INGEST_TIMEOUT_MS") (hasKey . "value") }}
+{{- $ingestMs = int64 .value }}
+{{- end }}
+{{- end }}
+{{- if le (mul (int64 .Values.api.http.requestTimeoutSeconds) 1000) (int64 $ingestMs) }}
+{{- fail (printf "api.http.requestTimeoutSeconds (%d) must be longer than INGEST_TIMEOUT_MS (%d ms)" (int64 .Values.api.http.requestTimeoutSeconds) (int64 $ingestMs)) }}
+{{- end }}
 {{- end }}
 
 {{- define "analytics.kafka.brokers" -}}
@@ -187,6 +197,47 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ include "analytics.kafka.saslSecretName" . }}
       key: {{ include "analytics.kafka.saslSecretKey" . }}
 {{- end }}
+{{- end }}
+
+{{/*
+The api's limits, timeouts and rates (api.trustedProxies, api.http, api.rateLimit, ...).
+In the Deployment rather than the shared ConfigMap: they are the api's alone, and
+a change edits the pod template, which rolls the pods as the checksum does.
+*/}}
+{{- define "analytics.api.limitsEnv" -}}
+{{- $a := .Values.api }}
+- name: TRUSTED_PROXIES
+  value: {{ $a.trustedProxies | quote }}
+- name: HTTP_MAX_CONNECTIONS
+  value: {{ $a.http.maxConnections | int64 | quote }}
+- name: HTTP_HEADER_TIMEOUT_SECONDS
+  value: {{ $a.http.headerTimeoutSeconds | int64 | quote }}
+- name: HTTP_BODY_TIMEOUT_SECONDS
+  value: {{ $a.http.bodyTimeoutSeconds | int64 | quote }}
+- name: HTTP_REQUEST_TIMEOUT_SECONDS
+  value: {{ $a.http.requestTimeoutSeconds | int64 | quote }}
+- name: HTTP_MAX_IN_FLIGHT
+  value: {{ $a.http.maxInFlight | int64 | quote }}
+- name: RATE_LIMIT_ADDRESS_PER_SECOND
+  value: {{ $a.rateLimit.addressPerSecond | int64 | quote }}
+- name: RATE_LIMIT_ADDRESS_BURST
+  value: {{ $a.rateLimit.addressBurst | int64 | quote }}
+- name: RATE_LIMIT_SITE_EVENTS_PER_SECOND
+  value: {{ $a.rateLimit.siteEventsPerSecond | int64 | quote }}
+- name: RATE_LIMIT_SITE_BURST
+  value: {{ $a.rateLimit.siteBurst | int64 | quote }}
+- name: EVENT_MAX_AGE_DAYS
+  value: {{ $a.eventMaxAgeDays | int64 | quote }}
+- name: KAFKA_QUEUE_KBYTES
+  value: {{ $a.kafkaQueueKbytes | int64 | quote }}
+{{- end }}
+
+{{/* The processor's byte bounds (processor.batchMaxBytes, processor.kafkaFetchMaxKbytes). */}}
+{{- define "analytics.processor.limitsEnv" -}}
+- name: BATCH_MAX_BYTES
+  value: {{ .Values.processor.batchMaxBytes | int64 | quote }}
+- name: KAFKA_FETCH_MAX_KBYTES
+  value: {{ .Values.processor.kafkaFetchMaxKbytes | int64 | quote }}
 {{- end }}
 
 {{/* Volumes every pod mounts: /tmp (the root fs is read-only) and the Kafka CA if any. */}}
