@@ -226,6 +226,7 @@ async fn all(args: AllArgs) -> Result<()> {
         Scenario::Catchup,
         Scenario::Freshness,
         Scenario::Queries,
+        Scenario::Soak,
     ] {
         if !ctx.args.selected(s) {
             continue;
@@ -236,6 +237,14 @@ async fn all(args: AllArgs) -> Result<()> {
             Scenario::Catchup => scenarios::catchup::run(&ctx).await.and_then(to_json),
             Scenario::Freshness => scenarios::freshness::run(&ctx).await.and_then(to_json),
             Scenario::Queries => scenarios::queries::run(&ctx).await.and_then(to_json),
+            Scenario::Soak => match scenarios::soak::run(&ctx).await {
+                Ok(r) => {
+                    let img = scenarios::soak::plot(&r, &ctx.args.out)?;
+                    say(format!("wrote {}", img.display()));
+                    to_json(r)
+                }
+                Err(e) => Err(e),
+            },
         };
         let mut entry = Entry {
             run_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

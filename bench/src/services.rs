@@ -91,6 +91,10 @@ impl Service {
             .env("MALLOC_ARENA_MAX", "2")
             .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
             .env("METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+            // The benchmarks measure throughput from one address and a few
+            // sites: the rate limits (their own tests) are off.
+            .env("RATE_LIMIT_ADDRESS_PER_SECOND", "0")
+            .env("RATE_LIMIT_SITE_EVENTS_PER_SECOND", "0")
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);

@@ -4,6 +4,7 @@ pub mod catchup;
 pub mod freshness;
 pub mod ingest;
 pub mod queries;
+pub mod soak;
 
 use crate::services::{self, Env, Service};
 use crate::workload::MixConfig;
@@ -22,6 +23,9 @@ pub enum Scenario {
     Freshness,
     /// /stats at scale, beside the seed's SQL on raw events.
     Queries,
+    /// RSS and file descriptors of the services over a long steady load
+    /// (only with `--only soak`: it takes `--soak-minutes`).
+    Soak,
 }
 
 impl Scenario {
@@ -31,6 +35,7 @@ impl Scenario {
             Scenario::Catchup => "catchup",
             Scenario::Freshness => "freshness",
             Scenario::Queries => "queries",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -97,6 +102,12 @@ pub struct AllArgs {
     /// Longest time spent on one query set (a slow set stops early and reports what it measured).
     #[arg(long, default_value_t = 180.0)]
     pub query_budget: f64,
+    /// Minutes of the soak.
+    #[arg(long, default_value_t = 10.0)]
+    pub soak_minutes: f64,
+    /// Steady load of the soak, events/s (batches of 100).
+    #[arg(long, default_value_t = 5000.0)]
+    pub soak_rate: f64,
     /// Concurrent writers while building the query dataset (disjoint sites).
     #[arg(long, default_value_t = 2)]
     pub load_writers: usize,
@@ -120,7 +131,7 @@ pub struct AllArgs {
 
 impl AllArgs {
     pub fn selected(&self, s: Scenario) -> bool {
-        self.only.is_empty() || self.only.contains(&s)
+        (self.only.is_empty() && s != Scenario::Soak) || self.only.contains(&s)
     }
 
     fn pick<T>(&self, given: Option<T>, full: T, quick: T) -> T {
