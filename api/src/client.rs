@@ -27,7 +27,7 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    fn trusts(&self, addr: IpAddr) -> bool {
+    pub fn trusts(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
         self.0.iter().any(|n| n.contains(&addr))
     }

@@ -1,11 +1,12 @@
 //! The api's settings (environment variable or flag each).
 
+use crate::auth::IngestAuth;
 use crate::client::TrustedProxies;
 use crate::limits::RateLimits;
 use crate::routes::RequestLimits;
 use crate::serve::ConnectionLimits;
 use analytics_core::event::{Policy, DEFAULT_MAX_AGE_DAYS};
-use analytics_core::ops::config::{parse_database_url, KafkaArgs, TelemetryArgs};
+use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, TelemetryArgs};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,11 +16,13 @@ pub const EMBEDDED_DATABASE_URL: &str = "sqlite://analytics.db?mode=rwc";
 #[derive(Debug, Clone, Parser)]
 #[command(name = "analytics-api", version, about = "Analytics ingest, stats API and dashboard")]
 pub struct ApiConfig {
-    #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
-    pub http_addr: SocketAddr,
+    /// Listen address [Kafka mode: 0.0.0.0:8080; embedded mode:
+    /// 127.0.0.1:8080, where it needs no keys].
+    #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
     /// PostgreSQL in Kafka mode; defaults to a SQLite file in embedded mode.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = parse_database_url)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrl::parse)]
+    pub database_url: Option<DatabaseUrl>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -147,7 +150,49 @@ pub struct ApiConfig {
         default_value = "200000"
     )]
     pub rate_limit_site_burst: u32,
+    /// Whether reads (and /api/admin) need a key: keys, or open — only for
+    /// an api no one else can reach [open in embedded mode on loopback,
+    /// else keys].
+    #[arg(long, env = "READ_AUTH", value_name = "READ_AUTH")]
+    pub read_auth: Option<ReadAuth>,
+    /// Which sites may send events: open, registered, key, registered-and-key
+    /// [open in embedded mode on loopback, else registered].
+    #[arg(long, env = "INGEST_AUTH", value_name = "INGEST_AUTH")]
+    pub ingest_auth: Option<IngestAuth>,
+    /// The secret signing dashboard sessions (32 bytes or more); every api
+    /// replica needs the same one [a random one per process].
+    #[arg(long, env = "SESSION_SECRET", value_name = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Whether cookies are marked Secure: auto (when the request came over
+    /// TLS, as a trusted proxy's X-Forwarded-Proto says), always, never.
+    #[arg(long, env = "COOKIE_SECURE", value_name = "COOKIE_SECURE", default_value = "auto")]
+    pub cookie_secure: CookieSecure,
+    /// Seconds a checked key is trusted before it is looked up again (a
+    /// revoked key stops working within this time).
+    #[arg(
+        long,
+        env = "KEY_CACHE_SECONDS",
+        value_name = "KEY_CACHE_SECONDS",
+        default_value = "5"
+    )]
+    pub key_cache_seconds: u64,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadAuth {
+    Keys,
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CookieSecure {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Shortest session secret accepted.
+const MIN_SESSION_SECRET: usize = 32;
 
 impl ApiConfig {
     pub fn ingest_timeout(&self) -> Duration {
@@ -156,6 +201,53 @@ impl ApiConfig {
 
     pub fn is_embedded(&self) -> bool {
         self.kafka.broker_urls.is_none()
+    }
+
+    /// Where the api listens: `HTTP_ADDR`, or the mode's default.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.http_addr.unwrap_or_else(|| {
+            if self.is_embedded() {
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            } else {
+                SocketAddr::from(([0, 0, 0, 0], 8080))
+            }
+        })
+    }
+
+    /// Embedded mode on loopback: only this machine can reach it, so reads
+    /// need no key and any site may send (the seed's zero-setup flow).
+    pub fn open_access(&self) -> bool {
+        self.is_embedded() && self.listen_addr().ip().is_loopback()
+    }
+
+    /// Reads without a key: `READ_AUTH`, or the mode's default.
+    pub fn open_reads(&self) -> bool {
+        match self.read_auth {
+            Some(ReadAuth::Open) => true,
+            Some(ReadAuth::Keys) => false,
+            None => self.open_access(),
+        }
+    }
+
+    pub fn ingest_auth(&self) -> IngestAuth {
+        self.ingest_auth.unwrap_or(if self.open_access() {
+            IngestAuth::Open
+        } else {
+            IngestAuth::Registered
+        })
+    }
+
+    /// The session secret, or a random one (sessions then last as long as
+    /// the process, and only on this replica).
+    pub fn session_secret(&self) -> Vec<u8> {
+        match &self.session_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => {
+                let mut random = vec![0u8; MIN_SESSION_SECRET];
+                let _ = getrandom::fill(&mut random);
+                random
+            }
+        }
     }
 
     /// The timestamp bounds of ingest.
@@ -191,6 +283,16 @@ impl ApiConfig {
 
     /// Settings that are each valid but not together: one line naming them.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.database_url {
+            url.check()?;
+        }
+        if self
+            .session_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < MIN_SESSION_SECRET)
+        {
+            return Err(format!("SESSION_SECRET must be at least {MIN_SESSION_SECRET} bytes"));
+        }
         if self.http_request_timeout_seconds.saturating_mul(1000) <= self.ingest_timeout_ms {
             return Err(format!(
                 "HTTP_REQUEST_TIMEOUT_SECONDS ({}) must be longer than INGEST_TIMEOUT_MS ({} ms)",

@@ -19,6 +19,17 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Ingest for a site that is not registered (Kafka mode).
+    #[error("{message}")]
+    UnknownSite { message: String, details: Vec<FieldError> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Timeout(String),
     /// The database refused the request's data (not worth retrying as is).
@@ -48,6 +59,11 @@ impl ApiError {
             Self::Invalid { .. } => "invalid",
             Self::TooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::UnknownSite { .. } => "unknown_site",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::Timeout(_) => "timeout",
             Self::Refused(_) => "refused",
             Self::RateLimited { .. } => "rate_limited",
@@ -93,6 +109,18 @@ impl IntoResponse for ApiError {
             }
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"error": m, "details": []})),
             Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({"error": m, "details": []})),
+            Self::Unauthorized(m) => {
+                let mut resp = (StatusCode::UNAUTHORIZED, Json(json!({"error": m, "details": []}))).into_response();
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                return resp;
+            }
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, json!({"error": m, "details": []})),
+            Self::UnknownSite { message, details } => {
+                (StatusCode::FORBIDDEN, json!({"error": message, "details": details}))
+            }
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, json!({"error": m, "details": []})),
+            Self::Conflict(m) => (StatusCode::CONFLICT, json!({"error": m, "details": []})),
             Self::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, json!({"error": m, "details": []})),
             Self::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": m, "details": []})),
             Self::RateLimited { message, retry_after } => {

@@ -5,6 +5,7 @@
 //! the configuration and waits for a signal, and tests run the same
 //! application in-process on port 0.
 
+mod auth;
 pub mod client;
 pub mod config;
 mod error;

@@ -2,11 +2,13 @@
 //! (embedded mode), starts the writer and binds both listeners;
 //! `run_until` serves until its shutdown future resolves, then drains.
 
+use crate::auth::Access;
 use crate::config::{ApiConfig, EMBEDDED_DATABASE_URL};
 use crate::serve::ConnectionLimits;
 use crate::sink::{EmbeddedWriter, KafkaSink, Sink};
 use crate::state::{AppState, Shared};
 use analytics_core::maintenance::{self, Maintenance};
+use analytics_core::ops::config::DatabaseUrl;
 use analytics_core::ops::health::{self, Liveness, Readiness};
 use analytics_core::ops::kafka;
 use analytics_core::ops::metrics::{self, Metrics};
@@ -51,16 +53,17 @@ impl Application {
         let metrics = Metrics::new("api");
         let liveness = Arc::new(Liveness::default());
         let embedded = cfg.is_embedded();
-        let url = cfg
+        let database = cfg
             .database_url
             .clone()
-            .unwrap_or_else(|| EMBEDDED_DATABASE_URL.to_string());
+            .unwrap_or_else(|| DatabaseUrl::new(EMBEDDED_DATABASE_URL));
+        let url = database.expose();
 
         let mut readiness = Readiness::default();
         let mut writer_task = None;
         let mut maintenance = None;
         let (db, sink) = if let Some(brokers) = &cfg.kafka.broker_urls {
-            let db = connect::connect_lazy(&url, QUERY_POOL_KAFKA)
+            let db = connect::connect_lazy(url, QUERY_POOL_KAFKA)
                 .await
                 .context("DATABASE_URL")?;
             let (kargs, kbrokers, timeout, queue, queue_kbytes) = (
@@ -92,13 +95,13 @@ impl Application {
             tracing::info!(brokers, topic = %cfg.kafka.topic, "Kafka mode");
             (db, Sink::Kafka(kafka_sink))
         } else {
-            let db = connect::connect(&url, QUERY_POOL_EMBEDDED)
+            let db = connect::connect(url, QUERY_POOL_EMBEDDED)
                 .await
-                .with_context(|| format!("opening {url}"))?;
+                .with_context(|| format!("opening {database}"))?;
             Migrator::up(&db, None)
                 .await
                 .context("migrating the embedded database")?;
-            let db_writer = Writer::open(&db).with_context(|| format!("opening {url} for writing"))?;
+            let db_writer = Writer::open(&db).with_context(|| format!("opening {database} for writing"))?;
             maintenance = Some((db.clone(), liveness.clone(), db_writer.state().clone()));
             let (writer, task) = EmbeddedWriter::spawn(
                 db_writer,
@@ -109,15 +112,43 @@ impl Application {
                 cfg.ingest_timeout(),
             );
             writer_task = Some(task);
-            tracing::info!(database = %url, "embedded mode");
+            tracing::info!(%database, "embedded mode");
             (db, Sink::Embedded(writer))
         };
         // Readiness has a connection of its own: a flood of queries must not
         // make the api look unready (and the Ingress stop sending events).
-        let probe_db = connect::connect_lazy(&url, 1).await.context("DATABASE_URL")?;
+        let probe_db = connect::connect_lazy(url, 1).await.context("DATABASE_URL")?;
         let readiness = connect::readiness_checks(readiness, &probe_db, migration::known_versions());
 
         let sink = Arc::new(sink);
+        let access = Access::new(
+            cfg.open_reads(),
+            cfg.ingest_auth(),
+            cfg.session_secret(),
+            std::time::Duration::from_secs(cfg.key_cache_seconds),
+        );
+        if let Err(e) = access.refresh(&db).await {
+            // Not fatal: the database may come up later; ingest reloads.
+            tracing::warn!(error = %crate::auth::access_error(e), "loading the registered sites failed");
+        }
+        if cfg.open_access() && cfg.open_reads() {
+            tracing::info!(
+                addr = %cfg.listen_addr(),
+                "embedded mode on loopback: reads and ingest need no key (only this machine can reach it)"
+            );
+        } else if cfg.open_reads() {
+            tracing::warn!(
+                addr = %cfg.listen_addr(),
+                "READ_AUTH=open: anyone who reaches this api reads every site"
+            );
+        } else {
+            tracing::info!(
+                addr = %cfg.listen_addr(),
+                ingest = ?cfg.ingest_auth(),
+                "reads need a key (Authorization: Bearer KEY, or /login); create one with \
+                 `analytics-admin keys create --name NAME --scope read`"
+            );
+        }
         let state = AppState::new(Shared {
             db,
             sink: sink.clone(),
@@ -126,14 +157,17 @@ impl Application {
             policy: cfg.policy(),
             proxies: cfg.trusted_proxies.clone(),
             rate_limits: cfg.rate_limits(),
+            access,
+            cookie_secure: cfg.cookie_secure,
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
         let metrics_for_serve = metrics.clone();
         let ops_router = metrics::router(metrics).merge(health::router(liveness, readiness));
 
-        let http = TcpListener::bind(cfg.http_addr)
+        let listen = cfg.listen_addr();
+        let http = TcpListener::bind(listen)
             .await
-            .with_context(|| format!("binding HTTP_ADDR {}", cfg.http_addr))?;
+            .with_context(|| format!("binding HTTP_ADDR {listen}"))?;
         let ops = TcpListener::bind(cfg.telemetry.metrics_addr)
             .await
             .with_context(|| format!("binding METRICS_ADDR {}", cfg.telemetry.metrics_addr))?;
@@ -190,10 +224,21 @@ impl Application {
         let ops_server = tokio::spawn(async move {
             let _ = axum::serve(ops, ops_router).await;
         });
-        let forget = tokio::spawn(async move {
+        let forget = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(FORGET_IDLE_LIMITS_EVERY).await;
+                    state.rate_limits.forget_idle();
+                }
+            })
+        };
+        let registry = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(FORGET_IDLE_LIMITS_EVERY).await;
-                state.rate_limits.forget_idle();
+                tokio::time::sleep(crate::auth::REGISTRY_EVERY).await;
+                if let Err(e) = state.access.refresh(&state.db).await {
+                    tracing::warn!(error = %crate::auth::access_error(e), "reloading the registered sites failed");
+                }
             }
         });
         let server = crate::serve::serve(http, public, limits, metrics, async move {
@@ -219,6 +264,7 @@ impl Application {
         }
         ops_server.abort();
         forget.abort();
+        registry.abort();
         tracing::info!("stopped");
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! the database handle and the others field by field showed in the
 //! single-event profile.
 
+use crate::auth::Access;
 use crate::client::TrustedProxies;
+use crate::config::CookieSecure;
 use crate::limits::RateLimits;
 use crate::sink::Sink;
 use analytics_core::event::Policy;
@@ -21,6 +23,8 @@ pub struct Shared {
     pub policy: Policy,
     pub proxies: TrustedProxies,
     pub rate_limits: RateLimits,
+    pub access: Access,
+    pub cookie_secure: CookieSecure,
 }
 
 #[derive(Clone)]

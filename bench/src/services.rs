@@ -95,6 +95,10 @@ impl Service {
             // sites: the rate limits (their own tests) are off.
             .env("RATE_LIMIT_ADDRESS_PER_SECOND", "0")
             .env("RATE_LIMIT_SITE_EVENTS_PER_SECOND", "0")
+            // Reads and ingest open: the bench reads /stats without a key
+            // and sends to sites nobody registered.
+            .env("READ_AUTH", "open")
+            .env("INGEST_AUTH", "open")
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);

@@ -9,9 +9,11 @@
 //! | `store` | connections, schema, SQL convention, typed errors, the writer for PostgreSQL and SQLite | `ops`, `time`, `event`, `codec`, `ingest` |
 //! | `maintenance` | pruning, path compaction, weekly caches: an owned task | `ops`, `time`, `codec`, `store` |
 //! | `query` | `/stats`, series, breakdowns, sites, live | `time`, `event`, `codec`, `store` |
+//! | `access` | registered sites, API keys, shared links, sessions (SeaORM entities) | `event`, `store`, `ingest` |
 
 pub use analytics_model::{codec, event, ingest, time};
 
+pub mod access;
 pub mod maintenance;
 pub mod ops;
 pub mod query;

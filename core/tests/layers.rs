@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What each layer may import (lib.rs's table).
-const ALLOWED: [(&str, &[&str]); 8] = [
+const ALLOWED: [(&str, &[&str]); 9] = [
     ("ops", &[]),
     ("time", &[]),
     ("event", &["time"]),
@@ -22,6 +22,7 @@ const ALLOWED: [(&str, &[&str]); 8] = [
     ("store", &["ops", "time", "event", "codec", "ingest"]),
     ("maintenance", &["ops", "time", "codec", "store"]),
     ("query", &["time", "event", "codec", "store"]),
+    ("access", &["event", "store", "ingest"]),
 ];
 
 fn allowed(from: &str) -> Option<&'static [&'static str]> {

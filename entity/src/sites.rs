@@ -1,5 +1,6 @@
-//! Every site that has at least one event written: the dashboard's site
-//! picker, without a distinct over a rollup.
+//! Sites: every site that has data (a writer adds its row on the first
+//! event), and those an admin registered (`registered`), which in Kafka
+//! mode are the only ones that may send events.
 
 use sea_orm::entity::prelude::*;
 
@@ -10,6 +11,10 @@ pub struct Model {
     pub site_id: String,
     /// The next user ordinal to assign (the number of users ever seen).
     pub user_count: i64,
+    pub registered: bool,
+    pub created_at: Option<DateTimeUtc>,
+    /// User deletions so far: the epoch of writers' ordinal caches.
+    pub deletions: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261125_000007_raw_event_indexes;
 mod m20261201_000008_weekly_rollups;
 mod m20261202_000009_time_first_event_index;
 mod m20261202_000010_event_id_per_site;
+mod m20261202_000011_access;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_weekly_rollups::Migration),
             Box::new(m20261202_000009_time_first_event_index::Migration),
             Box::new(m20261202_000010_event_id_per_site::Migration),
+            Box::new(m20261202_000011_access::Migration),
         ]
     }
 }

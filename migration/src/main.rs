@@ -1,6 +1,7 @@
 //! `analytics-migrate up | down | status`: the schema tool run by the
 //! Kubernetes Job (the api migrates by itself only in embedded mode).
 
+use analytics_core::ops::config::DatabaseUrl;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::MigrationStatus;
@@ -13,8 +14,8 @@ use std::time::Duration;
     about = "Apply, revert or list schema migrations"
 )]
 struct Cli {
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = analytics_core::ops::config::parse_database_url)]
-    database_url: String,
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrl::parse)]
+    database_url: DatabaseUrl,
     /// How long to wait for the database to accept connections.
     #[arg(
         long,
@@ -56,9 +57,13 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let db =
-        analytics_core::store::connect::connect_with_retry(&cli.database_url, 1, Duration::from_secs(cli.wait_seconds))
-            .await?;
+    cli.database_url.check().map_err(anyhow::Error::msg)?;
+    let db = analytics_core::store::connect::connect_with_retry(
+        cli.database_url.expose(),
+        1,
+        Duration::from_secs(cli.wait_seconds),
+    )
+    .await?;
     match cli.command {
         Command::Up { num } => {
             Migrator::up(&db, num).await?;

@@ -36,7 +36,13 @@ use std::collections::BTreeMap;
 use testkit::db::{migrated_sqlite, TestDb};
 
 /// Every entity, one line each.
-const ENTITIES: [fn() -> Shape; 2] = [shape_of::<entity::events::Entity>, shape_of::<entity::sites::Entity>];
+const ENTITIES: [fn() -> Shape; 5] = [
+    shape_of::<entity::events::Entity>,
+    shape_of::<entity::sites::Entity>,
+    shape_of::<entity::site_domains::Entity>,
+    shape_of::<entity::api_keys::Entity>,
+    shape_of::<entity::share_links::Entity>,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Family {

@@ -82,6 +82,17 @@ const TABLES: [&str; 12] = [
     "weekly_path_packs",
     "weekly_user_sets",
 ];
+/// Migration 11's access tables.
+const ACCESS: [&str; 3] = ["api_keys", "share_links", "site_domains"];
+const ACCESS_MIGRATION: &str = "m20261202_000011_access";
+
+/// `TABLES` and migration 11's, sorted.
+fn all_tables() -> Vec<&'static str> {
+    let mut all: Vec<&str> = TABLES.into_iter().chain(ACCESS).collect();
+    all.sort_unstable();
+    all
+}
+
 /// Migration 8's caches.
 const WEEKLY: [&str; 2] = ["weekly_path_packs", "weekly_user_sets"];
 const WEEKLY_ROLLUPS: &str = "m20261201_000008_weekly_rollups";
@@ -104,10 +115,10 @@ const TIME_FIRST_INDEX: &str = "m20261202_000009_time_first_event_index";
 
 const EVENT_ID_PER_SITE: &str = "m20261202_000010_event_id_per_site";
 
-/// Every one of the ten migrations is in `state`.
+/// Every one of the eleven migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 10, "{all:?}");
+    assert_eq!(all.len(), 11, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -124,7 +135,18 @@ async fn postgres_up_status_down() {
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
     )
     .await;
-    assert_eq!(tables, TABLES);
+    assert_eq!(tables, all_tables());
+    let site_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'sites'";
+    assert_eq!(
+        names(&conn, site_columns).await,
+        ["created_at", "deletions", "registered", "site_id", "user_count"]
+    );
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, ACCESS_MIGRATION).await, MigrationStatus::Pending);
+    let pg_all_tables =
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'";
+    assert_eq!(names(&conn, pg_all_tables).await, TABLES);
+    assert_eq!(names(&conn, site_columns).await, ["site_id", "user_count"]);
     let idx = names(
         &conn,
         "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events'",
@@ -210,7 +232,15 @@ async fn sqlite_up_status_down() {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(names(&conn, sqlite_tables).await, all_tables());
+    let site_columns = "SELECT name FROM pragma_table_info('sites')";
+    assert_eq!(
+        names(&conn, site_columns).await,
+        ["created_at", "deletions", "registered", "site_id", "user_count"]
+    );
+    down(&url, 1).await;
     assert_eq!(names(&conn, sqlite_tables).await, TABLES);
+    assert_eq!(names(&conn, site_columns).await, ["site_id", "user_count"]);
     assert_eq!(names(&conn, event_indexes).await, EVENT_INDEXES);
     let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
@@ -346,7 +376,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 7).await;
+    down(url, 8).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(

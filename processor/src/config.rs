@@ -1,6 +1,6 @@
 //! The processor's settings (environment variable or flag each).
 
-use analytics_core::ops::config::{parse_database_url, KafkaArgs, TelemetryArgs};
+use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, TelemetryArgs};
 use clap::Parser;
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use std::time::Duration;
     about = "Folds events from Kafka into PostgreSQL"
 )]
 pub struct ProcessorConfig {
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = parse_database_url)]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrl::parse)]
+    pub database_url: DatabaseUrl,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[arg(

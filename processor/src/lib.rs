@@ -47,6 +47,7 @@ impl Processor {
     /// Connects (lazily: a database still coming up makes the processor
     /// unready, not dead), subscribes, and binds `METRICS_ADDR`.
     pub async fn build(cfg: ProcessorConfig) -> anyhow::Result<Self> {
+        cfg.database_url.check().map_err(anyhow::Error::msg)?;
         let brokers = cfg
             .kafka
             .broker_urls
@@ -61,12 +62,12 @@ impl Processor {
         }
 
         let pool = u32::try_from(lanes.len() + SPARE_CONNECTIONS).unwrap_or(u32::MAX);
-        let db = connect::connect_lazy(&cfg.database_url, pool)
+        let db = connect::connect_lazy(cfg.database_url.expose(), pool)
             .await
             .context("DATABASE_URL")?;
         // Readiness has a connection of its own: busy lanes must not make
         // the processor look unready.
-        let probe_db = connect::connect_lazy(&cfg.database_url, 1)
+        let probe_db = connect::connect_lazy(cfg.database_url.expose(), 1)
             .await
             .context("DATABASE_URL")?;
         let consumer: StreamConsumer =

@@ -27,6 +27,10 @@ fn args<'a>(binary: &'a str, flags: &[(&'a str, &'a str)]) -> Vec<String> {
 
 const LOCAL: [(&str, &str); 2] = [("http-addr", "127.0.0.1:0"), ("metrics-addr", "127.0.0.1:0")];
 
+/// Reads and ingest open (Kafka mode needs keys and registered sites
+/// otherwise).
+pub const OPEN_ACCESS: [(&str, &str); 2] = [("read-auth", "open"), ("ingest-auth", "open")];
+
 /// Rate limits are off unless a test sets them: workloads send thousands
 /// of requests from one address, and the limits have tests of their own.
 pub const NO_RATE_LIMITS: [(&str, &str); 2] = [
@@ -37,7 +41,10 @@ pub const NO_RATE_LIMITS: [(&str, &str); 2] = [
 impl Running {
     /// The api with these `--flag value` settings (listening on port 0).
     pub async fn api(flags: &[(&str, &str)]) -> Self {
-        let mut all = LOCAL.to_vec();
+        let mut all: Vec<(&str, &str)> = LOCAL
+            .into_iter()
+            .filter(|(k, _)| !flags.iter().any(|(f, _)| f == k))
+            .collect();
         for default in NO_RATE_LIMITS {
             if !flags.iter().any(|(k, _)| *k == default.0) {
                 all.push(default);
@@ -153,6 +160,13 @@ impl Stack {
             ("kafka-dlq-topic", dlq.as_str()),
         ];
         let mut a = common.to_vec();
+        // Open unless a test of access sets them: most tests are about
+        // something else, and send to sites nobody registered.
+        for (flag, value) in OPEN_ACCESS {
+            if !api_flags.iter().any(|(k, _)| *k == flag) {
+                a.push((flag, value));
+            }
+        }
         a.extend_from_slice(api_flags);
         let api = Running::api(&a).await;
         let mut p = common.to_vec();

@@ -81,6 +81,9 @@ impl Service {
             // Off unless a test sets them (its envs come after).
             .env("RATE_LIMIT_ADDRESS_PER_SECOND", "0")
             .env("RATE_LIMIT_SITE_EVENTS_PER_SECOND", "0")
+            // Open unless a test of access sets them.
+            .env("READ_AUTH", "open")
+            .env("INGEST_AUTH", "open")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);

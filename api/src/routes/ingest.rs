@@ -1,6 +1,7 @@
 //! `POST /events` and `POST /events/batch`.
 
 use super::body::read_json_body;
+use crate::auth::IngestAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::event::{self, Event, FieldError, Policy};
@@ -30,6 +31,7 @@ pub async fn single(
             .validate_with(Utc::now(), state.policy)
             .map_err(|details| ApiError::invalid("event is invalid", details))?;
         limit_sites(&state, std::slice::from_ref(&ev))?;
+        admit(&state, &headers, std::slice::from_ref(&ev), false).await?;
         let event_id = ev.event_id;
         state.sink.publish(vec![ev]).await?;
         state.metrics.events_ingested.inc();
@@ -65,6 +67,7 @@ pub async fn batch(
         }
         let events = validate_all(incoming, state.policy)?;
         limit_sites(&state, &events)?;
+        admit(&state, &headers, &events, true).await?;
         let n = events.len();
         state.sink.publish(events).await?;
         state.metrics.events_ingested.inc_by(n as u64);
@@ -76,6 +79,61 @@ pub async fn batch(
 
 /// All-or-nothing: the first invalid event rejects the whole batch, and the
 /// error names its index and every broken field.
+/// Whether the request may send its sites' events (`INGEST_AUTH`): a site
+/// that is not registered is a 403 naming the event's `site_id` (and its
+/// index in a batch); so is one its ingest key does not cover.
+async fn admit(state: &AppState, headers: &HeaderMap, events: &[Event], batch: bool) -> Result<(), ApiError> {
+    let (registered, key) = match state.access.ingest {
+        IngestAuth::Open => return Ok(()),
+        IngestAuth::Registered => (true, false),
+        IngestAuth::Key => (false, true),
+        IngestAuth::RegisteredAndKey => (true, true),
+    };
+    let field = |i: usize| {
+        if batch {
+            format!("[{i}].site_id")
+        } else {
+            "site_id".to_string()
+        }
+    };
+    if registered {
+        let mut checked: Vec<&str> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if checked.contains(&e.site_id.as_str()) {
+                continue;
+            }
+            if !state.access.is_registered(&state.db, &e.site_id).await {
+                return Err(ApiError::UnknownSite {
+                    message: format!("site `{}` is not registered; nothing was accepted", e.site_id),
+                    details: vec![FieldError::new(
+                        field(i),
+                        "is not a registered site (analytics-admin sites add)",
+                    )],
+                });
+            }
+            checked.push(&e.site_id);
+        }
+    }
+    if key {
+        let principal =
+            state.access.principal(&state.db, headers).await?.ok_or_else(|| {
+                ApiError::Unauthorized("an ingest key is required: `Authorization: Bearer KEY`".into())
+            })?;
+        if let Some((i, e)) = events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| !principal.can_ingest(&e.site_id))
+        {
+            return Err(ApiError::Forbidden(format!(
+                "this key may not send events for site `{}` ({})",
+                e.site_id,
+                field(i)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// 429, naming the site, when a site of the request is past its event
 /// rate; nothing of the request is accepted then.
 fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {

@@ -1,9 +1,11 @@
 //! The public router, one file per group of routes (ingest, stats, the
 //! dashboard) plus health, with HTTP metrics by route template.
 
+mod admin;
 mod body;
 mod dashboard;
 mod ingest;
+mod session;
 mod stats;
 
 pub use ingest::{BATCH_BODY_LIMIT, MAX_BATCH_EVENTS, SINGLE_BODY_LIMIT};
@@ -15,6 +17,7 @@ use analytics_core::ops::telemetry;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -26,6 +29,8 @@ use std::time::Duration;
 use std::time::Instant;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -57,9 +62,23 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         }))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
-    let api = Router::new()
+    // Browsers' trackers post from any origin: CORS is open on ingest, and
+    // only there (reads carry credentials and stay same-origin).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
+        .max_age(Duration::from_secs(86_400));
+    let ingest = Router::new()
         .route("/events", post(ingest::single))
         .route("/events/batch", post(ingest::batch))
+        .layer(cors);
+    let api = Router::new()
+        .merge(ingest)
+        .merge(admin::router())
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/share/{token}", get(session::share))
         .route("/stats", get(stats::stats))
         .route("/stats/timeseries", get(stats::timeseries))
         .route("/stats/breakdown", get(stats::breakdown))
@@ -73,8 +92,44 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(middleware::from_fn_with_state(limits.request_timeout, deadline))
         .layer(shed);
-    api.merge(health::router(liveness, readiness))
-        .route_layer(middleware::from_fn_with_state(state, track))
+    with_security_headers(
+        api.merge(health::router(liveness, readiness))
+            .route_layer(middleware::from_fn_with_state(state, track)),
+    )
+}
+
+/// Every response: no MIME sniffing, no referrer leaking a dashboard URL,
+/// never framed, and a Content-Security-Policy that allows the page its
+/// own scripts, styles and API only.
+fn with_security_headers(router: Router) -> Router {
+    let set = |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    router
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Whether the request's peer is a trusted proxy (whose forwarding
+/// headers, `X-Forwarded-Proto` included, are believed).
+pub struct TrustedPeer(pub bool);
+
+impl axum::extract::FromRequestParts<AppState> for TrustedPeer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(peer.is_some_and(|p| state.proxies.trusts(p))))
+    }
 }
 
 /// The request's client address under the trusted-proxy rule.

@@ -3,6 +3,7 @@
 //! `/stats/live` and `/sites`. Parameters are validated in
 //! `analytics_core::query` and a bad one is a 400 naming it.
 
+use crate::auth::Reader;
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::event::FieldError;
@@ -19,34 +20,52 @@ fn invalid(details: Vec<FieldError>) -> ApiError {
 
 pub async fn stats(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<Params>,
 ) -> Result<Json<stats::Stats>, ApiError> {
     let q = stats::StatsQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    reader.check(&q.site_id)?;
     Ok(Json(stats::query(&state.db, &q).await?))
 }
 
 pub async fn timeseries(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<Params>,
 ) -> Result<Json<series::Series>, ApiError> {
     let q = series::SeriesQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    reader.check(&q.site_id)?;
     Ok(Json(series::series(&state.db, &q).await?))
 }
 
 pub async fn breakdown(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<Params>,
 ) -> Result<Json<breakdown::Breakdown>, ApiError> {
     let q = breakdown::BreakdownQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
+    reader.check(&q.site_id)?;
     Ok(Json(breakdown::breakdown(&state.db, &q).await?))
 }
 
-pub async fn live(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Json<live::Live>, ApiError> {
+pub async fn live(
+    State(state): State<AppState>,
+    reader: Reader,
+    Query(params): Query<Params>,
+) -> Result<Json<live::Live>, ApiError> {
     let site_id = live::parse_live(&params).map_err(invalid)?;
+    reader.check(&site_id)?;
     Ok(Json(live::live(&state.db, &site_id, Utc::now()).await?))
 }
 
-pub async fn sites(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Json<Value>, ApiError> {
+/// The sites the caller may read, byte order.
+pub async fn sites(
+    State(state): State<AppState>,
+    reader: Reader,
+    Query(params): Query<Params>,
+) -> Result<Json<Value>, ApiError> {
     sites::parse_sites(&params).map_err(|d| ApiError::invalid("invalid sites query", d))?;
-    Ok(Json(json!({ "sites": sites::sites(&state.db).await? })))
+    let all = sites::sites(&state.db).await?;
+    let readable: Vec<String> = all.into_iter().filter(|s| reader.0.can_read(s)).collect();
+    Ok(Json(json!({ "sites": readable })))
 }

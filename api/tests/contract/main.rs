@@ -3,6 +3,7 @@
 //! in-process processor): one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod dashboard;
 mod ingest;
 mod limits;

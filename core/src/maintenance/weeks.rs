@@ -6,10 +6,13 @@
 //! They are caches of the daily rows, never written by the batch writer
 //! (no cost on ingest): the compactor rebuilds a week when its daily rows
 //! changed, and stamps the row with the `source` it was built from:
-//! - users: the sum of the week's daily `user_count`. A daily set only
-//!   ever gains users (no statement removes one, and its rows are never
-//!   deleted), so a day's set is unchanged exactly when its count is, and the
-//!   week's union is current exactly when the sum is.
+//! - users: the sum of the week's daily `user_count`, plus the site's
+//!   deletion epoch times a weight (`schema::WeekCache::epoch_weight`): a
+//!   user's deletion takes them out of sets, after which a set could regrow
+//!   to the same count, so no week built before a deletion may match after
+//!   it. Between deletions a daily set only ever gains users (only a
+//!   deletion removes one), so a day's set is unchanged exactly when its
+//!   count is, and the week's union is current exactly when the sum is.
 //! - paths: the sum of the week's daily packs' `rev`, which a trigger bumps
 //!   on every update of a pack (migration 8), whoever makes it.
 //!
@@ -87,8 +90,9 @@ async fn is_stale(db: &DatabaseConnection, cache: &WeekCache, week: &Week) -> Re
     let WeekCache {
         weekly, daily, source, ..
     } = cache;
+    let epoch = cache.epoch_term("$1");
     let sql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(d.{source}) AS BIGINT), \
+        "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(d.{source}){epoch} AS BIGINT), \
            (SELECT w.source FROM {weekly} w WHERE w.site_id = $1 AND w.first_day = $2) \
          FROM {daily} d WHERE d.site_id = $1 AND d.day >= $2 AND d.day <= $3"
     );
@@ -138,10 +142,20 @@ async fn stale(db: &DatabaseConnection, cache: &WeekCache) -> Result<Vec<Week>, 
             ),
         ))
         .await?;
+    let epochs: HashMap<String, i64> = if cache.epoch_weight == 0 {
+        HashMap::new()
+    } else {
+        db.query_all_raw(Statement::from_string(backend, "SELECT site_id, deletions FROM sites"))
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+            .collect::<Result<_, StoreError>>()?
+    };
     let mut sums: BTreeMap<(String, NaiveDate), (i64, u32)> = BTreeMap::new();
     for row in &daily {
-        let day: NaiveDate = row.try_get_by_index(1)?;
-        let entry = sums.entry((row.try_get_by_index(0)?, week_of(day).0)).or_default();
+        let (site, day): (String, NaiveDate) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        let epoch = epochs.get(&site).copied().unwrap_or(0) * cache.epoch_weight;
+        let entry = sums.entry((site, week_of(day).0)).or_insert((epoch, 0));
         entry.0 += row.try_get_by_index::<i64>(2)?;
         entry.1 += 1;
     }
@@ -171,27 +185,41 @@ async fn stale(db: &DatabaseConnection, cache: &WeekCache) -> Result<Vec<Week>, 
         .collect())
 }
 
-/// The daily rows of `week` in one statement (one snapshot): blob and the
-/// column `source` sums.
+/// The daily rows of `week` in one statement (one snapshot): blobs, and
+/// the `source` they make (the sum, and the epoch term).
 async fn daily_rows(
     db: &DatabaseConnection,
     cache: &WeekCache,
     week: &Week,
-) -> Result<Vec<(Vec<u8>, i64)>, StoreError> {
+) -> Result<(Vec<Vec<u8>>, i64), StoreError> {
     let backend = db.get_database_backend();
     let sql = format!(
-        "SELECT {}, CAST({} AS BIGINT) FROM {} WHERE site_id = $1 AND day >= $2 AND day <= $3",
-        cache.blob, cache.source, cache.daily
+        "SELECT {}, CAST({} AS BIGINT), CAST(0{} AS BIGINT) FROM {} \
+         WHERE site_id = $1 AND day >= $2 AND day <= $3",
+        cache.blob,
+        cache.source,
+        cache.epoch_term("$1"),
+        cache.daily
     );
-    db.query_all_raw(Statement::from_sql_and_values(backend, sql, week.values()))
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
-        .collect()
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, week.values()))
+        .await?;
+    let mut blobs = Vec::with_capacity(rows.len());
+    let mut source = 0;
+    for (i, row) in rows.iter().enumerate() {
+        blobs.push(row.try_get_by_index(0)?);
+        source += row.try_get_by_index::<i64>(1)?;
+        if i == 0 {
+            source += row.try_get_by_index::<i64>(2)?;
+        }
+    }
+    Ok((blobs, source))
 }
 
-/// Stores a week's row unless one built from a later snapshot is already
-/// there (sources only grow), so racing compactors cannot move a week back.
+/// Stores a week's row. Racing rounds (two processors) may leave the one
+/// built from the older snapshot: its `source` then differs from the daily
+/// rows' and readers do not use it, and the next round rebuilds it. (A
+/// source may also shrink: a user's deletion takes them out of the sets.)
 async fn store(
     db: &DatabaseConnection,
     cache: &WeekCache,
@@ -208,7 +236,7 @@ async fn store(
     let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
     let sql = format!(
         "INSERT INTO {weekly} (site_id, first_day, last_day, {cols}) VALUES {row} \
-         ON CONFLICT (site_id, first_day) DO UPDATE SET {updates} WHERE {weekly}.source <= excluded.source",
+         ON CONFLICT (site_id, first_day) DO UPDATE SET {updates}",
         weekly = cache.weekly,
         cols = cols.join(", "),
         row = values_placeholders(1, 3 + cols.len()),
@@ -225,10 +253,9 @@ async fn store(
 
 async fn rebuild_users(db: &DatabaseConnection, week: &Week) -> Result<bool, StoreError> {
     let mut users = RoaringBitmap::new();
-    let mut source = 0;
-    for (blob, count) in daily_rows(db, &USER_WEEKS, week).await? {
+    let (blobs, source) = daily_rows(db, &USER_WEEKS, week).await?;
+    for blob in blobs {
         users |= user_set::decode(&blob)?;
-        source += count;
     }
     let count = i64::try_from(users.len()).unwrap_or(i64::MAX);
     let values = vec![user_set::encode(&users).into(), count.into(), source.into()];
@@ -237,12 +264,11 @@ async fn rebuild_users(db: &DatabaseConnection, week: &Week) -> Result<bool, Sto
 
 async fn rebuild_paths(db: &DatabaseConnection, week: &Week) -> Result<bool, StoreError> {
     let mut views: BTreeMap<String, i64> = BTreeMap::new();
-    let mut source = 0;
-    for (blob, rev) in daily_rows(db, &PATH_WEEKS, week).await? {
+    let (blobs, source) = daily_rows(db, &PATH_WEEKS, week).await?;
+    for blob in blobs {
         for (path, n) in path_pack::decode(&blob)? {
             *views.entry(path).or_default() += n;
         }
-        source += rev;
     }
     let values = vec![path_pack::encode(&views).into(), source.into()];
     store(db, &PATH_WEEKS, week, &[], values).await

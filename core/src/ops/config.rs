@@ -148,8 +148,70 @@ pub fn parse_brokers(raw: &str) -> Result<String, String> {
     Ok(out.join(","))
 }
 
+/// A database URL that never shows its password: `Debug` and `Display`
+/// print it with the userinfo's password as `***`, `--help` hides the
+/// environment's value, and a malformed one is reported without the value
+/// (clap would echo a rejected value, so clap accepts any and `check` says
+/// what is wrong). `expose` is for the driver alone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// For clap: never fails (see the type's doc); call `check`.
+    #[allow(clippy::unnecessary_wraps)]
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// Why the URL cannot be used, naming the setting and never the value.
+    pub fn check(&self) -> Result<(), String> {
+        parse_database_url(&self.0)
+            .map(|_| ())
+            .map_err(|e| format!("DATABASE_URL: {e}"))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `url` with the password of its userinfo replaced by `***` (and the
+/// whole URL so replaced when it does not parse: it may still hold one).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) if url.contains('@') => "***".to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
 /// Accepts PostgreSQL and SQLite URLs; anything else would fail later with a
-/// far less helpful driver message.
+/// far less helpful driver message. Errors never include the URL.
 pub fn parse_database_url(raw: &str) -> Result<String, String> {
     let scheme = raw.split_once(':').map(|(s, _)| s).unwrap_or_default();
     match scheme {
@@ -203,6 +265,23 @@ mod tests {
         assert!(parse_brokers("a:99999").is_err());
         assert!(parse_brokers(":9092").is_err());
         assert!(parse_brokers("a:9092,").is_err());
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        let url = DatabaseUrl::new("postgres://u:s3cret@db:5432/analytics");
+        assert_eq!(url.to_string(), "postgres://u:***@db:5432/analytics");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(url.expose(), "postgres://u:s3cret@db:5432/analytics");
+        assert_eq!(
+            redact_url("sqlite://analytics.db?mode=rwc"),
+            "sqlite://analytics.db?mode=rwc"
+        );
+        assert_eq!(redact_url("postgres://u:s3cret@db:bad-port/x"), "***");
+        let bad = DatabaseUrl::new("postgres://u:s3cret@/x");
+        assert!(bad
+            .check()
+            .is_err_and(|e| e.starts_with("DATABASE_URL") && !e.contains("s3cret")));
     }
 
     #[test]

@@ -13,11 +13,13 @@ pub fn fresh_weeks_cte(cache: &WeekCache, name: &str) -> String {
         daily,
         source,
         blob,
+        ..
     } = cache;
+    let epoch = cache.epoch_term("$1");
     format!(
         "{name} AS (SELECT w.first_day, w.last_day, w.{blob} AS blob FROM {weekly} w \
            WHERE w.site_id = $1 AND w.first_day >= $4 AND w.last_day <= $5 \
-           AND w.source = (SELECT SUM(d.{source}) FROM {daily} d \
+           AND w.source = (SELECT SUM(d.{source}){epoch} FROM {daily} d \
              WHERE d.site_id = $1 AND d.day >= w.first_day AND d.day <= w.last_day))"
     )
 }

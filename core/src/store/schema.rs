@@ -117,22 +117,48 @@ impl SetTable {
     }
 }
 
+/// Every table with rows of one site (`site_id`), children before `sites`:
+/// what removing a site deletes. migration/tests checks that no table with
+/// a `site_id` column is missing.
+pub const SITE_TABLES: [&str; 14] = [
+    "events",
+    "daily_path_views",
+    "daily_path_packs",
+    "weekly_path_packs",
+    "daily_event_counts",
+    "hourly_event_counts",
+    "minute_event_counts",
+    "daily_user_sets",
+    "hourly_user_sets",
+    "weekly_user_sets",
+    "site_users",
+    "site_domains",
+    "share_links",
+    "sites",
+];
+
 pub const INSERT_SITE: &str = "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING";
 pub const SET_USER_COUNT: &str = "UPDATE sites SET user_count = $1 WHERE site_id = $2";
 pub const READ_USER_COUNT: &str = "SELECT user_count FROM sites WHERE site_id = $1";
+/// A site's deletion epoch (`ingest::KnownOrdinals`).
+pub const READ_DELETIONS: &str = "SELECT deletions FROM sites WHERE site_id = $1";
 pub const READ_ORDINAL: &str = "SELECT ordinal FROM site_users WHERE site_id = $1 AND user_id = $2";
 /// Followed by `VALUES` rows of (site, user, ordinal).
 pub const INSERT_ORDINALS: &str = "INSERT INTO site_users (site_id, user_id, ordinal)";
 
 /// A weekly cache of a daily blob table (`maintenance::weeks`): the weekly
 /// table, the daily table it caches, the daily column its `source` sums,
-/// and the blob column.
+/// and the blob column. `epoch_weight`: for user sets, the site's deletion
+/// epoch (`sites.deletions`) times this is added to the sum, so that a week
+/// built before a user's deletion never matches after it (a set can then
+/// shrink and regrow to the same count).
 #[derive(Debug)]
 pub struct WeekCache {
     pub weekly: &'static str,
     pub daily: &'static str,
     pub source: &'static str,
     pub blob: &'static str,
+    pub epoch_weight: i64,
 }
 
 pub const USER_WEEKS: WeekCache = WeekCache {
@@ -140,6 +166,8 @@ pub const USER_WEEKS: WeekCache = WeekCache {
     daily: "daily_user_sets",
     source: "user_count",
     blob: "users",
+    // Above any week's sum of daily counts (7 × 2^32).
+    epoch_weight: 1 << 36,
 };
 
 pub const PATH_WEEKS: WeekCache = WeekCache {
@@ -147,7 +175,22 @@ pub const PATH_WEEKS: WeekCache = WeekCache {
     daily: "daily_path_packs",
     source: "rev",
     blob: "paths",
+    epoch_weight: 0,
 };
+
+impl WeekCache {
+    /// SQL adding the epoch term for site `site_sql` (an expression) to a sum.
+    pub fn epoch_term(&self, site_sql: &str) -> String {
+        if self.epoch_weight == 0 {
+            String::new()
+        } else {
+            format!(
+                " + {} * COALESCE((SELECT s.deletions FROM sites s WHERE s.site_id = {site_sql}), 0)",
+                self.epoch_weight
+            )
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -68,32 +68,41 @@ impl<'a> BatchUsers<'a> {
 /// the database only users it has not met (about 16 ms of a 10,000-event
 /// processor transaction, most of its user-set work). Safe because an
 /// ordinal, once committed, never changes and is never given to another
-/// user: rows of `site_users` are only ever added. Entries are learnt only
-/// after the transaction that read or assigned them has committed (a rolled
-/// back assignment may be given to someone else by another processor).
-/// Bounded: past `KNOWN_ORDINALS_MAX` entries it starts over, which costs
-/// lookups, never correctness.
+/// user: rows of `site_users` are only added, except when a user is
+/// deleted, and each deletion bumps its site's epoch (`sites.deletions`),
+/// which every batch reads: a site's entries learnt under another epoch are
+/// not used (a deleted user who comes back gets a new row). Entries are
+/// learnt only after the transaction that read or assigned them has
+/// committed (a rolled back assignment may be given to someone else by
+/// another processor). Bounded: past `KNOWN_ORDINALS_MAX` entries it starts
+/// over, which costs lookups, never correctness.
 #[derive(Default)]
 pub struct KnownOrdinals(Mutex<Known>);
 
 #[derive(Default)]
 struct Known {
-    by_site: foldhash::HashMap<String, foldhash::HashMap<String, u32>>,
+    /// Site → (its epoch when learnt, user → ordinal).
+    by_site: foldhash::HashMap<String, (i64, foldhash::HashMap<String, u32>)>,
     len: usize,
 }
 
 /// About 30 MB of users at most.
 const KNOWN_ORDINALS_MAX: usize = 500_000;
 
-/// (site, user, ordinal) that one transaction read or assigned.
-pub type Learnt = Vec<(String, String, u32)>;
+/// (site, user, ordinal, the site's epoch) that one transaction read or
+/// assigned.
+pub type Learnt = Vec<(String, String, u32, i64)>;
 
 impl KnownOrdinals {
     /// The known ordinal (or `None`) of each of a site's `users`, in their
-    /// order, under one lock.
-    fn get_all<'u>(&self, site: &str, users: impl IntoIterator<Item = &'u str>) -> Vec<Option<u32>> {
+    /// order, under one lock; none if they were learnt under another epoch.
+    fn get_all<'u>(&self, site: &str, epoch: i64, users: impl IntoIterator<Item = &'u str>) -> Vec<Option<u32>> {
         let known = self.0.lock().ok();
-        let site_users = known.as_ref().and_then(|k| k.by_site.get(site));
+        let site_users = known
+            .as_ref()
+            .and_then(|k| k.by_site.get(site))
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, m)| m);
         users
             .into_iter()
             .map(|user| site_users.and_then(|m| m.get(user).copied()))
@@ -106,10 +115,15 @@ impl KnownOrdinals {
         if known.len + learnt.len() > KNOWN_ORDINALS_MAX {
             *known = Known::default();
         }
-        for (site, user, ordinal) in learnt {
-            if known.by_site.entry(site).or_default().insert(user, ordinal).is_none() {
-                known.len += 1;
+        for (site, user, ordinal, epoch) in learnt {
+            let entry = known.by_site.entry(site).or_insert_with(|| (epoch, Default::default()));
+            let mut forgotten = 0;
+            if entry.0 != epoch {
+                forgotten = entry.1.len();
+                *entry = (epoch, Default::default());
             }
+            let added = usize::from(entry.1.insert(user, ordinal).is_none());
+            known.len = known.len + added - forgotten;
         }
     }
 
@@ -145,6 +159,7 @@ pub struct UserSets<'a> {
 /// One batch's users on their way to ordinals and sets.
 pub struct UserFold<'b, 'a> {
     batch: &'b BatchUsers<'a>,
+    epochs: HashMap<&'a str, i64>,
     ordinals: HashMap<&'a str, HashMap<&'a str, u32>>,
     /// Users not in `known`, to look up in `site_users`.
     unknown: Vec<(&'a str, &'a str)>,
@@ -152,12 +167,17 @@ pub struct UserFold<'b, 'a> {
 }
 
 impl<'b, 'a> UserFold<'b, 'a> {
-    /// Takes the ordinals `known` has; the rest are to be looked up.
-    pub fn start(batch: &'b BatchUsers<'a>, known: &KnownOrdinals) -> Self {
+    /// Takes the ordinals `known` has under each site's current `epoch`
+    /// (its `sites.deletions`, read in this transaction); the rest are to
+    /// be looked up.
+    pub fn start(batch: &'b BatchUsers<'a>, known: &KnownOrdinals, epoch: impl Fn(&str) -> i64) -> Self {
         let mut ordinals: HashMap<&'a str, HashMap<&'a str, u32>> = HashMap::new();
+        let mut epochs = HashMap::new();
         let mut unknown = Vec::new();
         for (site, users) in batch.sites() {
-            let found = known.get_all(site, users.keys().copied());
+            let e = epoch(site);
+            epochs.insert(site, e);
+            let found = known.get_all(site, e, users.keys().copied());
             for (&user, o) in users.keys().zip(found) {
                 match o {
                     Some(o) => {
@@ -169,6 +189,7 @@ impl<'b, 'a> UserFold<'b, 'a> {
         }
         Self {
             batch,
+            epochs,
             ordinals,
             unknown,
             learnt: Learnt::new(),
@@ -184,7 +205,8 @@ impl<'b, 'a> UserFold<'b, 'a> {
     pub fn found(&mut self, site: &str, user: &str, ordinal: u32) {
         if let Some((site, user)) = self.batch.key_of(site, user) {
             self.ordinals.entry(site).or_default().insert(user, ordinal);
-            self.learnt.push((site.to_string(), user.to_string(), ordinal));
+            let epoch = self.epochs.get(site).copied().unwrap_or_default();
+            self.learnt.push((site.to_string(), user.to_string(), ordinal, epoch));
         }
     }
 
@@ -221,7 +243,8 @@ impl<'b, 'a> UserFold<'b, 'a> {
             };
             rows.push((site, user, n));
             self.ordinals.entry(site).or_default().insert(user, n);
-            self.learnt.push((site.to_string(), user.to_string(), n));
+            let epoch = self.epochs.get(site).copied().unwrap_or_default();
+            self.learnt.push((site.to_string(), user.to_string(), n, epoch));
             let after = n
                 .checked_add(1)
                 .ok_or_else(|| FoldError::TooManyUsers(site.to_string()))?;
@@ -323,8 +346,8 @@ mod tests {
             b.add(site, user, d, hour);
         }
         let known = KnownOrdinals::default();
-        known.learn(vec![("s".into(), "known".into(), 0)]);
-        let mut fold = UserFold::start(&b, &known);
+        known.learn(vec![("s".into(), "known".into(), 0, 0)]);
+        let mut fold = UserFold::start(&b, &known, |_| 0);
         assert_eq!(fold.lookups().len(), 4);
         fold.found("s", "stored", 1);
         fold.found("s", "not-in-batch", 9);
@@ -348,14 +371,32 @@ mod tests {
         let mut b = BatchUsers::default();
         b.add("s", "u", day(), 0);
         let known = KnownOrdinals::default();
-        let mut fold = UserFold::start(&b, &known);
+        let mut fold = UserFold::start(&b, &known, |_| 0);
         assert_eq!(fold.assign(|_| None).err(), Some(FoldError::NoSiteRow("s".into())));
-        let mut fold = UserFold::start(&b, &known);
+        let mut fold = UserFold::start(&b, &known, |_| 0);
         assert_eq!(
             fold.assign(|_| Some(u32::MAX)).err(),
             Some(FoldError::TooManyUsers("s".into()))
         );
         assert!(ordinal("s", -1).is_err() && ordinal("s", 5).is_ok());
+    }
+
+    #[test]
+    fn a_deletion_epoch_forgets_a_sites_ordinals() {
+        let mut b = BatchUsers::default();
+        b.add("s", "u", day(), 0);
+        b.add("t", "v", day(), 0);
+        let known = KnownOrdinals::default();
+        known.learn(vec![("s".into(), "u".into(), 7, 0), ("t".into(), "v".into(), 3, 0)]);
+        assert_eq!(known.len(), 2);
+        let fold = UserFold::start(&b, &known, |site| if site == "s" { 1 } else { 0 });
+        assert_eq!(
+            fold.lookups(),
+            [("s", "u")],
+            "site s had a deletion since: look its user up"
+        );
+        known.learn(vec![("s".into(), "w".into(), 9, 1)]);
+        assert_eq!(known.len(), 2, "s's old entries are gone, t's kept");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub async fn fold(
         return Ok(Learnt::new());
     }
     let counters = lock_sites(txn, batch).await?;
-    let mut fold = UserFold::start(batch, known);
+    let mut fold = UserFold::start(batch, known, |site| counters.get(site).map_or(0, |(_, epoch)| *epoch));
     for chunk in fold.lookups().to_vec().chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             // A correlated lookup per key: one primary-key probe each, where a
@@ -53,7 +53,7 @@ pub async fn fold(
             fold.found(&site, &user, crate::ingest::ordinal(&site, stored)?);
         }
     }
-    let new = fold.assign(|site| counters.get(site).copied())?;
+    let new = fold.assign(|site| counters.get(site).map(|(count, _)| *count))?;
     for chunk in new.rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!("{INSERT_ORDINALS} VALUES {}", values_placeholders(chunk.len(), 3));
         let values: Vec<Value> = chunk
@@ -103,20 +103,24 @@ pub async fn fold(
 }
 
 /// Locks the batch's sites' rows, in ascending order, and returns their
-/// user counters.
-async fn lock_sites(txn: &DatabaseTransaction, batch: &BatchUsers<'_>) -> Result<HashMap<String, u32>, StoreError> {
+/// user counters and deletion epochs.
+async fn lock_sites(
+    txn: &DatabaseTransaction,
+    batch: &BatchUsers<'_>,
+) -> Result<HashMap<String, (u32, i64)>, StoreError> {
     let sites: Vec<&str> = batch.sites().into_iter().map(|(site, _)| site).collect();
     let mut counters = HashMap::with_capacity(sites.len());
     for chunk in sites.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT site_id, user_count FROM sites WHERE site_id IN ({}) ORDER BY site_id FOR UPDATE",
+            "SELECT site_id, user_count, deletions FROM sites WHERE site_id IN ({}) ORDER BY site_id FOR UPDATE",
             list_placeholders(chunk.len())
         );
         let values: Vec<Value> = chunk.iter().map(|s| (*s).into()).collect();
         for row in txn.query_all_raw(stmt(sql, values)).await? {
             let site: String = row.try_get_by_index(0)?;
             let count = crate::ingest::ordinal(&site, row.try_get_by_index::<i64>(1)?)?;
-            counters.insert(site, count);
+            let epoch: i64 = row.try_get_by_index(2)?;
+            counters.insert(site, (count, epoch));
         }
     }
     Ok(counters)

@@ -6,7 +6,8 @@ use super::batch::date;
 use crate::codec::user_set;
 use crate::ingest::{merge_stored, ordinal, BatchUsers, KnownOrdinals, Learnt, UserFold};
 use crate::store::schema::{
-    SetTable, DAILY_USER_SETS, HOURLY_USER_SETS, INSERT_ORDINALS, READ_ORDINAL, READ_USER_COUNT, SET_USER_COUNT,
+    SetTable, DAILY_USER_SETS, HOURLY_USER_SETS, INSERT_ORDINALS, READ_DELETIONS, READ_ORDINAL, READ_USER_COUNT,
+    SET_USER_COUNT,
 };
 use crate::store::sql::for_rusqlite;
 use crate::store::StoreError;
@@ -20,7 +21,15 @@ pub(super) fn fold(txn: &Transaction<'_>, batch: &BatchUsers<'_>, known: &KnownO
     if batch.is_empty() {
         return Ok(Learnt::new());
     }
-    let mut fold = UserFold::start(batch, known);
+    let mut epochs: HashMap<&str, i64> = HashMap::new();
+    {
+        let mut read = txn.prepare_cached(&for_rusqlite(READ_DELETIONS))?;
+        for (site, _) in batch.sites() {
+            let epoch: Option<i64> = read.query_row([site], |row| row.get(0)).optional()?;
+            epochs.insert(site, epoch.unwrap_or_default());
+        }
+    }
+    let mut fold = UserFold::start(batch, known, |site| epochs.get(site).copied().unwrap_or_default());
     {
         let mut lookup = txn.prepare_cached(&for_rusqlite(READ_ORDINAL))?;
         for (site, user) in fold.lookups().to_vec() {

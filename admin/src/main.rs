@@ -1,0 +1,229 @@
+//! `analytics-admin`: sites, API keys, shared links and user deletion, from
+//! a shell (locally, or `kubectl exec` in the api pod). The same operations
+//! are served under `/api/admin/` to an admin key.
+
+use analytics_core::access::{keys, links, sites, AccessError};
+use analytics_core::ops::config::{parse_or_exit, DatabaseUrl, LogFormat};
+use analytics_core::store::{connect, user_events};
+use clap::{Parser, Subcommand};
+use migration::MigratorTrait;
+use sea_orm::DbBackend;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "analytics-admin",
+    version,
+    about = "Sites, API keys, shared links and user deletion"
+)]
+struct Cli {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true,
+        value_parser = DatabaseUrl::parse
+    )]
+    database_url: DatabaseUrl,
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "pretty")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Registered sites.
+    #[command(subcommand)]
+    Sites(SitesCmd),
+    /// API keys (shown once, at creation).
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Users' data.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Shared read-only dashboard links.
+    #[command(subcommand)]
+    Links(LinksCmd),
+}
+
+#[derive(Subcommand)]
+enum SitesCmd {
+    /// Registers a site (again: adds domains).
+    Add {
+        site: String,
+        /// Host names the site is served on (for Plausible's `d=`).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// Every site, registered or with data.
+    List,
+    /// Removes a site and every row of its data.
+    Remove { site: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Creates a key; its last line of output is the key, shown only now.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// read, ingest or admin.
+        #[arg(long)]
+        scope: String,
+        /// Sites it may use (repeat); none: every site.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+    },
+    /// Every key, without its secret.
+    List,
+    /// Revokes a key at once.
+    Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Deletes a user's events and takes them out of every count.
+    Delete {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCmd {
+    /// Creates a read-only link to a site's dashboard; the last line is its path.
+    Create {
+        #[arg(long)]
+        site: String,
+    },
+    List,
+    /// Revokes a link by its id (or its token).
+    Revoke {
+        id: String,
+    },
+}
+
+/// How long to wait for the database to accept connections.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() {
+    let cli: Cli = parse_or_exit();
+    analytics_core::ops::telemetry::init_to(cli.log_format, true);
+    if let Err(e) = run(cli).await {
+        eprintln!("analytics-admin: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    cli.database_url.check().map_err(anyhow::Error::msg)?;
+    let db = connect::connect_with_retry(cli.database_url.expose(), 1, CONNECT_WAIT).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // Embedded mode's file: migrated as the api migrates it.
+        migration::Migrator::up(&db, None).await?;
+    } else {
+        connect::schema_status(&db, &migration::known_versions())
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    match cli.command {
+        Command::Sites(SitesCmd::Add { site, domains }) => {
+            let s = sites::add(&db, &site, &domains).await.map_err(clear)?;
+            println!("site {} registered (domains: {})", s.site_id, list_or_none(&s.domains));
+        }
+        Command::Sites(SitesCmd::List) => {
+            for s in sites::list(&db).await.map_err(clear)? {
+                println!(
+                    "{}\t{}\tdomains: {}\tusers: {}",
+                    s.site_id,
+                    if s.registered { "registered" } else { "data only" },
+                    list_or_none(&s.domains),
+                    s.users
+                );
+            }
+        }
+        Command::Sites(SitesCmd::Remove { site }) => {
+            let events = sites::remove(&db, &site).await.map_err(clear)?;
+            println!("site {site} removed with its {events} events and every count");
+        }
+        Command::Keys(KeysCmd::Create { name, scope, sites }) => {
+            let scope = keys::Scope::parse(&scope).map_err(clear)?;
+            let key = keys::create(&db, &name, scope, &sites).await.map_err(clear)?;
+            println!(
+                "key {name} created: scope {}, sites: {}; it is shown only now",
+                scope.as_str(),
+                if sites.is_empty() {
+                    "all".to_string()
+                } else {
+                    sites.join(", ")
+                }
+            );
+            println!("{key}");
+        }
+        Command::Keys(KeysCmd::List) => {
+            for k in keys::list(&db).await.map_err(clear)? {
+                println!(
+                    "{}\t{}\t{}\tsites: {}\tcreated {}\tlast used {}{}",
+                    k.name,
+                    k.prefix,
+                    k.scope.as_str(),
+                    if k.sites.is_empty() {
+                        "all".to_string()
+                    } else {
+                        k.sites.join(",")
+                    },
+                    k.created_at.format("%Y-%m-%d %H:%M"),
+                    k.last_used_at
+                        .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                    if k.revoked { "\trevoked" } else { "" }
+                );
+            }
+        }
+        Command::Keys(KeysCmd::Revoke { name }) => {
+            keys::revoke(&db, &name).await.map_err(clear)?;
+            println!("key {name} revoked");
+        }
+        Command::Users(UsersCmd::Delete { site, user }) => {
+            let events = user_events::delete(&db, &site, &user).await?;
+            println!("user deleted from site {site}: {events} events, and every count they were in");
+        }
+        Command::Links(LinksCmd::Create { site }) => {
+            let token = links::create(&db, &site).await.map_err(clear)?;
+            println!("read-only link to {site}'s dashboard created; open it on the api:");
+            println!("/share/{token}");
+        }
+        Command::Links(LinksCmd::List) => {
+            for l in links::list(&db).await.map_err(clear)? {
+                println!(
+                    "{}\t{}\tcreated {}{}",
+                    l.id,
+                    l.site_id,
+                    l.created_at.format("%Y-%m-%d %H:%M"),
+                    if l.revoked { "\trevoked" } else { "" }
+                );
+            }
+        }
+        Command::Links(LinksCmd::Revoke { id }) => {
+            links::revoke(&db, &id).await.map_err(clear)?;
+            println!("link {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn list_or_none(xs: &[String]) -> String {
+    if xs.is_empty() {
+        "none".into()
+    } else {
+        xs.join(", ")
+    }
+}
+
+/// An access error as one clear line.
+fn clear(e: AccessError) -> anyhow::Error {
+    anyhow::Error::msg(e.to_string())
+}

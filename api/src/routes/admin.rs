@@ -1,0 +1,150 @@
+//! `/api/admin/…`: what `analytics-admin` does, over HTTP, for an admin key
+//! (a key of scope `admin` for every site). JSON in and out.
+
+use crate::auth::{access_error, Admin};
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::access::{keys, links, sites};
+use analytics_core::store::user_events;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/sites", get(list_sites).post(add_site))
+        .route("/api/admin/sites/{site}", delete(remove_site))
+        .route("/api/admin/keys", get(list_keys).post(create_key))
+        .route("/api/admin/keys/{name}", delete(revoke_key))
+        .route("/api/admin/users/delete", post(delete_user))
+        .route("/api/admin/links", get(list_links).post(create_link))
+        .route("/api/admin/links/{id}", delete(revoke_link))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    site_id: String,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    scope: String,
+    #[serde(default)]
+    sites: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserToDelete {
+    site_id: String,
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    site_id: String,
+}
+
+async fn list_sites(State(state): State<AppState>, _: Admin) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        json!({"sites": sites::list(&state.db).await.map_err(access_error)?}),
+    ))
+}
+
+async fn add_site(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(s): Json<NewSite>,
+) -> Result<impl IntoResponse, ApiError> {
+    let site = sites::add(&state.db, &s.site_id, &s.domains)
+        .await
+        .map_err(access_error)?;
+    state.access.refresh(&state.db).await.map_err(access_error)?;
+    Ok((StatusCode::CREATED, Json(site)))
+}
+
+async fn remove_site(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let events = sites::remove(&state.db, &site).await.map_err(access_error)?;
+    state.access.refresh(&state.db).await.map_err(access_error)?;
+    Ok(Json(json!({"site_id": site, "events_removed": events})))
+}
+
+async fn list_keys(State(state): State<AppState>, _: Admin) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        json!({"keys": keys::list(&state.db).await.map_err(access_error)?}),
+    ))
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(k): Json<NewKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    let scope = keys::Scope::parse(&k.scope).map_err(access_error)?;
+    let key = keys::create(&state.db, &k.name, scope, &k.sites)
+        .await
+        .map_err(access_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": k.name, "scope": scope, "sites": k.sites, "key": key})),
+    ))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    keys::revoke(&state.db, &name).await.map_err(access_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(u): Json<UserToDelete>,
+) -> Result<impl IntoResponse, ApiError> {
+    let events = user_events::delete(&state.db, &u.site_id, &u.user_id).await?;
+    Ok(Json(json!({"site_id": u.site_id, "events_removed": events})))
+}
+
+async fn list_links(State(state): State<AppState>, _: Admin) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        json!({"links": links::list(&state.db).await.map_err(access_error)?}),
+    ))
+}
+
+async fn create_link(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(l): Json<NewLink>,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = links::create(&state.db, &l.site_id).await.map_err(access_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"site_id": l.site_id, "path": format!("/share/{token}")})),
+    ))
+}
+
+async fn revoke_link(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    links::revoke(&state.db, &id).await.map_err(access_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

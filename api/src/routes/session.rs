@@ -1,0 +1,129 @@
+//! The dashboard's door: `/login` (paste a key; a `read` or `admin` key
+//! opens a session cookie), `/logout`, and `/share/<token>` (a shared link
+//! opens that site's dashboard, read-only).
+
+use crate::auth::{access_error, cookie, set_cookie, SESSION_COOKIE, SHARE_COOKIE};
+use crate::config::CookieSecure;
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::access::keys::{self, Scope};
+use analytics_core::access::{links, session};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+
+const LOGIN_PAGE: &str = include_str!("login.html");
+const LOGIN_ERROR_MARK: &str = "<!--error-->";
+
+#[derive(Deserialize)]
+pub struct Login {
+    key: String,
+}
+
+/// Whether this request came over TLS: `COOKIE_SECURE`, or a trusted
+/// proxy's `X-Forwarded-Proto: https` (`auto`).
+fn secure(state: &AppState, headers: &HeaderMap, trusted_peer: bool) -> bool {
+    match state.cookie_secure {
+        CookieSecure::Always => true,
+        CookieSecure::Never => false,
+        CookieSecure::Auto => {
+            trusted_peer
+                && headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        }
+    }
+}
+
+fn redirect(to: &str, cookies: &[String]) -> Response {
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response();
+    for c in cookies {
+        if let Ok(v) = header::HeaderValue::from_str(c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn page(error: Option<&str>) -> Response {
+    let html = match error {
+        Some(e) => LOGIN_PAGE.replace(LOGIN_ERROR_MARK, &format!("<p class=\"error\" role=\"alert\">{e}</p>")),
+        None => LOGIN_PAGE.to_string(),
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+pub async fn login_page() -> Response {
+    page(None)
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req_peer: crate::routes::TrustedPeer,
+    Form(form): Form<Login>,
+) -> Result<Response, ApiError> {
+    let principal = keys::verify(&state.db, form.key.trim()).await.map_err(access_error)?;
+    let Some(p) = principal.filter(|p| matches!(p.scope, Scope::Read | Scope::Admin)) else {
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            page(Some("That key is not a live read or admin key.")),
+        )
+            .into_response());
+    };
+    let expires = chrono::Utc::now().timestamp() + session::SESSION_SECONDS;
+    let value = session::sign(&state.access.session_secret, &p.name, expires);
+    let secure = secure(&state, &headers, req_peer.0);
+    Ok(redirect(
+        "/",
+        &[
+            set_cookie(SESSION_COOKIE, &value, session::SESSION_SECONDS, secure),
+            set_cookie(SHARE_COOKIE, "", 0, secure),
+        ],
+    ))
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, peer: crate::routes::TrustedPeer) -> Response {
+    let secure = secure(&state, &headers, peer.0);
+    redirect(
+        "/login",
+        &[
+            set_cookie(SESSION_COOKIE, "", 0, secure),
+            set_cookie(SHARE_COOKIE, "", 0, secure),
+        ],
+    )
+}
+
+/// Opens a shared link: its token in a cookie, then the site's dashboard.
+pub async fn share(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: crate::routes::TrustedPeer,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(p) = links::verify(&state.db, &token).await.map_err(access_error)? else {
+        return Err(ApiError::NotFound("this link does not exist or was revoked".into()));
+    };
+    let site = p.sites.first().cloned().unwrap_or_default();
+    let secure = secure(&state, &headers, peer.0);
+    let keep_session = cookie(&headers, SESSION_COOKIE).is_some();
+    let mut cookies = vec![set_cookie(SHARE_COOKIE, &token, session::SESSION_SECONDS, secure)];
+    if keep_session {
+        // A shared link shows that link's site only.
+        cookies.push(set_cookie(SESSION_COOKIE, "", 0, secure));
+    }
+    let to = format!("/?site={}", url_encode(&site));
+    Ok(redirect(&to, &cookies))
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

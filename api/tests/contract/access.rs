@@ -1,0 +1,438 @@
+//! Access control against the real router: keys for reads (401 without,
+//! 403 for another site's, 200 with the right one), `/sites` filtered by
+//! key, revocation, the admin API, the dashboard's login, logout and shared
+//! links, ingest for registered sites only, the security headers and CORS
+//! on ingest alone. Kafka mode (PostgreSQL), and embedded mode on loopback
+//! (open) and off it (keys).
+
+use analytics_core::access::{keys, links, sites};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use testkit::check::metric;
+use testkit::db::temp_sqlite;
+use testkit::inproc::{Running, Stack};
+
+const KEYS_REQUIRED: [(&str, &str); 3] = [
+    ("read-auth", "keys"),
+    ("ingest-auth", "registered"),
+    ("key-cache-seconds", "0"),
+];
+
+fn event(site: &str, user: &str) -> Value {
+    json!({"site_id": site, "event_type": "page_view", "path": "/", "user_id": user, "timestamp": "2025-11-15T05:00:00Z"})
+}
+
+async fn get(c: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = c.get(url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of a Set-Cookie header, and the header whole.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_string(), v.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_mode_needs_keys_and_registered_sites() {
+    let stack = Stack::start_with(1, &KEYS_REQUIRED, &[]).await;
+    let db = stack.db.connect().await;
+    let base = stack.api.base.clone();
+    let c = reqwest::Client::new();
+    let stats = |site: &str| format!("{base}/stats?site_id={site}&date=2025-11-15");
+
+    // No key: 401, with the scheme named.
+    let r = c.get(stats("a")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+
+    // Ingest: unregistered sites are refused, naming the field.
+    let r = c
+        .post(format!("{base}/events"))
+        .json(&event("a", "u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "site_id", "{body}");
+    let r = c
+        .post(format!("{base}/events/batch"))
+        .json(&json!([event("a", "u1")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "[0].site_id", "{body}");
+    let refused = metric(
+        &format!("{}/metrics", stack.api.ops),
+        "analytics_events_rejected_total{reason=\"unknown_site\"}",
+    )
+    .await;
+    assert_eq!(refused, 2.0);
+
+    sites::add(&db, "a", &["a.example".into()]).await.unwrap();
+    sites::add(&db, "b", &[]).await.unwrap();
+    let reader_a = keys::create(&db, "reader-a", keys::Scope::Read, &["a".into()])
+        .await
+        .unwrap();
+    let reader_all = keys::create(&db, "reader-all", keys::Scope::Read, &[]).await.unwrap();
+    let admin = keys::create(&db, "admin", keys::Scope::Admin, &[]).await.unwrap();
+    let ingest_a = keys::create(&db, "ingest-a", keys::Scope::Ingest, &["a".into()])
+        .await
+        .unwrap();
+
+    // Registered now: accepted (the api reloads its registry on a miss).
+    for (site, user) in [("a", "u1"), ("a", "u2"), ("b", "u3")] {
+        let r = c
+            .post(format!("{base}/events"))
+            .json(&event(site, user))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{site}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, s) = get(&c, &stats("a"), Some(&reader_a)).await;
+        assert_eq!(status, 200, "{s}");
+        if s["total_views"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        get(&c, &stats("b"), Some(&reader_a)).await.0,
+        403,
+        "a key scoped to a reads only a"
+    );
+    assert_eq!(get(&c, &stats("b"), Some(&reader_all)).await.0, 200);
+    assert_eq!(
+        get(&c, &stats("a"), Some(&ingest_a)).await.0,
+        403,
+        "an ingest key does not read"
+    );
+    assert_eq!(
+        get(
+            &c,
+            &stats("a"),
+            Some("ak_00000000_0000000000000000000000000000000000000000")
+        )
+        .await
+        .0,
+        401
+    );
+    for path in ["timeseries", "breakdown", "live"] {
+        let extra = if path == "breakdown" { "&by=path" } else { "" };
+        let url = if path == "live" {
+            format!("{base}/stats/live?site_id=b")
+        } else {
+            format!("{base}/stats/{path}?site_id=b&date=2025-11-15{extra}")
+        };
+        assert_eq!(get(&c, &url, Some(&reader_a)).await.0, 403, "{path}");
+        assert_eq!(get(&c, &url, Some(&reader_all)).await.0, 200, "{path}");
+    }
+
+    // /sites lists only what the key may read.
+    assert_eq!(
+        get(&c, &format!("{base}/sites"), Some(&reader_a)).await.1,
+        json!({"sites": ["a"]})
+    );
+    assert_eq!(
+        get(&c, &format!("{base}/sites"), Some(&reader_all)).await.1,
+        json!({"sites": ["a", "b"]})
+    );
+    assert_eq!(get(&c, &format!("{base}/sites"), None).await.0, 401);
+
+    // The admin API: an admin key only; keys listed without their secret.
+    assert_eq!(
+        get(&c, &format!("{base}/api/admin/keys"), Some(&reader_all)).await.0,
+        403
+    );
+    let (status, listed) = get(&c, &format!("{base}/api/admin/keys"), Some(&admin)).await;
+    assert_eq!(status, 200);
+    let text = listed.to_string();
+    assert!(!text.contains(&reader_all[12..]), "a secret was listed: {text}");
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 4);
+    let r = c
+        .post(format!("{base}/api/admin/sites"))
+        .bearer_auth(&admin)
+        .json(&json!({"site_id": "c", "domains": ["c.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{base}/events"))
+        .json(&event("c", "u9"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "a site added over the admin API takes events at once");
+    let r = c
+        .post(format!("{base}/api/admin/keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "made-over-http", "scope": "read", "sites": ["c"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made: Value = r.json().await.unwrap();
+    let made_key = made["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(&c, &format!("{base}/sites"), Some(&made_key)).await.1,
+        json!({"sites": ["c"]})
+    );
+
+    // Revoked: 401 at once (the cache is off here; KEY_CACHE_SECONDS bounds it).
+    keys::revoke(&db, "reader-a").await.unwrap();
+    assert_eq!(get(&c, &stats("a"), Some(&reader_a)).await.0, 401);
+    let r = c
+        .delete(format!("{base}/api/admin/keys/made-over-http"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(get(&c, &format!("{base}/sites"), Some(&made_key)).await.0, 401);
+
+    // The dashboard's login: a session cookie, HttpOnly and SameSite=Strict.
+    let nc = no_redirects();
+    let r = nc
+        .post(format!("{base}/login"))
+        .form(&[("key", reader_all.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (session, header) = set_cookie(&r, "analytics_session").unwrap();
+    assert!(
+        header.contains("HttpOnly") && header.contains("SameSite=Strict"),
+        "{header}"
+    );
+    assert!(!header.contains("Secure"), "not over TLS: {header}");
+    let r = nc.get(stats("b")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = nc
+        .post(format!("{base}/login"))
+        .form(&[("key", ingest_a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "an ingest key does not log in");
+    let r = nc
+        .post(format!("{base}/logout"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (cleared, header) = set_cookie(&r, "analytics_session").unwrap();
+    assert_eq!(cleared, "analytics_session=");
+    assert!(header.contains("Max-Age=0"));
+    // A forged or expired-looking cookie is nobody.
+    let r = nc
+        .get(stats("b"))
+        .header("cookie", "analytics_session=admin.9999999999.00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A shared link: that site, read-only, until revoked.
+    let token = links::create(&db, "a").await.unwrap();
+    let r = nc.get(format!("{base}/share/{token}")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/?site=a");
+    let (share, _) = set_cookie(&r, "analytics_share").unwrap();
+    assert_eq!(
+        nc.get(stats("a"))
+            .header("cookie", &share)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        nc.get(stats("b"))
+            .header("cookie", &share)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = nc
+        .get(format!("{base}/sites"))
+        .header("cookie", &share)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"sites": ["a"]}));
+    links::revoke(&db, &token).await.unwrap();
+    assert_eq!(
+        nc.get(stats("a"))
+            .header("cookie", &share)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        nc.get(format!("{base}/share/{token}")).send().await.unwrap().status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_key_can_be_required_as_well_as_registration() {
+    let stack = Stack::start_with(
+        1,
+        &[
+            ("read-auth", "keys"),
+            ("ingest-auth", "registered-and-key"),
+            ("key-cache-seconds", "0"),
+        ],
+        &[],
+    )
+    .await;
+    let db = stack.db.connect().await;
+    sites::add(&db, "a", &[]).await.unwrap();
+    sites::add(&db, "b", &[]).await.unwrap();
+    let ingest_a = keys::create(&db, "ingest-a", keys::Scope::Ingest, &["a".into()])
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let post = |site: &'static str, key: Option<String>| {
+        let mut req = c.post(format!("{}/events", stack.api.base)).json(&event(site, "u"));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post("a", None).await, 401);
+    assert_eq!(post("a", Some(ingest_a.clone())).await, 202);
+    assert_eq!(post("b", Some(ingest_a.clone())).await, 403, "the key does not cover b");
+    assert_eq!(post("z", Some(ingest_a)).await, 403, "z is not registered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_on_loopback_is_open_and_off_loopback_needs_keys() {
+    // Loopback: the seed's flow, no key anywhere.
+    let open = Running::embedded().await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/events", open.base))
+        .json(&event("anything", "u"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        get(
+            &c,
+            &format!("{}/stats?site_id=anything&date=2025-11-15", open.base),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Every address: keys, registered sites, as in Kafka mode.
+    let file = temp_sqlite();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let exposed = Running::api(&[
+        ("database-url", &url),
+        ("http-addr", "0.0.0.0:0"),
+        ("key-cache-seconds", "0"),
+    ])
+    .await;
+    let base = exposed.base.replace("0.0.0.0", "127.0.0.1");
+    let stats = format!("{base}/stats?site_id=s&date=2025-11-15");
+    assert_eq!(get(&c, &stats, None).await.0, 401);
+    assert_eq!(
+        c.post(format!("{base}/events"))
+            .json(&event("s", "u"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    sites::add(&db, "s", &[]).await.unwrap();
+    let key = keys::create(&db, "reader", keys::Scope::Read, &[]).await.unwrap();
+    assert_eq!(
+        c.post(format!("{base}/events"))
+            .json(&event("s", "u"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let (status, s) = get(&c, &stats, Some(&key)).await;
+    assert_eq!((status, s["total_views"].clone()), (200, json!(1)), "{s}");
+}
+
+#[tokio::test]
+async fn security_headers_everywhere_and_cors_on_ingest_only() {
+    let api = Running::embedded().await;
+    let c = reqwest::Client::new();
+    for path in ["/", "/login", "/stats?site_id=s", "/healthz", "/assets/app.js"] {
+        let r = c.get(format!("{}{path}", api.base)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    let preflight = |path: &str| {
+        c.request(reqwest::Method::OPTIONS, format!("{}{path}", api.base))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    for path in ["/events", "/events/batch"] {
+        let r = preflight(path).await.unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    let r = preflight("/stats").await.unwrap();
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "CORS leaked to reads"
+    );
+    let r = c
+        .post(format!("{}/events", api.base))
+        .header("origin", "https://shop.example")
+        .json(&event("s", "u"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
