@@ -1,10 +1,13 @@
 # syntax=docker/dockerfile:1
-# One image, three binaries: analytics-api, analytics-processor, analytics-migrate
-# (in /usr/local/bin). The Helm chart picks the binary with `command:`.
+# One image, four binaries in /usr/local/bin: analytics-api, analytics-processor,
+# analytics-migrate, and analytics-admin (sites, keys, shared links, user
+# deletion; operators run it in an api pod, whose environment holds
+# DATABASE_URL: `kubectl exec deploy/<release>-api -- analytics-admin ...`).
+# The Helm chart picks the binary with `command:`.
 #
 #   docker build -t analytics:dev .
 #
-# Stages: builder (toolchain + native packages; dependencies and the three
+# Stages: builder (toolchain + native packages; dependencies and the four
 # binaries, with BuildKit cache mounts for the registry and target/ so a source
 # change rebuilds only the workspace) -> runtime (debian slim, non-root, no
 # toolchain). cargo-chef is not used: it would replace the vendored, patched
@@ -25,9 +28,10 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p api -p processor -p migration \
+    cargo build --release --locked -p api -p processor -p migration -p admin \
  && mkdir -p /out \
- && install -m 0755 target/release/analytics-api target/release/analytics-processor target/release/analytics-migrate /out/
+ && install -m 0755 target/release/analytics-api target/release/analytics-processor \
+      target/release/analytics-migrate target/release/analytics-admin /out/
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # Runtime libraries of the dynamically linked librdkafka (TLS, SASL, compression,

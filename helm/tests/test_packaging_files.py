@@ -112,15 +112,30 @@ def test_skaffold_builds_and_deploys_the_chart_with_profiles():
             assert values["metrics"]["serviceMonitor"]["enabled"] is True
 
 
-def test_dockerfile_builds_the_three_binaries_as_non_root():
+# The image's binaries; the chart runs the first three, operators run
+# analytics-admin with `kubectl exec` in an api pod (NOTES.txt).
+IMAGE_BINARIES = ("analytics-api", "analytics-processor", "analytics-migrate", "analytics-admin")
+
+
+def test_dockerfile_builds_the_four_binaries_as_non_root():
     text = (ROOT / "Dockerfile").read_text()
     for pkg in "cmake libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev libzstd-dev pkg-config".split():
         assert pkg in text, pkg
-    assert "cargo build --release --locked -p api -p processor -p migration" in text
+    assert "cargo build --release --locked -p api -p processor -p migration -p admin" in text
+    # Each -p names a workspace crate whose [[bin]] is one of the image's binaries.
+    bins = set()
+    for crate in re.search(r"cargo build --release --locked((?: -p \w+)+)", text).group(1).split()[1::2]:
+        bins |= set(re.findall(r'^name = "(analytics-[a-z]+)"', (ROOT / crate / "Cargo.toml").read_text(), re.M))
+    assert bins == set(IMAGE_BINARIES)
+    # All four land in /usr/local/bin (the builder's /out/ is copied there), on one install line.
+    install = re.search(r"install -m 0755 ((?:[^\n]|\\\n)+?) /out/", text).group(1)
+    assert sorted(re.findall(r"target/release/(analytics-[a-z]+)", install)) == sorted(IMAGE_BINARIES)
+    assert "COPY --from=builder /out/ /usr/local/bin/" in text
+    assert "four binaries" in text and "analytics-admin" in text.split("\n\n")[0]
     # The patched sqlx-core must reach the build: nothing may skeletonise or ignore vendor/.
     assert "cargo chef" not in text.replace("cargo-chef is not used", "")
     assert not any(line.strip("/").startswith("vendor") for line in (ROOT / ".dockerignore").read_text().splitlines())
-    for binary in ("analytics-api", "analytics-processor", "analytics-migrate"):
+    for binary in IMAGE_BINARIES:
         assert f"target/release/{binary}" in text
     assert re.search(r"^USER 10001:10001$", text, re.M)
     assert (ROOT / ".dockerignore").read_text().splitlines()[2:4] == ["target/", "**/target/"]
