@@ -1,6 +1,13 @@
 """What the rendered objects say: probes, hardening, routing, hooks, secrets."""
 
+import base64
+import json
+import shutil
+import string
+
+import helm_python
 import pytest
+import yaml
 
 import helmlib
 
@@ -422,3 +429,178 @@ def test_graceful_shutdown_fits_the_termination_grace(rendered):
         dep = helmlib.by_component(docs, "Deployment", component)
         grace = int(helmlib.one(docs, "ConfigMap")["data"]["SHUTDOWN_GRACE_SECONDS"])
         assert pod_spec(dep)["terminationGracePeriodSeconds"] > grace
+
+
+# --- access: session secret, settings, READ_AUTH, NetworkPolicy ------------
+
+
+def test_session_secret_is_a_generated_secret_passed_by_reference():
+    docs = helmlib.render_set("defaults")
+    secret = helmlib.one(docs, "Secret")
+    assert secret["metadata"]["name"] == "analytics-session" and secret["type"] == "Opaque"
+    assert set(secret["data"]) == {"session-secret"}
+    value = base64.b64decode(secret["data"]["session-secret"]).decode()
+    # 64 random alphanumerics: well over the api's 32-byte minimum.
+    assert len(value) == 64 and set(value) <= set(string.ascii_letters + string.digits), value
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    assert api["SESSION_SECRET"] == {"name": "SESSION_SECRET", "valueFrom": {"secretKeyRef": {"name": "analytics-session", "key": "session-secret"}}}
+    # Only the api signs sessions.
+    for kind, component in WORKLOADS[1:]:
+        assert "SESSION_SECRET" not in env_of(container(helmlib.by_component(docs, kind, component))), component
+
+
+def test_an_offline_render_changes_the_session_secret_only():
+    # Without a cluster, lookup finds nothing and the value is new on every
+    # render; nothing else may follow it (no checksum in the pod template), or
+    # each offline render (helm template, Argo CD) would roll the pods.
+    first, second = helmlib.render_set("defaults"), helmlib.render_set("defaults")
+    assert helmlib.one(first, "Secret")["data"] != helmlib.one(second, "Secret")["data"]
+    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+    rest = lambda docs: sorted((json.dumps(d, sort_keys=True) for d in docs if d["kind"] != "Secret"))  # noqa: E731
+    assert rest(first) == rest(second)
+    assert sorted(map(key, first)) == sorted(map(key, second))
+
+
+LOOKUP = 'lookup "v1" "Secret" (include "analytics.namespace" .) $name'
+
+
+@pytest.mark.parametrize("in_cluster, kept", [
+    # The Secret of an earlier install: its value stays.
+    ('(dict "apiVersion" "v1" "kind" "Secret" "data" (dict "session-secret" "a2VwdC1hY3Jvc3MtdXBncmFkZXM="))', True),
+    # No Secret yet (install), or one without the key: a new random value.
+    ("(dict)", False),
+    ('(dict "data" (dict "other" "eA=="))', False),
+])
+def test_session_secret_keeps_the_value_in_the_cluster(tmp_path, in_cluster, kept):
+    # Offline rendering has no cluster for lookup to read, so the chart is
+    # rendered from a copy whose lookup answers what a cluster would.
+    chart = tmp_path / "analytics"
+    shutil.copytree(helmlib.CHART_DIR, chart)
+    template = chart / "templates" / "secret.yaml"
+    text = template.read_text()
+    assert text.count(LOOKUP) == 1, "secret.yaml no longer reads the Secret back with lookup"
+    template.write_text(text.replace(LOOKUP, in_cluster))
+    rendered = helm_python.Chart.load(str(chart)).render(
+        {}, name=helmlib.RELEASE, namespace=helmlib.NAMESPACE, revision=2, is_upgrade=True)
+    [secret] = [d for d in yaml.safe_load_all(rendered["analytics/templates/secret.yaml"]) if d]
+    value = base64.b64decode(secret["data"]["session-secret"]).decode()
+    if kept:
+        assert value == "kept-across-upgrades"
+    else:
+        assert len(value) == 64 and value.isalnum(), value
+
+
+def test_session_secret_from_an_existing_secret():
+    docs = helmlib.render_set("production")
+    assert helmlib.find(docs, "Secret") == []
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    assert api["SESSION_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "analytics-session-secret", "key": "secret"}
+    docs = helmlib.render({"api": {"sessionSecret": {"existingSecret": "mine"}}})
+    assert helmlib.find(docs, "Secret") == []
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    assert api["SESSION_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "session-secret"}
+
+
+def test_access_settings_reach_the_api(rendered):
+    _, docs = rendered
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    assert api["READ_AUTH"]["value"] == "keys"
+    assert api["INGEST_AUTH"]["value"] == "registered"
+    assert api["COOKIE_SECURE"]["value"] == "auto"
+    assert api["KEY_CACHE_SECONDS"]["value"] == "5"
+    proc = env_of(container(helmlib.by_component(docs, "Deployment", "processor")))
+    assert not {"READ_AUTH", "INGEST_AUTH", "COOKIE_SECURE", "KEY_CACHE_SECONDS"} & set(proc)
+    assert not {"READ_AUTH", "INGEST_AUTH", "SESSION_SECRET"} & set(helmlib.one(docs, "ConfigMap")["data"])
+
+
+def test_access_settings_follow_the_values():
+    docs = helmlib.render({"api": {"ingestAuth": "registered-and-key", "cookieSecure": "always", "keyCacheSeconds": 30}})
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    assert (api["INGEST_AUTH"]["value"], api["COOKIE_SECURE"]["value"], api["KEY_CACHE_SECONDS"]["value"]) == ("registered-and-key", "always", "30")
+    assert api["READ_AUTH"]["value"] == "keys"
+
+
+def test_reads_never_go_without_a_key():
+    # READ_AUTH is not a value of the chart, and the last READ_AUTH the api
+    # container gets (extraEnv comes last) is "keys" whatever is allowed through.
+    values = yaml.safe_load((helmlib.CHART_DIR / "values.yaml").read_text())
+    assert "readAuth" not in values["api"]
+    schema = json.loads((helmlib.CHART_DIR / "values.schema.json").read_text())
+    assert "readAuth" not in schema["properties"]["api"]["properties"]
+    for extra in ([], [{"name": "READ_AUTH", "value": "keys"}], [{"name": "READ_AUTH", "value": " Keys "}]):
+        docs = helmlib.render({"api": {"extraEnv": extra}})
+        env = container(helmlib.by_component(docs, "Deployment", "api"))["env"]
+        read_auth = [e for e in env if e["name"] == "READ_AUTH"]
+        assert read_auth and read_auth[-1]["value"].strip().lower() == "keys"
+
+
+@pytest.mark.parametrize("extra", [
+    {"name": "READ_AUTH", "value": "open"},
+    {"name": "READ_AUTH", "value": "OPEN"},
+    {"name": "READ_AUTH", "value": ""},
+    {"name": "READ_AUTH", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "READ_AUTH"}}},
+])
+def test_read_auth_open_through_extra_env_fails_at_render(extra):
+    with pytest.raises(helm_python.HelmError) as err:
+        helmlib.render({"api": {"extraEnv": [extra]}})
+    assert "READ_AUTH" in str(err.value) and "without a key" in str(err.value)
+
+
+def _http_peers(docs):
+    policy = helmlib.by_component(docs, "NetworkPolicy", "api")
+    [rule] = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {"http"}]
+    return rule["from"]
+
+
+def _ns(name):
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def test_api_http_port_reachable_from_ingress_controller_and_own_namespace_only():
+    # Ingest and reads share the http port: no `from` would open it to every
+    # pod in the cluster. By default: the Ingress controller's namespace and
+    # the release's own namespace (an empty podSelector: every pod of it).
+    docs = helmlib.render_set("defaults")
+    assert _http_peers(docs) == [_ns("ingress-nginx"), {"podSelector": {}}]
+    # The metrics port is as before: metricsFrom, empty meaning every scraper.
+    policy = helmlib.by_component(docs, "NetworkPolicy", "api")
+    [metrics] = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {"metrics"}]
+    assert "from" not in metrics
+
+
+def test_api_http_port_query_namespaces_and_extra_peers():
+    docs = helmlib.render_set("production")
+    assert _http_peers(docs) == [_ns("ingress-nginx"), {"podSelector": {}}, _ns("reporting")]
+    policy = helmlib.by_component(docs, "NetworkPolicy", "api")
+    [metrics] = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {"metrics"}]
+    assert metrics["from"] == [_ns("monitoring")]
+    block = {"ipBlock": {"cidr": "10.0.0.0/24"}}
+    docs = helmlib.render({
+        "api": {"networkPolicy": {"ingressControllerNamespaces": ["traefik", "gateway"],
+                                  "queryNamespaces": ["analytics", "reporting", "bi"]}},
+        "networkPolicy": {"apiIngressFrom": [block]},
+    })
+    # The release's namespace (here "analytics") is not listed twice.
+    assert _http_peers(docs) == [_ns("traefik"), _ns("gateway"), {"podSelector": {}}, _ns("reporting"), _ns("bi"), block]
+    docs = helmlib.render({"api": {"networkPolicy": {"ingressControllerNamespaces": []}}})
+    assert _http_peers(docs) == [{"podSelector": {}}]
+
+
+def test_helm_test_pod_may_reach_the_api(rendered):
+    # The test pod runs in the release's namespace, which the api admits
+    # (an empty podSelector: every pod of the policy's namespace).
+    _, docs = rendered
+    assert {"podSelector": {}} in _http_peers(docs)
+    assert helmlib.by_component(docs, "Pod", "test")["metadata"]["namespace"] == helmlib.NAMESPACE
+
+
+def test_ingress_paths_are_the_ingest_paths_of_the_helper():
+    # One list in _helpers.tpl (analytics.ingestPaths), one path a line.
+    text = (helmlib.CHART_DIR / "templates" / "_helpers.tpl").read_text()
+    block = text[text.index('define "analytics.ingestPaths"'):]
+    block = block[:block.index("{{- end }}")]
+    listed = [line[2:].strip() for line in block.splitlines() if line.startswith("- ")]
+    assert listed == ["/events", "/events/batch"]
+    docs = helmlib.render_set("defaults")
+    paths = [p["path"] for p in helmlib.one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"]]
+    assert paths == listed

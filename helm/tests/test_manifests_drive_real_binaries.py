@@ -7,10 +7,17 @@ command, args and environment: envFrom ConfigMaps come from the rendered
 ConfigMap, secretKeyRefs are resolved to local values, and only the listen
 addresses are moved to free local ports (container port -> local port). Then
 the Job must migrate, every probe must answer 200 on its declared port and
-path, the ServiceMonitors' ports must serve metrics, and an event POSTed on the
-Ingress path through the Service's port must show up in GET /stats. Without the
-stack, each binary's --help must name every variable the chart sets for it,
-with the chart's default (TRUSTED_PROXIES aside).
+path, and the ServiceMonitors' ports must serve metrics. Then, as an operator
+following NOTES.txt would: the real analytics-admin, run with the api
+container's environment (as `kubectl exec deploy/<api> -- analytics-admin`
+gets it), registers a site and creates a read key; an event POSTed on the
+Ingress path through the Service's port must then show up in GET /stats with
+that key, while /stats without a key is 401 and an unregistered site's event
+403; the key logs in at /login, and a shared link opens the site. Secrets
+the chart creates (the session secret) are resolved from the rendered Secret,
+as the kubelet would. Without the stack, each binary's --help must name every
+variable the chart sets for it, with the chart's default (TRUSTED_PROXIES and
+INGEST_AUTH/READ_AUTH, which the binary derives from its mode, aside).
 
 Needs: the binaries (target/debug, or $ANALYTICS_BIN_DIR), PostgreSQL on
 127.0.0.1:5432 (user postgres, trust auth) and a Kafka-protocol broker on
@@ -20,6 +27,7 @@ failure, never a skip.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -31,8 +39,10 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from http.client import HTTPConnection, HTTPMessage
 
 import psycopg
 import pytest
@@ -62,9 +72,10 @@ def tcp_open(host: str, port: int) -> bool:
         return False
 
 
-def http(method: str, url: str, body: object | None = None, timeout: float = 5) -> tuple[int, str]:
+def http(method: str, url: str, body: object | None = None, timeout: float = 5,
+         headers: dict[str, str] | None = None) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("content-type", "application/json")
     try:
@@ -74,6 +85,27 @@ def http(method: str, url: str, body: object | None = None, timeout: float = 5) 
         return err.code, err.read().decode()
     except OSError as err:
         return 0, str(err)
+
+
+def raw_http(method: str, port: int, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, HTTPMessage, str]:
+    """One request, redirects not followed: (status, headers, body)."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def set_cookies(headers: HTTPMessage) -> dict[str, str]:
+    """name -> value of every Set-Cookie."""
+    out = {}
+    for line in headers.get_all("Set-Cookie") or []:
+        name, _, rest = line.partition("=")
+        out[name.strip()] = rest.split(";", 1)[0]
+    return out
 
 
 def labels_match(selector: dict, labels: dict) -> bool:
@@ -94,6 +126,12 @@ def resolve_env(container: dict, docs: list[dict], secrets: dict[tuple[str, str]
         ref = var.get("valueFrom", {})
         if "secretKeyRef" in ref:
             key = (ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"])
+            rendered = helmlib.find(docs, "Secret", key[0])
+            if rendered:
+                # A Secret the chart creates: its value, as the kubelet would read it.
+                assert key not in secrets, f"the chart renders Secret {key[0]}, the test must not stand in for it"
+                env[var["name"]] = base64.b64decode(rendered[0]["data"][key[1]]).decode()
+                continue
             assert key in secrets, f"{var['name']} reads Secret {key}, which the test does not provide"
             env[var["name"]] = secrets[key]
         elif "configMapKeyRef" in ref:
@@ -170,7 +208,7 @@ def wait_http(url: str, want: int, seconds: float) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     # Every dependency is required: a missing one fails the test, never skips it.
-    for binary in ("analytics-api", "analytics-processor", "analytics-migrate"):
+    for binary in ("analytics-api", "analytics-processor", "analytics-migrate", "analytics-admin"):
         assert (BIN_DIR / binary).is_file(), f"{BIN_DIR / binary} not found (cargo build, or set ANALYTICS_BIN_DIR)"
     tansu = os.environ.get("TANSU_BIN") or shutil.which("tansu")
     assert tansu, "tansu CLI not found: set TANSU_BIN or put tansu on PATH"
@@ -230,6 +268,18 @@ def logs(stack) -> str:
     return "\n".join(w.tail() for w in stack["work"].values())
 
 
+def admin(stack, *args: str) -> str:
+    """`kubectl exec deploy/<api> -- analytics-admin ARGS`: the real binary, from
+    the image's directory, with the api container's environment; its stdout."""
+    w = stack["work"]["api"]
+    binary = BIN_DIR / "analytics-admin"
+    assert binary.is_file(), f"{binary} not found (cargo build, or set ANALYTICS_BIN_DIR)"
+    assert "DATABASE_URL" in w.env
+    done = subprocess.run([str(binary), *args], env=w.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"analytics-admin {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 # --- the tests -------------------------------------------------------------
 
 
@@ -268,7 +318,15 @@ def test_the_chart_defaults_are_the_binaries_defaults():
         chart = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] not in ("HTTP_ADDR", "METRICS_ADDR")}
         assert chart, component
         differ = {k: (v, known.get(k)) for k, v in chart.items() if known.get(k) != v}
-        assert differ == ({"TRUSTED_PROXIES": ("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", '""')} if component == "api" else {})
+        # READ_AUTH and INGEST_AUTH have no fixed default: the binary picks one by
+        # mode (keys and registered off loopback in Kafka mode), which the chart
+        # states outright.
+        expected = {
+            "TRUSTED_PROXIES": ("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", '""'),
+            "READ_AUTH": ("keys", None),
+            "INGEST_AUTH": ("registered", None),
+        }
+        assert differ == (expected if component == "api" else {})
 
 
 def test_migration_job_migrates(stack):
@@ -328,6 +386,26 @@ def test_event_through_the_ingress_path_reaches_stats(stack):
     now = datetime.datetime.now(datetime.timezone.utc)
     event = {"site_id": site, "event_type": "page_view", "path": "/helm", "user_id": "u-1",
              "timestamp": now.isoformat().replace("+00:00", "Z")}
+    url = f"{base}/stats?site_id={site}&date={now.date().isoformat()}"
+
+    # Before the operator does anything: no reads without a key, no events
+    # for a site nobody registered.
+    status, body = http("GET", url)
+    assert status == 401, f"/stats without a key: {status} {body}"
+    status, body = http("POST", f"{base}/events", dict(event, site_id=f"unregistered-{stack['suffix']}"))
+    assert status == 403, f"unregistered site: {status} {body}"
+
+    # What NOTES.txt tells the operator to run in an api pod.
+    out = admin(stack, "sites", "add", site, "--domain", "helm.example.com")
+    assert site in out, out
+    out = admin(stack, "keys", "create", "--name", f"helm-reader-{stack['suffix']}", "--scope", "read", "--site", site)
+    lines = out.strip().splitlines()
+    key = lines[-1].strip()
+    assert len(lines) >= 2 and key and " " not in key, out
+    stack["read_key"], stack["site"] = key, site
+    status, _ = http("GET", url, headers={"Authorization": "Bearer not-a-key"})
+    assert status == 401, status
+
     status, body = http("POST", f"{base}/events", event)
     assert status == 202, f"{status} {body}\n{logs(stack)}"
     assert json.loads(body)["event_id"]
@@ -338,11 +416,10 @@ def test_event_through_the_ingress_path_reaches_stats(stack):
     assert status == 202 and json.loads(body)["accepted"] == 2, f"{status} {body}"
 
     # The processor (its own consumer group) folds the events into the rollups.
-    url = f"{base}/stats?site_id={site}&date={now.date().isoformat()}"
     deadline = time.monotonic() + 60
     stats: dict = {}
     while time.monotonic() < deadline:
-        status, body = http("GET", url)
+        status, body = http("GET", url, headers={"Authorization": f"Bearer {key}"})
         if status == 200:
             stats = json.loads(body)
             if stats.get("total_views", 0) >= 3:
@@ -352,6 +429,43 @@ def test_event_through_the_ingress_path_reaches_stats(stack):
     assert stats["unique_users"] == 2
     top = stats["top_paths"][0]
     assert (top["path"], top["views"]) == ("/helm", 2)
+    # Still none without the key, once there is data.
+    assert http("GET", url)[0] == 401
+
+
+def test_notes_login_and_shared_link_open_the_stats(stack):
+    # NOTES.txt: paste a read key at /login (through the port-forward); make a
+    # shared link with analytics-admin and open /share/<token>.
+    key, site = stack.get("read_key"), stack.get("site")
+    assert key, "no read key: test_event_through_the_ingress_path_reaches_stats failed"
+    w = stack["work"]["api"]
+    port = w.local_port("http")
+    path = f"/stats?site_id={site}&date={datetime.datetime.now(datetime.timezone.utc).date().isoformat()}"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+
+    status, _, page = raw_http("GET", port, "/login")
+    assert status == 200 and "<form" in page.lower(), status
+    status, _, _ = raw_http("POST", port, "/login", b"key=not-a-key", form)
+    assert status == 401, status
+    status, headers, body = raw_http("POST", port, "/login", urllib.parse.urlencode({"key": key}).encode(), form)
+    assert status == 303, f"{status} {body}\n{w.tail()}"
+    session = set_cookies(headers)["analytics_session"]
+    assert session
+    # The session is signed with SESSION_SECRET from the chart's Secret.
+    status, _, body = raw_http("GET", port, path, headers={"Cookie": f"analytics_session={session}"})
+    assert status == 200 and json.loads(body)["total_views"] == 3, f"{status} {body}"
+
+    out = admin(stack, "links", "create", "--site", site)
+    share = out.strip().splitlines()[-1].strip()
+    assert share.startswith("/share/"), out
+    status, headers, _ = raw_http("GET", port, share)
+    assert status == 303 and headers["Location"].startswith("/?site="), (status, dict(headers))
+    token = set_cookies(headers)["analytics_share"]
+    status, _, body = raw_http("GET", port, path, headers={"Cookie": f"analytics_share={token}"})
+    assert status == 200 and json.loads(body)["total_views"] == 3, f"{status} {body}"
+    # Another site is not the link's.
+    other = path.replace(f"site_id={site}", "site_id=another-site")
+    assert raw_http("GET", port, other, headers={"Cookie": f"analytics_share={token}"})[0] == 403
 
 
 def test_notes_port_forward_reaches_the_dashboard(stack):

@@ -66,6 +66,15 @@ def test_value_sets_render_what_they_select():
     {"processor": {"batchMaxBytes": 0}},
     {"processor": {"kafkaFetchMaxKbytes": 2097152}},  # librdkafka's maximum is 2097151
     {"processor": {"batchMaxBytes": "16Mi"}},        # bytes, as a number
+    {"api": {"readAuth": "open"}},                   # not a value: reads always need a key
+    {"api": {"ingestAuth": "none"}},
+    {"api": {"cookieSecure": "yes"}},
+    {"api": {"keyCacheSeconds": -1}},
+    {"api": {"sessionSecret": {"value": "inline-secret"}}},  # only by Secret
+    {"api": {"sessionSecret": {"existingSecret": "s", "key": ""}}},
+    {"api": {"networkPolicy": {"queryNamespaces": ["Not_A_Namespace"]}}},
+    {"api": {"networkPolicy": {"queryNamespaces": "reporting"}}},
+    {"api": {"networkPolicy": {"allowAll": True}}},
 ])
 def test_schema_rejects_bad_values(bad):
     with pytest.raises(helm_python.HelmValuesError):
@@ -104,3 +113,26 @@ def test_notes_give_the_port_forward_command():
     notes = helmlib.render_files({})["analytics/templates/NOTES.txt"]
     assert "kubectl -n analytics port-forward svc/analytics-api 8080:8080" in notes
     assert "helm test analytics" in notes
+
+
+def test_notes_tell_how_to_get_access():
+    notes = helmlib.render_files({})["analytics/templates/NOTES.txt"]
+    admin = "kubectl -n analytics exec deploy/analytics-api -c api -- analytics-admin"
+    # Register a site, then the first admin key and a read key.
+    assert f"{admin} sites add site-1" in notes
+    assert f"{admin} keys create --name ops --scope admin" in notes
+    assert f"{admin} keys create --name dashboard --scope read" in notes
+    assert notes.index("sites add") < notes.index("--scope admin") < notes.index("--scope read")
+    # The key is the last line, shown once.
+    assert "LAST line of its output" in notes and "only\n   that once" in notes
+    # The dashboard: port-forward, then paste a read key at /login.
+    assert "http://localhost:8080/login and paste a read (or admin) key" in notes
+    assert 'curl -H "Authorization: Bearer $READ_KEY"' in notes
+    # A shared link.
+    assert f"{admin} links create --site site-1" in notes and "/share/<token>" in notes
+    # Registered sites only, by default; no ingest key then.
+    assert "only registered sites may send" in notes and "--scope ingest" not in notes
+    assert "$INGEST_KEY" not in notes
+    notes = helmlib.render_files({"api": {"ingestAuth": "key"}})["analytics/templates/NOTES.txt"]
+    assert f"{admin} keys create --name tracker --scope ingest --site site-1" in notes
+    assert '-H "Authorization: Bearer $INGEST_KEY"' in notes

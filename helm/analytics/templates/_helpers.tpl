@@ -121,6 +121,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- if le (mul (int64 .Values.api.http.requestTimeoutSeconds) 1000) (int64 $ingestMs) }}
 {{- fail (printf "api.http.requestTimeoutSeconds (%d) must be longer than INGEST_TIMEOUT_MS (%d ms)" (int64 .Values.api.http.requestTimeoutSeconds) (int64 $ingestMs)) }}
 {{- end }}
+{{- /* Reads always need a key: READ_AUTH=open would serve every site's
+       statistics (and /api/admin) to anyone who reaches the api. The chart
+       sets READ_AUTH=keys and accepts nothing else through extraEnv. */}}
+{{- range .Values.api.extraEnv }}
+{{- if eq .name "READ_AUTH" }}
+{{- if not (and (hasKey . "value") (eq (lower (trim (toString .value))) "keys")) }}
+{{- fail "api.extraEnv sets READ_AUTH to something other than \"keys\": the chart never serves reads without a key (READ_AUTH=open is for an api only its own machine can reach). Give readers keys instead (analytics-admin keys create --scope read, or a shared link)." }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The paths the Ingress routes to the api: the ingest endpoints only (every one
+matched exactly); stats, the dashboard and /api/admin stay inside the cluster.
+One path a line; a tracker endpoint is added here.
+*/}}
+{{- define "analytics.ingestPaths" -}}
+- /events
+- /events/batch
 {{- end }}
 
 {{- define "analytics.kafka.brokers" -}}
@@ -240,6 +260,38 @@ a change edits the pod template, which rolls the pods as the checksum does.
   value: {{ .Values.processor.kafkaFetchMaxKbytes | int64 | quote }}
 {{- end }}
 
+{{/* Secret (name, key) holding SESSION_SECRET: the operator's, or the chart's (secret.yaml). */}}
+{{- define "analytics.sessionSecret.name" -}}
+{{- .Values.api.sessionSecret.existingSecret | default (printf "%s-session" (include "analytics.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+{{- define "analytics.sessionSecret.key" -}}
+{{- if .Values.api.sessionSecret.existingSecret }}{{ .Values.api.sessionSecret.key }}{{ else }}session-secret{{ end }}
+{{- end }}
+
+{{/*
+Who may do what (api/src/auth.rs). READ_AUTH is fixed to keys: the binary's
+default off loopback, set here so that it can never be anything else (see
+analytics.validate for extraEnv). SESSION_SECRET comes from a Secret by
+reference, the same in every replica, so a dashboard session holds on
+whichever pod a request lands.
+*/}}
+{{- define "analytics.api.accessEnv" -}}
+{{- $a := .Values.api }}
+- name: READ_AUTH
+  value: "keys"
+- name: INGEST_AUTH
+  value: {{ $a.ingestAuth | quote }}
+- name: COOKIE_SECURE
+  value: {{ $a.cookieSecure | quote }}
+- name: KEY_CACHE_SECONDS
+  value: {{ $a.keyCacheSeconds | int64 | quote }}
+- name: SESSION_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "analytics.sessionSecret.name" . }}
+      key: {{ include "analytics.sessionSecret.key" . }}
+{{- end }}
+
 {{/* Volumes every pod mounts: /tmp (the root fs is read-only) and the Kafka CA if any. */}}
 {{- define "analytics.volumes" -}}
 - name: tmp
@@ -274,7 +326,7 @@ CKV_K8S_43 (image digest) is dropped when the image is pinned by digest.
 {{- $reasons := dict
   "CKV_K8S_15" "IfNotPresent is deliberate: tags are immutable releases and image.digest pins an exact image; Always adds a registry round-trip to every start"
   "CKV_K8S_43" "the image is pinned by tag by default; set image.digest to pin by digest"
-  "CKV_K8S_35" "the binaries read DATABASE_URL and KAFKA_SASL_PASSWORD from the environment (the runtime contract); they come from Secrets by reference, never inline"
+  "CKV_K8S_35" "the binaries read DATABASE_URL, KAFKA_SASL_PASSWORD and SESSION_SECRET from the environment (the runtime contract); they come from Secrets by reference, never inline"
   "CKV_K8S_8" "a run-to-completion hook has no long-lived process to probe"
   "CKV_K8S_9" "a run-to-completion hook has no long-lived process to probe"
 -}}

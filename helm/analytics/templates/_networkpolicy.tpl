@@ -1,4 +1,33 @@
-{{/* Egress rules shared by the NetworkPolicies (networkpolicy.yaml). */}}
+{{/* Rules shared by the NetworkPolicies (networkpolicy.yaml). */}}
+
+{{- /*
+Peers of the api's HTTP port. Ingest and reads are served on that one port,
+so a NetworkPolicy cannot tell them apart: the port is open to the Ingress
+controller (which routes only the ingest paths, ingress.yaml), to the
+release's own namespace (the helm test pod, in-namespace clients), to the
+namespaces allowed to query (api.networkPolicy.queryNamespaces) and to
+networkPolicy.apiIngressFrom; to nothing else. Namespaces are matched by the
+kubernetes.io/metadata.name label Kubernetes sets on every namespace.
+*/}}
+{{- define "analytics.api.httpFrom" -}}
+{{- $anp := .Values.api.networkPolicy }}
+{{- range $anp.ingressControllerNamespaces }}
+# The Ingress controller.
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . | quote }}
+{{- end }}
+# The release's own namespace.
+- podSelector: {}
+{{- range without (uniq $anp.queryNamespaces) (include "analytics.namespace" .) }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . | quote }}
+{{- end }}
+{{- with .Values.networkPolicy.apiIngressFrom }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
 {{- define "analytics.egress.dns" -}}
 - ports:
     - port: 53
