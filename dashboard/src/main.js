@@ -1,5 +1,6 @@
 // The dashboard: reads the public stats API and keeps its state (site,
-// period) in the URL so a view can be shared or reloaded.
+// period) in the URL so a view can be shared or reloaded. Where reads need a
+// key, any 401 sends the browser to the api's /login page.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -57,14 +58,58 @@ function writeUrl(state, push) {
   }
 }
 
+// Thrown once a 401 has sent the page to /login: nothing more to show.
+class LoggedOut extends Error {}
+let leaving = false;
+
+function toLogin() {
+  if (leaving) return;
+  leaving = true;
+  clearInterval(liveTimer);
+  location.assign('/login');
+}
+
 async function api(path, params) {
+  if (leaving) throw new LoggedOut('going to /login');
   const r = await fetch(`${path}?${new URLSearchParams(params)}`, { headers: { accept: 'application/json' } });
+  // Read first even on a 401: leaving with the body unread aborts it.
   const body = await r.json().catch(() => ({}));
+  if (r.status === 401) {
+    toLogin();
+    throw new LoggedOut('not logged in');
+  }
   if (!r.ok) {
     const detail = (body.details || []).map((d) => `${d.field}: ${d.message}`).join('; ');
     throw new Error(`${body.error || r.statusText}${detail ? ` (${detail})` : ''}`);
   }
   return body;
+}
+
+// How this page reads, from the api's cookies (api/src/auth.rs): 'key' (a
+// session opened at /login), 'link' (a shared link: one site, read-only) or
+// 'open' (neither: embedded mode on loopback, where reads need no key; a
+// page that needed one has already been sent to /login by then).
+const SESSION_COOKIE = 'analytics_session';
+const SHARE_COOKIE = 'analytics_share';
+
+// The api's cookies are HttpOnly: script can neither read nor overwrite them
+// (RFC 6265bis, storage model), so a probe written under the same name that
+// does not stick means the cookie is there. A probe that sticks is removed
+// at once, before any request could carry it.
+function hasHttpOnlyCookie(name) {
+  const probe = `${name}=probe${Math.random().toString(36).slice(2)}`;
+  document.cookie = `${probe}; Path=/; SameSite=Strict`;
+  const stuck = document.cookie.split(/;\s*/).includes(probe);
+  if (stuck) document.cookie = `${name}=; Path=/; Max-Age=0; SameSite=Strict`;
+  return !stuck;
+}
+
+export function accessKind() {
+  if (!navigator.cookieEnabled) return 'open';
+  // The api tries the session before the link, as here.
+  if (hasHttpOnlyCookie(SESSION_COOKIE)) return 'key';
+  if (hasHttpOnlyCookie(SHARE_COOKIE)) return 'link';
+  return 'open';
 }
 
 let state = readUrl();
@@ -213,7 +258,7 @@ async function load() {
     showError('');
     $('status').textContent = `Showing ${state.site}, ${periodLabel(range)}`;
   } catch (e) {
-    if (gen !== generation) return;
+    if (gen !== generation || e instanceof LoggedOut) return;
     $('status').textContent = '';
     showError(`Could not load the numbers: ${e.message}`);
   }
@@ -230,6 +275,7 @@ async function pollLive() {
     el.dataset.value = String(live.events);
     $('live-updated').textContent = `(at ${new Date().toISOString().slice(11, 19)} UTC)`;
   } catch (e) {
+    if (e instanceof LoggedOut) return;
     $('live-updated').textContent = '(not updating: retrying)';
   }
 }
@@ -284,10 +330,22 @@ function bind() {
   document.querySelectorAll('.origin').forEach((el) => { el.textContent = location.origin; });
 }
 
+// A session gets a Log out button; a shared link a banner naming its one
+// site (and no Log out: the link is the credential, and it stays valid).
+function showAccess(kind, sites) {
+  $('logout').hidden = kind !== 'key';
+  const banner = $('shared');
+  banner.hidden = kind !== 'link';
+  if (kind === 'link') {
+    banner.textContent = `Shared view of ${sites.length === 1 ? sites[0] : state.site} (read-only)`;
+  }
+}
+
 async function main() {
   bind();
   try {
     const sites = await loadSites();
+    showAccess(accessKind(), sites);
     const empty = sites.length === 0 && !state.site;
     $('empty').hidden = !empty;
     $('content').hidden = empty;
@@ -297,6 +355,7 @@ async function main() {
       return;
     }
   } catch (e) {
+    if (e instanceof LoggedOut) return;
     showError(`Could not load the list of sites: ${e.message}`);
     return;
   }

@@ -2,16 +2,22 @@
 // (embedded mode, a temp SQLite file, free ports), opens the page in headless
 // Chromium at 1280 px and 375 px, and checks that what is on screen equals
 // both the API's answers and the truth computed here from the seeded events.
-// Any browser console error fails the test.
-import { spawn } from 'node:child_process';
+// Then a second api in keys mode (bound to 0.0.0.0, its own SQLite file, a
+// site, a read key and a shared link made with analytics-admin): login,
+// logout and the shared link's read-only view. Every page runs under the
+// api's Content-Security-Policy; any violation, and any browser console
+// error, fails the test.
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.ANALYTICS_API_BIN;
+const ADMIN_BIN = process.env.ANALYTICS_ADMIN_BIN || join(dirname(BIN), 'analytics-admin');
 const SHOTS = process.env.SCREENSHOT_DIR || 'target/dashboard-screenshots';
 mkdirSync(SHOTS, { recursive: true });
 
@@ -52,8 +58,17 @@ for (let d = 0; d < 366; d++) {
   }
 }
 
-function truth(site, from, to) {
-  const sel = events.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to);
+// The keys-mode api's events: two registered sites.
+const keyedEvents = [];
+for (let i = 0; i < 9; i++) keyedEvents.push(ev('north', today, 'page_view', ['/a', '/b', '/c'][i % 3 === 0 ? 0 : i % 2 + 1], `n${i % 5}`, i));
+for (let i = 0; i < 2; i++) keyedEvents.push(ev('north', today, 'sign_up', '/signup', `n${i}`, 20 + i));
+for (let i = 0; i < 4; i++) keyedEvents.push(ev('north', addDays(today, -1), 'page_view', '/a', `n${i}`, i));
+for (let i = 0; i < 6; i++) keyedEvents.push(ev('south', today, 'page_view', i < 4 ? '/s/home' : '/s/menu', `s${i % 3}`, i));
+keyedEvents.push(ev('south', today, 'download', '/s/menu.pdf', 's9', 30));
+for (let i = 0; i < 10; i++) keyedEvents.push(ev('south', addDays(today, -1 - (i % 3)), 'page_view', `/s/${i % 4}`, `s${i}`, i));
+
+function truth(site, from, to, list = events) {
+  const sel = list.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to);
   const views = sel.filter((e) => e.event_type === 'page_view');
   const paths = new Map();
   for (const e of views) paths.set(e.path, (paths.get(e.path) || 0) + 1);
@@ -79,23 +94,69 @@ const api = spawn(BIN, [], {
 });
 const base = `http://127.0.0.1:${http}`;
 let browser;
-const cleanup = () => { api.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
+let keyedApi;
+const cleanup = () => {
+  api.kill('SIGKILL');
+  if (keyedApi) keyedApi.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+};
 
-async function getJson(path) {
-  const r = await fetch(`${base}${path}`);
+// An api as the test reads it: where, with which credentials, and the
+// events it was sent (the truth of its numbers).
+const openSrv = { base, headers: {}, events };
+
+async function getJson(path, srv = openSrv) {
+  const r = await fetch(`${srv.base}${path}`, { headers: srv.headers });
   assert.equal(r.status, 200, path);
   return r.json();
 }
-async function post(body) {
-  const r = await fetch(`${base}/events/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(body, srv = openSrv) {
+  const r = await fetch(`${srv.base}/events/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   assert.equal(r.status, 202, await r.text());
 }
 
+async function waitReady(metricsPort) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try { if ((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok) return; } catch { /* not up yet */ }
+    assert.ok(Date.now() < deadline, 'api not ready in 30 s');
+    await sleep(100);
+  }
+}
+
+// Console errors, and Content-Security-Policy violations apart: Chromium
+// reports each as a console message ("Refused to …"), and the page's
+// securitypolicyviolation event is logged too, in case one is not.
+// `expect401`: where the test sends a page without credentials on purpose,
+// Chromium's "Failed to load resource: … 401" for that request is expected.
 const consoleErrors = [];
-function watch(page, label) {
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${label}: ${m.text()}`); });
+const cspViolations = [];
+let expected401s = 0;
+async function watch(page, label, { expect401 = false } = {}) {
+  page.on('console', (m) => {
+    const text = m.text();
+    if (/Content Security Policy|Refused to/.test(text)) cspViolations.push(`${label} ${page.url()}: ${text}`);
+    else if (m.type() === 'error' && expect401 && /status of 401/.test(text)) expected401s += 1;
+    else if (m.type() === 'error') consoleErrors.push(`${label}: ${text}`);
+  });
   page.on('pageerror', (e) => consoleErrors.push(`${label}: ${e.message}`));
   page.on('requestfailed', (r) => consoleErrors.push(`${label}: request failed ${r.url()}`));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`Refused by Content Security Policy: ${e.effectiveDirective} ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
+}
+
+// The api's security headers are on the page: the CSP check means something.
+function checkHeaders(resp, label) {
+  const h = resp.headers();
+  const csp = h['content-security-policy'] || '';
+  assert.ok(csp.includes("default-src 'none'") && csp.includes("script-src 'self'") && csp.includes("style-src 'self'"), `${label}: CSP header "${csp}"`);
+  assert.ok(!csp.includes('unsafe-'), `${label}: CSP allows unsafe-*: "${csp}"`);
+  assert.equal(h['x-content-type-options'], 'nosniff', `${label}: nosniff`);
+  assert.equal(h['x-frame-options'], 'DENY', `${label}: X-Frame-Options`);
+  return csp;
 }
 
 const num = async (page, sel) => Number((await page.locator(sel).innerText()).replace(/,/g, ''));
@@ -142,12 +203,12 @@ async function contrastFailures(page) {
   });
 }
 
-async function checkScreen(page, site, from, to, label) {
+async function checkScreen(page, site, from, to, label, srv = openSrv) {
   await settled(page);
   const url = new URL(page.url());
   assert.equal(url.searchParams.get('site'), site, `${label}: site in URL`);
-  const t = truth(site, from, to);
-  const apiStats = await getJson(`/stats?site_id=${site}&from=${from}&to=${to}&compare=previous`);
+  const t = truth(site, from, to, srv.events);
+  const apiStats = await getJson(`/stats?site_id=${site}&from=${from}&to=${to}&compare=previous`, srv);
   const shown = {
     views: await num(page, '#tile-views .value'),
     users: await num(page, '#tile-users .value'),
@@ -156,7 +217,7 @@ async function checkScreen(page, site, from, to, label) {
   assert.deepEqual(shown, { views: t.views, users: t.users, events: t.events }, `${label}: tiles vs truth`);
   assert.deepEqual(shown, { views: apiStats.total_views, users: apiStats.unique_users, events: apiStats.total_events }, `${label}: tiles vs API`);
   // The change figure names the previous period's value.
-  const prev = truth(site, apiStats.previous.from, apiStats.previous.to);
+  const prev = truth(site, apiStats.previous.from, apiStats.previous.to, srv.events);
   assert.equal(apiStats.previous.total_views, prev.views, `${label}: previous views`);
   const change = await page.locator('#tile-views .change').innerText();
   assert.ok(change.includes(`(${prev.views.toLocaleString('en-US')})`), `${label}: change text "${change}"`);
@@ -168,7 +229,7 @@ async function checkScreen(page, site, from, to, label) {
   assert.deepEqual(types, t.types.map(([k, n]) => [k, n.toLocaleString('en-US')]), `${label}: event types`);
   // The chart is uPlot's canvas with one point per hour or day.
   await page.locator('#chart canvas').waitFor();
-  const series = await getJson(`/stats/timeseries?site_id=${site}&from=${from}&to=${to}`);
+  const series = await getJson(`/stats/timeseries?site_id=${site}&from=${from}&to=${to}`, srv);
   const days = (Date.parse(to) - Date.parse(from)) / 86400000 + 1;
   assert.equal(series.points.length, days <= 2 ? days * 24 : days, `${label}: series length`);
   assert.equal(series.points.reduce((a, p) => a + p.views, 0), t.views, `${label}: series views`);
@@ -178,13 +239,151 @@ async function checkScreen(page, site, from, to, label) {
   console.log(`ok ${label}: ${JSON.stringify(shown)}, ${rows.length} path rows`);
 }
 
-try {
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    try { if ((await fetch(`http://127.0.0.1:${metrics}/readyz`)).ok) break; } catch { /* not up yet */ }
-    assert.ok(Date.now() < deadline, 'api not ready in 30 s');
-    await sleep(100);
+// ---- keys mode: login, logout, shared links ----
+const run = promisify(execFile);
+// analytics-admin on the keys-mode api's database; its last line of output.
+async function admin(db, ...args) {
+  const { stdout } = await run(ADMIN_BIN, args, { env: { PATH: process.env.PATH, RUST_LOG: 'warn', DATABASE_URL: db } });
+  return stdout.trim().split('\n').at(-1).trim();
+}
+
+const noScroll = async (page, label) => {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(w <= page.viewportSize().width, `${label}: page is ${w} px wide`);
+};
+
+async function checkLoginPage(page, label) {
+  assert.equal(new URL(page.url()).pathname, '/login', `${label}: on /login`);
+  assert.equal(await page.locator('main.login h1').innerText(), 'Analytics');
+  assert.equal(await page.locator('label[for=key]').innerText(), 'API key (scope read or admin)');
+  assert.equal(await page.locator('#key').getAttribute('type'), 'password');
+  // The dashboard's stylesheet styles it (a card, not the browser's default).
+  assert.equal(await page.locator('main.login form').evaluate((f) => getComputedStyle(f).display), 'flex', `${label}: login page styled`);
+  const contrast = await contrastFailures(page);
+  assert.ok(contrast.checked >= 4, `${label}: only ${contrast.checked} text elements`);
+  assert.deepEqual(contrast.failures, [], `${label}: text below WCAG AA contrast`);
+  await noScroll(page, label);
+}
+
+async function keysMode() {
+  const db = `sqlite://${join(dir, 'keys.db')}?mode=rwc`;
+  // In keys mode ingest takes registered sites only: register them first.
+  for (const site of ['north', 'south']) await admin(db, 'sites', 'add', site);
+  const key = await admin(db, 'keys', 'create', '--name', 'dashboard-test', '--scope', 'read');
+  assert.match(key, /^ak_/, `read key: ${key}`);
+  const link = await admin(db, 'links', 'create', '--site', 'south');
+  assert.match(link, /^\/share\/sl_/, `shared link: ${link}`);
+
+  const [kHttp, kMetrics] = [await freePort(), await freePort()];
+  const klog = openSync(join(SHOTS, 'analytics-api-keys.log'), 'w');
+  keyedApi = spawn(BIN, [], {
+    // Bound off loopback: reads need a key or a session.
+    env: { PATH: process.env.PATH, RUST_LOG: 'warn', DATABASE_URL: db, HTTP_ADDR: `0.0.0.0:${kHttp}`, METRICS_ADDR: `127.0.0.1:${kMetrics}` },
+    stdio: ['ignore', klog, klog],
+  });
+  const kbase = `http://127.0.0.1:${kHttp}`;
+  const srv = { base: kbase, headers: { authorization: `Bearer ${key}` }, events: keyedEvents };
+  await waitReady(kMetrics);
+  await post(keyedEvents, srv);
+  console.log(`keys mode: sites north and south registered, ${keyedEvents.length} events, read key and ${link.slice(0, 10)}… made with analytics-admin`);
+
+  // A read without credentials: 401 with a JSON error; with the key: both sites.
+  const anon = await fetch(`${kbase}/sites`);
+  assert.equal(anon.status, 401, 'keys mode: /sites without a key');
+  assert.ok((await anon.json()).error, 'keys mode: 401 body has an error');
+  assert.deepEqual((await getJson('/sites', srv)).sites, ['north', 'south']);
+
+  // ---- 1280 px: login, wrong key, right key, logout ----
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await watch(page, 'keys 1280', { expect401: true });
+  checkHeaders(await page.goto(`${kbase}/`), 'keys /');
+  await page.waitForURL(`${kbase}/login`);
+  await checkLoginPage(page, 'keys 1280 login');
+  console.log('ok keys mode: / without a session goes to /login');
+  await page.screenshot({ path: join(SHOTS, '1280-login.png'), fullPage: true });
+
+  await page.fill('#key', 'ak_not_a_key');
+  await page.click('main.login button[type=submit]');
+  await page.locator('main.login .error').waitFor();
+  assert.equal(await page.locator('main.login .error').innerText(), 'That key is not a live read or admin key.');
+  await checkLoginPage(page, 'keys 1280 wrong key');
+  assert.equal((await ctx.cookies()).filter((c) => c.name === 'analytics_session').length, 0, 'no session for a wrong key');
+  console.log('ok keys mode: a wrong key shows the error');
+  await page.screenshot({ path: join(SHOTS, '1280-login-wrong-key.png'), fullPage: true });
+
+  await page.fill('#key', key);
+  await page.click('main.login button[type=submit]');
+  await page.waitForURL((u) => u.pathname === '/');
+  await checkScreen(page, 'north', today, today, 'keys 1280 north today', srv);
+  assert.deepEqual(await page.locator('#site option').allTextContents(), ['north', 'south']);
+  assert.equal(await page.locator('#logout button').isVisible(), true, 'a session has Log out');
+  assert.equal(await page.locator('#shared').isVisible(), false, 'a session has no shared banner');
+  const session = (await ctx.cookies()).find((c) => c.name === 'analytics_session');
+  assert.ok(session && session.httpOnly && session.sameSite === 'Strict', `session cookie ${JSON.stringify(session)}`);
+  // Tab order: the pickers, then Log out.
+  const focused = [];
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.press('Tab');
+    focused.push(await page.evaluate(() => document.activeElement.id || document.activeElement.className || document.activeElement.textContent.trim()));
   }
+  assert.deepEqual(focused, ['skip', 'site', 'period', 'Log out'], 'keys mode tab order');
+  await page.selectOption('#site', 'south');
+  await page.selectOption('#period', '7d');
+  await checkScreen(page, 'south', addDays(today, -6), today, 'keys 1280 south 7d', srv);
+  await page.screenshot({ path: join(SHOTS, '1280-keys-south-7d.png'), fullPage: true });
+
+  await page.click('#logout button');
+  await page.waitForURL(`${kbase}/login`);
+  assert.equal((await ctx.cookies()).filter((c) => c.name === 'analytics_session').length, 0, 'logout clears the session');
+  await page.goto(`${kbase}/?site=north`);
+  await page.waitForURL(`${kbase}/login`);
+  console.log('ok keys mode: logout returns to /login, and / goes there again');
+
+  // ---- the shared link: south only, read-only ----
+  await page.goto(`${kbase}${link}`);
+  await page.waitForURL((u) => u.pathname === '/' && u.searchParams.get('site') === 'south');
+  await checkShared(page, srv, 'shared 1280');
+  await page.screenshot({ path: join(SHOTS, '1280-shared-south.png'), fullPage: true });
+  // Its cookie reads south and nothing else.
+  const share = (await ctx.cookies()).find((c) => c.name === 'analytics_share');
+  assert.ok(share && share.httpOnly, 'shared-link cookie');
+  const withLink = { headers: { cookie: `analytics_share=${share.value}` } };
+  const q = `from=${today}&to=${today}`;
+  assert.equal((await fetch(`${kbase}/stats?site_id=south&${q}`, withLink)).status, 200, 'a shared link reads its site');
+  assert.equal((await fetch(`${kbase}/stats?site_id=north&${q}`, withLink)).status, 403, 'a shared link reads its site only');
+  await page.selectOption('#period', 'yesterday');
+  await checkScreen(page, 'south', addDays(today, -1), addDays(today, -1), 'shared 1280 south yesterday', srv);
+  await ctx.close();
+
+  // ---- 375 px: the login page and the shared view ----
+  const mctx = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
+  const mpage = await mctx.newPage();
+  await watch(mpage, 'keys 375', { expect401: true });
+  await mpage.goto(`${kbase}/`);
+  await mpage.waitForURL(`${kbase}/login`);
+  await checkLoginPage(mpage, 'keys 375 login');
+  await mpage.screenshot({ path: join(SHOTS, '375-login.png'), fullPage: true });
+  await mpage.goto(`${kbase}${link}`);
+  await mpage.waitForURL((u) => u.pathname === '/' && u.searchParams.get('site') === 'south');
+  await checkShared(mpage, srv, 'shared 375');
+  await noScroll(mpage, 'shared 375');
+  await mpage.screenshot({ path: join(SHOTS, '375-shared-south.png'), fullPage: true });
+  await mctx.close();
+  assert.ok(expected401s > 0, 'the unauthenticated visits got their 401');
+  console.log(`keys mode: ${expected401s} expected 401s logged by Chromium on the way to /login`);
+}
+
+async function checkShared(page, srv, label) {
+  await checkScreen(page, 'south', today, today, `${label} south today`, srv);
+  assert.deepEqual(await page.locator('#site option').allTextContents(), ['south'], `${label}: only its site`);
+  assert.equal(await page.locator('#shared').isVisible(), true, `${label}: banner`);
+  assert.equal(await page.locator('#shared').innerText(), 'Shared view of south (read-only)');
+  assert.equal(await page.locator('#logout').isVisible(), false, `${label}: no Log out`);
+}
+
+try {
+  await waitReady(metrics);
   for (let i = 0; i < events.length; i += 500) await post(events.slice(i, i + 500));
   console.log(`seeded ${events.length} events`);
 
@@ -195,11 +394,25 @@ try {
 
   // ---- 1280 px ----
   const wide = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  watch(wide, '1280');
-  await wide.goto(`${base}/`);
+  await watch(wide, '1280');
+  const csp = checkHeaders(await wide.goto(`${base}/`), 'open /');
+  console.log(`page served with Content-Security-Policy: ${csp}`);
   // The first site in byte order, today, by default.
   await checkScreen(wide, 'alpha', today, today, '1280 alpha today');
   assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'gamma']);
+  // Open mode: no login, so no Log out and no shared-view banner.
+  assert.equal(await wide.locator('#logout').isVisible(), false, 'open mode: no Log out');
+  assert.equal(await wide.locator('#shared').isVisible(), false, 'open mode: no shared banner');
+  // The CSP watch catches a violation (an inline style attribute), so the
+  // zero-violation checks below mean something.
+  await wide.evaluate(() => document.getElementById('empty').setAttribute('style', 'color: red'));
+  // Both channels report it: Chromium's own message and the event listener.
+  const seen = () => [/inline style.*Content Security Policy directive|Refused to apply inline style/, /Refused by Content Security Policy: style-src-attr/]
+    .every((re) => cspViolations.some((v) => re.test(v)));
+  for (let i = 0; i < 100 && !seen(); i++) await sleep(20);
+  assert.ok(seen() && cspViolations.length === 2, `CSP watch self-test: ${JSON.stringify(cspViolations)}`);
+  console.log('ok CSP watch self-test: an inline style attribute is reported (by Chromium and by the listener)');
+  cspViolations.length = 0;
   await wide.screenshot({ path: join(SHOTS, '1280-alpha-today.png'), fullPage: true });
 
   await wide.selectOption('#period', 'yesterday');
@@ -272,7 +485,7 @@ try {
 
   // ---- 375 px ----
   const narrow = await browser.newPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
-  watch(narrow, '375');
+  await watch(narrow, '375');
   await narrow.goto(`${base}/?site=alpha&period=today`);
   await checkScreen(narrow, 'alpha', today, today, '375 alpha today');
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth);
@@ -284,8 +497,11 @@ try {
   assert.ok((await narrow.evaluate(() => document.documentElement.scrollWidth)) <= 375);
   await narrow.screenshot({ path: join(SHOTS, '375-beta-7d.png'), fullPage: true });
 
+  await keysMode();
+
+  assert.deepEqual(cspViolations, [], 'Content-Security-Policy violations');
   assert.deepEqual(consoleErrors, [], 'browser console errors');
-  console.log(`dashboard browser test passed; screenshots in ${SHOTS}`);
+  console.log(`dashboard browser test passed (0 CSP violations, 0 console errors); screenshots in ${SHOTS}`);
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The dashboard's browser test: headless Chromium (Debian's package) driven by
-# playwright-core against the real api binary in embedded mode. Also checks
-# that the committed dashboard/dist is what `npm run build` makes of the
-# source. Builds no Rust: uses ${ANALYTICS_BIN_DIR:-target/debug}/analytics-api.
+# playwright-core against the real api binary in embedded mode, open on
+# loopback and in keys mode (login, logout, shared links). Also checks that
+# the committed dashboard/dist is what `npm run build` makes of the source.
+# Builds no Rust: uses analytics-api and analytics-admin from
+# ${ANALYTICS_BIN_DIR:-target/debug} (the api embeds dist/: build it after
+# changing the dashboard).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -29,5 +32,6 @@ echo "== browser test"
 bin_dir="${ANALYTICS_BIN_DIR:-target/debug}"
 [[ "$bin_dir" = /* ]] || bin_dir="$root/$bin_dir"
 export ANALYTICS_API_BIN="$bin_dir/analytics-api"
+export ANALYTICS_ADMIN_BIN="$bin_dir/analytics-admin"
 export SCREENSHOT_DIR="$root/target/dashboard-screenshots"
 node dashboard/tests/browser.mjs
