@@ -6,7 +6,7 @@ use crate::limits::RateLimits;
 use crate::routes::RequestLimits;
 use crate::serve::ConnectionLimits;
 use analytics_core::event::{Policy, DEFAULT_MAX_AGE_DAYS};
-use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, TelemetryArgs};
+use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, RetentionArgs, TelemetryArgs};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,6 +27,9 @@ pub struct ApiConfig {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// Embedded mode: the api's maintenance applies it.
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Longest a request waits for its events to be durable (broker ack, or
     /// the embedded commit) before it is answered 503.
     #[arg(

@@ -31,6 +31,14 @@ const QUERY_POOL_EMBEDDED: u32 = 4;
 /// How often the rate limiters drop the buckets of idle clients and sites.
 const FORGET_IDLE_LIMITS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// What embedded mode's maintenance task is started with once serving.
+struct EmbeddedMaintenance {
+    db: DatabaseConnection,
+    liveness: Arc<Liveness>,
+    writer: Arc<WriterState>,
+    retention: Option<maintenance::Retention>,
+}
+
 /// A built api: listeners bound, ready to serve.
 pub struct Application {
     http: TcpListener,
@@ -43,7 +51,7 @@ pub struct Application {
     sink: Arc<Sink>,
     /// Embedded mode: the writer task and the maintenance task.
     writer_task: Option<JoinHandle<()>>,
-    maintenance: Option<(DatabaseConnection, Arc<Liveness>, Arc<WriterState>)>,
+    maintenance: Option<EmbeddedMaintenance>,
     grace: std::time::Duration,
 }
 
@@ -102,7 +110,12 @@ impl Application {
                 .await
                 .context("migrating the embedded database")?;
             let db_writer = Writer::open(&db).with_context(|| format!("opening {database} for writing"))?;
-            maintenance = Some((db.clone(), liveness.clone(), db_writer.state().clone()));
+            maintenance = Some(EmbeddedMaintenance {
+                db: db.clone(),
+                liveness: liveness.clone(),
+                writer: db_writer.state().clone(),
+                retention: maintenance::Retention::from_args(&cfg.retention),
+            });
             let (writer, task) = EmbeddedWriter::spawn(
                 db_writer,
                 metrics.clone(),
@@ -218,8 +231,8 @@ impl Application {
             metrics = %ops.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "listening"
         );
-        let maintenance = maintenance
-            .map(|(db, liveness, writer)| Maintenance::spawn(db, liveness, maintenance::EVERY, Some(writer)));
+        let maintenance =
+            maintenance.map(|m| Maintenance::spawn(m.db, m.liveness, maintenance::EVERY, Some(m.writer), m.retention));
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let ops_server = tokio::spawn(async move {
             let _ = axum::serve(ops, ops_router).await;

@@ -1,6 +1,6 @@
 //! The processor's settings (environment variable or flag each).
 
-use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, TelemetryArgs};
+use analytics_core::ops::config::{DatabaseUrl, KafkaArgs, RetentionArgs, TelemetryArgs};
 use clap::Parser;
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub struct ProcessorConfig {
     pub group_id: String,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// A batch is written when it holds this many messages…
     #[arg(
         long,

@@ -164,7 +164,8 @@ impl Processor {
             let _ = axum::serve(ops_listener, ops).await;
         });
         let writer = Some(pipeline.writer.state().clone());
-        let maintenance = Maintenance::spawn(maintenance_db, liveness, maintenance::EVERY, writer);
+        let retention = maintenance::Retention::from_args(&cfg.retention);
+        let maintenance = Maintenance::spawn(maintenance_db, liveness, maintenance::EVERY, writer, retention);
         let lag_task = tokio::spawn(pipeline::report_lag(consumer, pipeline.next_offsets.clone(), metrics));
         let grace = cfg.telemetry.shutdown_grace();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,6 +1,7 @@
 //! Upkeep that runs beside the writers, never inside a batch: pruning the
 //! live panel's old minutes (`prune`), packing path rows (`compaction`) and
-//! rebuilding stale weekly caches (`weeks`). `Maintenance` runs them on a
+//! rebuilding stale weekly caches (`weeks`), and dropping data past its
+//! retention (`retention`). `Maintenance` runs them on a
 //! schedule of its own, whether or not events arrive, as a task with a
 //! liveness report and a clean stop. Every chore is idempotent and safe
 //! beside writers and beside another process's maintenance (two
@@ -8,11 +9,13 @@
 
 pub mod compaction;
 pub mod prune;
+pub mod retention;
 pub mod weeks;
 
 use crate::ops::health::Liveness;
 use crate::store::WriterState;
 use chrono::Utc;
+pub use retention::Retention;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,15 +44,17 @@ impl Maintenance {
     /// `writer`: the state of this process's writer, whose touched days
     /// say which weekly caches to check between full scans (none: every
     /// round is a full scan).
+    /// `retention`: what to drop by age each round (none: keep all).
     pub fn spawn(
         db: DatabaseConnection,
         liveness: Arc<Liveness>,
         every: Duration,
         writer: Option<Arc<WriterState>>,
+        retention: Option<Retention>,
     ) -> Self {
         liveness.register(LOOP_NAME, STALL_AFTER.max(every * 3));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(db, liveness, every, writer, stopped));
+        let task = tokio::spawn(run(db, liveness, every, writer, retention, stopped));
         Self { stop, task }
     }
 
@@ -67,6 +72,7 @@ async fn run(
     liveness: Arc<Liveness>,
     every: Duration,
     writer: Option<Arc<WriterState>>,
+    retention: Option<Retention>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut last_full_scan: Option<Instant> = None;
@@ -79,7 +85,7 @@ async fn run(
         tokio::select! {
             biased;
             _ = stopped.changed() => break,
-            () = run_once(&db, &liveness, writer.as_deref().filter(|_| !full)) => {}
+            () = run_once(&db, &liveness, writer.as_deref().filter(|_| !full), retention) => {}
         }
         tokio::select! {
             _ = stopped.changed() => break,
@@ -92,8 +98,20 @@ async fn run(
 /// One round of every chore; a failure is logged and retried next round.
 /// With `writer`, only the weeks its commits (and this round's packing)
 /// touched are checked; without, every week.
-pub async fn run_once(db: &DatabaseConnection, liveness: &Liveness, writer: Option<&WriterState>) {
+pub async fn run_once(
+    db: &DatabaseConnection,
+    liveness: &Liveness,
+    writer: Option<&WriterState>,
+    retention: Option<Retention>,
+) {
     let mut touched = writer.and_then(|w| w.touched.take());
+    if let Some(r) = retention {
+        match retention::apply(db, r, Utc::now()).await {
+            Ok(n) => tracing::debug!(deleted = n, days = r.days, "dropped raw events past their retention"),
+            Err(e) => tracing::warn!(error = %e, "retention failed; retrying next round"),
+        }
+        liveness.report(LOOP_NAME);
+    }
     match prune::old_minutes(db, Utc::now()).await {
         Ok(n) => tracing::debug!(deleted = n, "pruned minute_event_counts"),
         Err(e) => tracing::warn!(error = %e, "pruning minute_event_counts failed; retrying next round"),

@@ -47,6 +47,32 @@ impl TelemetryArgs {
     }
 }
 
+/// Whether retention also drops the rollups' rows of old days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RetainRollups {
+    /// Keep them: they hold no personal data, and old days keep answering.
+    Keep,
+    /// Drop them with the raw events.
+    Drop,
+}
+
+/// Retention by age, run by the maintenance task of whichever process
+/// writes (the processor; the api in embedded mode).
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Raw events older than this many days are deleted (0: kept forever).
+    #[arg(long, env = "RETENTION_DAYS", value_name = "RETENTION_DAYS", default_value = "0")]
+    pub retention_days: u32,
+    /// Whether the rollups of those days go too: keep or drop.
+    #[arg(
+        long,
+        env = "RETENTION_ROLLUPS",
+        value_name = "RETENTION_ROLLUPS",
+        default_value = "keep"
+    )]
+    pub retention_rollups: RetainRollups,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SecurityProtocol {
     Plaintext,

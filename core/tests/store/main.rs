@@ -5,6 +5,7 @@
 
 mod path_packs;
 mod raw_events;
+mod retention;
 mod timestamps;
 mod user_sets_writers;
 mod week_rollups;

@@ -157,6 +157,7 @@ async fn maintenance_packs_every_database_by_itself() {
             liveness.clone(),
             every,
             Some(writer.state().clone()),
+            None,
         ));
         dbs.push(db);
     }

@@ -383,7 +383,7 @@ async fn touched_rounds_rebuild_only_what_changed(db: DatabaseConnection) {
     let mut rng = ChaCha8Rng::seed_from_u64(41);
     let mut truth = Truth::default();
     write(&mine, &mut truth, &events(&mut rng, 2_000, 50)).await;
-    run_once(&db, &liveness, None).await;
+    run_once(&db, &liveness, None, None).await;
     let weeks = count(&db, "weekly_user_sets").await;
     assert!(weeks >= 6, "a full round builds every week of both sites ({weeks})");
     assert_eq!(current_user_weeks(&db).await, weeks);
@@ -405,7 +405,7 @@ async fn touched_rounds_rebuild_only_what_changed(db: DatabaseConnection) {
         current_user_weeks(&db).await < weeks,
         "the other writer made weeks stale"
     );
-    run_once(&db, &liveness, Some(mine.state())).await;
+    run_once(&db, &liveness, Some(mine.state()), None).await;
     let after_mine = current_user_weeks(&db).await;
     assert!(
         after_mine < weeks,
@@ -419,7 +419,7 @@ async fn touched_rounds_rebuild_only_what_changed(db: DatabaseConnection) {
         .filter(|e| e.timestamp.date_naive() >= day(14) && e.timestamp.date_naive() < day(21))
         .collect();
     write(&mine, &mut truth, &later).await;
-    run_once(&db, &liveness, Some(mine.state())).await;
+    run_once(&db, &liveness, Some(mine.state()), None).await;
     let stale_before = weeks - after_mine;
     assert_eq!(
         weeks - current_user_weeks(&db).await,
@@ -428,7 +428,7 @@ async fn touched_rounds_rebuild_only_what_changed(db: DatabaseConnection) {
     );
     // A full round catches the rest; answers were exact all along.
     assert_exact(&db, &truth, "before the full round").await;
-    run_once(&db, &liveness, None).await;
+    run_once(&db, &liveness, None, None).await;
     assert_eq!(current_user_weeks(&db).await, weeks);
     assert_exact(&db, &truth, "after the full round").await;
 }
