@@ -3,6 +3,7 @@
 //! five in api/tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod deletion;
 mod path_packs;
 mod raw_events;
 mod retention;

@@ -1,0 +1,225 @@
+//! Deleting a user leaves every answer equal to the answer of a database
+//! that never saw them: `/stats` over every day and over ranges with whole
+//! weeks (weekly caches built before the deletion), top paths (views in
+//! rows and in packs), hourly and daily series, event-type breakdowns and
+//! the live minutes. Then the user comes back (the writer that knew their
+//! old ordinal must not reuse it) and is deleted again. PostgreSQL and
+//! SQLite.
+
+use analytics_core::event::{Event, IncomingEvent};
+use analytics_core::maintenance::compaction::compact;
+use analytics_core::maintenance::run_once;
+use analytics_core::ops::health::Liveness;
+use analytics_core::query::breakdown::{breakdown, BreakdownQuery, Dimension};
+use analytics_core::query::live::live;
+use analytics_core::query::series::{series, Interval, SeriesQuery};
+use analytics_core::query::stats::{query, StatsQuery};
+use analytics_core::store::{user_events, Writer};
+use chrono::{Days, NaiveDate, TimeZone, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use testkit::db::TestDb;
+
+const SITES: [&str; 2] = ["s", "t"];
+/// 2026-10-05 is a Monday: 17 days, two whole weeks and three days.
+fn day(n: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 10, 5).unwrap() + Days::new(n)
+}
+const DAYS: u64 = 17;
+
+fn events(rng: &mut ChaCha8Rng, n: usize, users: &[&str]) -> Vec<Event> {
+    (0..n)
+        .map(|_| {
+            let d = day(rng.random_range(0..DAYS));
+            let ts = Utc
+                .from_utc_datetime(
+                    &d.and_hms_opt(rng.random_range(0..24), rng.random_range(0..60), 0)
+                        .unwrap(),
+                )
+                .to_rfc3339();
+            let kind = ["page_view", "page_view", "page_view", "click", "signup"][rng.random_range(0..5)];
+            IncomingEvent {
+                site_id: Some(SITES[usize::from(rng.random_bool(0.2))].into()),
+                event_type: Some(kind.into()),
+                path: Some(format!("/p{}", rng.random_range(0..12))),
+                user_id: Some(users[rng.random_range(0..users.len())].into()),
+                timestamp: Some(ts),
+                ..Default::default()
+            }
+            .validate(Utc::now())
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Every answer the queries give, as text, for comparison.
+async fn answers(db: &DatabaseConnection) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ranges: Vec<(u64, u64)> = (0..DAYS).map(|d| (d, d)).collect();
+    ranges.extend([(0, DAYS - 1), (0, 13), (2, 15), (7, 13), (3, 9)]);
+    for site in SITES {
+        for (from, to) in &ranges {
+            let (from, to) = (day(*from), day(*to));
+            let q = StatsQuery {
+                site_id: site.into(),
+                from,
+                to,
+                limit: 100,
+                single_date: false,
+                compare: false,
+            };
+            out.push(format!("stats {site} {from} {to}: {:?}", query(db, &q).await.unwrap()));
+            let b = BreakdownQuery {
+                site_id: site.into(),
+                from,
+                to,
+                by: Dimension::EventType,
+                limit: 100,
+            };
+            out.push(format!(
+                "types {site} {from} {to}: {:?}",
+                breakdown(db, &b).await.unwrap().rows
+            ));
+        }
+        for interval in [Interval::Hour, Interval::Day] {
+            let q = SeriesQuery {
+                site_id: site.into(),
+                from: day(0),
+                to: day(DAYS - 1),
+                interval,
+            };
+            out.push(format!(
+                "series {site} {interval:?}: {:?}",
+                series(db, &q).await.unwrap().points
+            ));
+        }
+        let now = Utc::now();
+        out.push(format!("live {site}: {:?}", live(db, site, now).await.unwrap().minutes));
+    }
+    out
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+async fn write_all(db: &DatabaseConnection, writer: &Writer, batches: &[Vec<Event>]) {
+    for (i, b) in batches.iter().enumerate() {
+        writer.write(b).await.unwrap();
+        if i % 2 == 1 {
+            compact(db).await.unwrap();
+        }
+    }
+}
+
+fn without(batches: &[Vec<Event>], user: &str) -> Vec<Vec<Event>> {
+    batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .filter(|e| !(e.site_id == "s" && e.user_id == user))
+                .cloned()
+                .collect()
+        })
+        .collect()
+}
+
+async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnection) {
+    let liveness = Liveness::default();
+    let users: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let batches: Vec<Vec<Event>> = (0..6).map(|_| events(&mut rng, 500, &names)).collect();
+    let writer = Writer::open(&db).unwrap();
+    write_all(&db, &writer, &batches).await;
+    // Weekly caches built from the days as they were.
+    run_once(&db, &liveness, None, None).await;
+    assert!(count(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM weekly_user_sets").await > 0);
+
+    let gone = "u3";
+    let sent = batches
+        .iter()
+        .flatten()
+        .filter(|e| e.site_id == "s" && e.user_id == gone)
+        .count();
+    assert!(sent > 10, "the user had events ({sent})");
+    let removed = user_events::delete(&db, "s", gone).await.unwrap();
+    assert_eq!(removed as usize, sent);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM site_users WHERE site_id = 's' AND user_id = 'u3'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE site_id = 's' AND user_id = 'u3'"
+        )
+        .await,
+        0
+    );
+    // The other site's u3 is another user.
+    assert!(
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE site_id = 't' AND user_id = 'u3'"
+        )
+        .await
+            > 0
+    );
+
+    let fresh_writer = Writer::open(&fresh).unwrap();
+    let kept = without(&batches, gone);
+    write_all(&fresh, &fresh_writer, &kept).await;
+    run_once(&fresh, &liveness, None, None).await;
+    let want = answers(&fresh).await;
+    assert_eq!(answers(&db).await, want, "right after the deletion");
+    // After maintenance rebuilds the dropped weeks too.
+    run_once(&db, &liveness, None, None).await;
+    assert_eq!(answers(&db).await, want, "after the weeks are rebuilt");
+
+    // The user comes back through the writer that knew their old ordinal.
+    let back: Vec<Event> = events(&mut rng, 200, &[gone, "u7"]);
+    writer.write(&back).await.unwrap();
+    fresh_writer.write(&back).await.unwrap();
+    run_once(&db, &liveness, None, None).await;
+    run_once(&fresh, &liveness, None, None).await;
+    assert_eq!(answers(&db).await, answers(&fresh).await, "the user came back");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM site_users WHERE site_id = 's' AND user_id = 'u3'"
+        )
+        .await,
+        1,
+        "a new ordinal row, not the cached old one"
+    );
+    // And is deleted again: nothing of them is left anywhere.
+    let again = back.iter().filter(|e| e.site_id == "s" && e.user_id == gone).count();
+    assert_eq!(user_events::delete(&db, "s", gone).await.unwrap() as usize, again);
+    assert_eq!(
+        user_events::delete(&db, "s", gone).await.unwrap(),
+        0,
+        "a second deletion finds nothing"
+    );
+}
+
+#[tokio::test]
+async fn postgres_a_deleted_user_is_as_if_never_seen() {
+    let (db, fresh) = (TestDb::migrated().await, TestDb::migrated().await);
+    deleted_as_if_never_seen(db.connect().await, fresh.connect().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_deleted_user_is_as_if_never_seen() {
+    deleted_as_if_never_seen(super::migrated_sqlite().await, super::migrated_sqlite().await).await;
+}
