@@ -327,6 +327,18 @@ def test_limits_follow_the_values():
     assert env_of(container(helmlib.by_component(docs, "Deployment", "api")))["TRUSTED_PROXIES"]["value"] == ""
 
 
+def test_retention_reaches_the_processor_only():
+    docs = helmlib.render({})
+    proc = env_of(container(helmlib.by_component(docs, "Deployment", "processor")))
+    api = env_of(container(helmlib.by_component(docs, "Deployment", "api")))
+    # Kept forever unless asked: the processor's maintenance runs it (the api does not in Kafka mode).
+    assert (proc["RETENTION_DAYS"]["value"], proc["RETENTION_ROLLUPS"]["value"]) == ("0", "keep")
+    assert "RETENTION_DAYS" not in api
+    docs = helmlib.render({"processor": {"retentionDays": 400, "retentionRollups": "drop"}})
+    proc = env_of(container(helmlib.by_component(docs, "Deployment", "processor")))
+    assert (proc["RETENTION_DAYS"]["value"], proc["RETENTION_ROLLUPS"]["value"]) == ("400", "drop")
+
+
 def test_extra_env_comes_after_the_chart_settings():
     # Kubernetes takes the last of two entries with one name: extraEnv overrides.
     docs = helmlib.render({"api": {"extraEnv": [{"name": "HTTP_MAX_IN_FLIGHT", "value": "7"}]}})

@@ -260,6 +260,14 @@ a change edits the pod template, which rolls the pods as the checksum does.
   value: {{ .Values.processor.kafkaFetchMaxKbytes | int64 | quote }}
 {{- end }}
 
+{{/* Retention by age, run by the processor's maintenance (processor.retentionDays, .retentionRollups). */}}
+{{- define "analytics.processor.retentionEnv" -}}
+- name: RETENTION_DAYS
+  value: {{ .Values.processor.retentionDays | int64 | quote }}
+- name: RETENTION_ROLLUPS
+  value: {{ .Values.processor.retentionRollups | quote }}
+{{- end }}
+
 {{/* Secret (name, key) holding SESSION_SECRET: the operator's, or the chart's (secret.yaml). */}}
 {{- define "analytics.sessionSecret.name" -}}
 {{- .Values.api.sessionSecret.existingSecret | default (printf "%s-session" (include "analytics.fullname" .) | trunc 63 | trimSuffix "-") }}
