@@ -112,7 +112,9 @@ const CONNECT_WAIT: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() {
     let cli: Cli = parse_or_exit();
-    analytics_core::ops::telemetry::init_to(cli.log_format, true);
+    // Quiet by default: in an api pod it inherits the api's RUST_LOG, and
+    // with `kubectl exec -t` stderr mixes into the output a script reads.
+    analytics_core::ops::telemetry::init_cli(cli.log_format, "ADMIN_LOG", "warn");
     if let Err(e) = run(cli).await {
         eprintln!("analytics-admin: {e:#}");
         std::process::exit(1);

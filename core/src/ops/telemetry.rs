@@ -36,9 +36,28 @@ pub fn init_to(format: LogFormat, to_stderr: bool) {
     let _ = init_with(format, to_stderr, "", None);
 }
 
+/// A command-line tool's logs, to stderr: filtered by the variable `env`
+/// (not `RUST_LOG`, which a tool run inside a service's container inherits
+/// from the service), else `default`.
+pub fn init_cli(format: LogFormat, env: &str, default: &str) {
+    let filter = EnvFilter::try_from_env(env).unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = init_filtered(format, true, "", None, filter);
+}
+
 /// `service` names the resource in traces; `otlp_endpoint` (the base URL, as
 /// in `OTEL_EXPORTER_OTLP_ENDPOINT`) turns export on.
 pub fn init_with(format: LogFormat, to_stderr: bool, service: &'static str, otlp_endpoint: Option<&str>) -> Telemetry {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_filtered(format, to_stderr, service, otlp_endpoint, filter)
+}
+
+fn init_filtered(
+    format: LogFormat,
+    to_stderr: bool,
+    service: &'static str,
+    otlp_endpoint: Option<&str>,
+    filter: EnvFilter,
+) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = otlp_endpoint.and_then(|endpoint| match build_provider(service, endpoint) {
         Ok(p) => Some(p),
@@ -50,7 +69,6 @@ pub fn init_with(format: LogFormat, to_stderr: bool, service: &'static str, otlp
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("analytics")));
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     // try_init: a second call (tests, embedded callers) keeps the first set-up.
     let _ = match (format, to_stderr) {
