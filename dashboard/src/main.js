@@ -85,31 +85,18 @@ async function api(path, params) {
   return body;
 }
 
-// How this page reads, from the api's cookies (api/src/auth.rs): 'key' (a
-// session opened at /login), 'link' (a shared link: one site, read-only) or
-// 'open' (neither: embedded mode on loopback, where reads need no key; a
-// page that needed one has already been sent to /login by then).
-const SESSION_COOKIE = 'analytics_session';
-const SHARE_COOKIE = 'analytics_share';
-
-// The api's cookies are HttpOnly: script can neither read nor overwrite them
-// (RFC 6265bis, storage model), so a probe written under the same name that
-// does not stick means the cookie is there. A probe that sticks is removed
-// at once, before any request could carry it.
-function hasHttpOnlyCookie(name) {
-  const probe = `${name}=probe${Math.random().toString(36).slice(2)}`;
-  document.cookie = `${probe}; Path=/; SameSite=Strict`;
-  const stuck = document.cookie.split(/;\s*/).includes(probe);
-  if (stuck) document.cookie = `${name}=; Path=/; Max-Age=0; SameSite=Strict`;
-  return !stuck;
-}
-
-export function accessKind() {
-  if (!navigator.cookieEnabled) return 'open';
-  // The api tries the session before the link, as here.
-  if (hasHttpOnlyCookie(SESSION_COOKIE)) return 'key';
-  if (hasHttpOnlyCookie(SHARE_COOKIE)) return 'link';
-  return 'open';
+// How this page reads, from GET /session (api/src/routes/session.rs): 'key'
+// (a session opened at /login), 'link' (a shared link: one site, read-only),
+// 'open' (embedded mode on loopback, where reads need no key) or 'none'.
+// Asking the api rather than guessing from cookies keeps the page right when
+// cookies of another api on the same host are present (cookies ignore ports).
+export async function accessKind() {
+  try {
+    return (await api('/session', {})).kind;
+  } catch (e) {
+    if (e instanceof LoggedOut) throw e;
+    return 'none';
+  }
 }
 
 let state = readUrl();
@@ -345,7 +332,7 @@ async function main() {
   bind();
   try {
     const sites = await loadSites();
-    showAccess(accessKind(), sites);
+    showAccess(await accessKind(), sites);
     const empty = sites.length === 0 && !state.site;
     $('empty').hidden = !empty;
     $('content').hidden = empty;

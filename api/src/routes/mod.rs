@@ -79,6 +79,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/share/{token}", get(session::share))
+        .route("/session", get(session::whoami))
         .route("/stats", get(stats::stats))
         .route("/stats/timeseries", get(stats::timeseries))
         .route("/stats/breakdown", get(stats::breakdown))

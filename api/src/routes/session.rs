@@ -127,3 +127,23 @@ fn url_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// `GET /session`: who the page is, for the dashboard to adapt (a login
+/// prompt, a logout control, a shared view's banner). Never a secret.
+pub async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = state.access.principal(&state.db, &headers).await?;
+    let body = match principal {
+        None => serde_json::json!({"kind": "none", "name": null, "sites": []}),
+        Some(p) => {
+            let kind = if state.access.open {
+                "open"
+            } else if p.name.starts_with("link:") {
+                "link"
+            } else {
+                "key"
+            };
+            serde_json::json!({"kind": kind, "name": p.name, "scope": p.scope, "sites": p.sites})
+        }
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+}

@@ -150,6 +150,14 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
         assert_eq!(get(&c, &url, Some(&reader_all)).await.0, 200, "{path}");
     }
 
+    // /session says who the page is, without a secret.
+    assert_eq!(get(&c, &format!("{base}/session"), None).await.1["kind"], "none");
+    let (_, who) = get(&c, &format!("{base}/session"), Some(&reader_a)).await;
+    assert_eq!(
+        (who["kind"].clone(), who["name"].clone(), who["sites"].clone()),
+        (json!("key"), json!("reader-a"), json!(["a"]))
+    );
+
     // /sites lists only what the key may read.
     assert_eq!(
         get(&c, &format!("{base}/sites"), Some(&reader_a)).await.1,
@@ -262,6 +270,19 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/?site=a");
     let (share, _) = set_cookie(&r, "analytics_share").unwrap();
+    let who: Value = nc
+        .get(format!("{base}/session"))
+        .header("cookie", &share)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (who["kind"].clone(), who["sites"].clone()),
+        (json!("link"), json!(["a"]))
+    );
     assert_eq!(
         nc.get(stats("a"))
             .header("cookie", &share)
