@@ -44,6 +44,8 @@ pub async fn single(
     result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
 }
 
+/// All-or-nothing: the first invalid event rejects the whole batch, and the
+/// error names its index and every broken field.
 pub async fn batch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -77,8 +79,6 @@ pub async fn batch(
     result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
 }
 
-/// All-or-nothing: the first invalid event rejects the whole batch, and the
-/// error names its index and every broken field.
 /// Whether the request may send its sites' events (`INGEST_AUTH`): a site
 /// that is not registered is a 403 naming the event's `site_id` (and its
 /// index in a batch); so is one its ingest key does not cover.
