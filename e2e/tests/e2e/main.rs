@@ -3,11 +3,13 @@
 //! export, outages of the broker and the database. One test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod backpressure;
 mod faults;
 mod operations;
 mod pipeline_embedded;
 mod pipeline_kafka;
+mod secrets;
 mod slow_clients;
 mod startup_config;
 mod tracing_otlp;
