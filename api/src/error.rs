@@ -2,6 +2,7 @@
 //! are logged and never shown to the client.
 
 use analytics_core::event::FieldError;
+use analytics_core::ops::telemetry::error_chain;
 use analytics_core::store::StoreError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,24 +82,12 @@ impl From<StoreError> for ApiError {
     /// logged with its whole chain, and the client sees none of it.
     fn from(e: StoreError) -> Self {
         if e.is_transient() {
-            tracing::warn!(error = %chain(&e), "database unavailable");
+            tracing::warn!(error = %error_chain(&e), "database unavailable");
             Self::Unavailable("database unavailable, retry later".into())
         } else {
-            Self::Internal(chain(&e))
+            Self::Internal(error_chain(&e))
         }
     }
-}
-
-/// An error and its sources, `: `-separated, for one log line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 impl IntoResponse for ApiError {

@@ -298,7 +298,7 @@ impl Pipeline {
                     break outcome;
                 }
                 Err(e) => {
-                    tracing::error!(error = %chain(&e), events = batch.events.len(), "batch write failed; retrying");
+                    tracing::error!(error = %telemetry::error_chain(&e), events = batch.events.len(), "batch write failed; retrying");
                     if !self.pause(name, &mut backoff, stop).await {
                         return false;
                     }
@@ -395,7 +395,7 @@ impl Pipeline {
             Err(e) if e.is_rejected_data() => e,
             Err(e) => return Err(e),
         };
-        tracing::warn!(error = %chain(&first), events = batch.events.len(), "the database refused the batch's data; isolating the events it refuses");
+        tracing::warn!(error = %telemetry::error_chain(&first), events = batch.events.len(), "the database refused the batch's data; isolating the events it refuses");
         let mut total = WriteOutcome::default();
         let mut refused = Vec::new();
         let all: Vec<usize> = (0..batch.events.len()).collect();
@@ -450,7 +450,7 @@ impl Pipeline {
                 source.offset,
                 None,
             ),
-            reason: format!("the database refused the event: {}", chain(why)),
+            reason: format!("the database refused the event: {}", telemetry::error_chain(why)),
         }
     }
 
@@ -496,18 +496,6 @@ fn halves(part: &[usize]) -> Vec<Vec<usize>> {
     }
     let (a, b) = part.split_at(part.len() / 2);
     vec![a.to_vec(), b.to_vec()]
-}
-
-/// An error and its sources, for one log line or a dead letter's reason.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

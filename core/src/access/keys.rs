@@ -183,16 +183,19 @@ pub async fn verify(db: &DatabaseConnection, token: &str) -> Result<Option<Princ
         .await
         .map_err(StoreError::from)?;
     match row {
-        Some(m) if m.revoked_at.is_none() && secret::matches(token, &m.hash) => {
-            let i = info(m)?;
-            Ok(Some(Principal {
-                name: i.name,
-                scope: i.scope,
-                sites: i.sites,
-            }))
-        }
+        Some(m) if m.revoked_at.is_none() && secret::matches(token, &m.hash) => principal(m).map(Some),
         _ => Ok(None),
     }
+}
+
+/// A live key's row as the principal it authenticates.
+fn principal(m: api_keys::Model) -> Result<Principal, AccessError> {
+    let i = info(m)?;
+    Ok(Principal {
+        name: i.name,
+        scope: i.scope,
+        sites: i.sites,
+    })
 }
 
 /// The principal of a key by name (a session carries the name), if live.
@@ -202,14 +205,7 @@ pub async fn by_name(db: &DatabaseConnection, name: &str) -> Result<Option<Princ
         .await
         .map_err(StoreError::from)?;
     match row {
-        Some(m) if m.revoked_at.is_none() => {
-            let i = info(m)?;
-            Ok(Some(Principal {
-                name: i.name,
-                scope: i.scope,
-                sites: i.sites,
-            }))
-        }
+        Some(m) if m.revoked_at.is_none() => principal(m).map(Some),
         _ => Ok(None),
     }
 }

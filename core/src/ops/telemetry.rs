@@ -148,3 +148,16 @@ pub fn context_from_traceparent(value: &str) -> Context {
     }
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&One(value)))
 }
+
+/// An error and its sources, `: `-separated, for one log line (or a dead
+/// letter's reason): `Display` alone drops the causes.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
