@@ -4,11 +4,13 @@ use analytics_core::maintenance::compaction::compact;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 pub async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+    scalar(db, &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}")).await
+}
+
+/// The first column of the first row of `sql`, a BIGINT.
+pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"),
-        ))
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
         .unwrap()
         .unwrap();

@@ -31,6 +31,12 @@ async fn get(c: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, Value) 
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// A GET with a `Cookie` header: its status and JSON body (null if none).
+async fn with_cookie(c: &reqwest::Client, url: &str, cookie: &str) -> (u16, Value) {
+    let r = c.get(url).header("cookie", cookie).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -236,8 +242,7 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
         "{header}"
     );
     assert!(!header.contains("Secure"), "not over TLS: {header}");
-    let r = nc.get(stats("b")).header("cookie", &session).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(with_cookie(&nc, &stats("b"), &session).await.0, 200);
     let r = nc
         .post(format!("{base}/login"))
         .form(&[("key", ingest_a.as_str())])
@@ -256,13 +261,12 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     assert_eq!(cleared, "analytics_session=");
     assert!(header.contains("Max-Age=0"));
     // A forged or expired-looking cookie is nobody.
-    let r = nc
-        .get(stats("b"))
-        .header("cookie", "analytics_session=admin.9999999999.00")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(
+        with_cookie(&nc, &stats("b"), "analytics_session=admin.9999999999.00")
+            .await
+            .0,
+        401
+    );
 
     // A shared link: that site, read-only, until revoked.
     let token = links::create(&db, "a").await.unwrap();
@@ -270,54 +274,19 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/?site=a");
     let (share, _) = set_cookie(&r, "analytics_share").unwrap();
-    let who: Value = nc
-        .get(format!("{base}/session"))
-        .header("cookie", &share)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, who) = with_cookie(&nc, &format!("{base}/session"), &share).await;
     assert_eq!(
         (who["kind"].clone(), who["sites"].clone()),
         (json!("link"), json!(["a"]))
     );
+    assert_eq!(with_cookie(&nc, &stats("a"), &share).await.0, 200);
+    assert_eq!(with_cookie(&nc, &stats("b"), &share).await.0, 403);
     assert_eq!(
-        nc.get(stats("a"))
-            .header("cookie", &share)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        with_cookie(&nc, &format!("{base}/sites"), &share).await.1,
+        json!({"sites": ["a"]})
     );
-    assert_eq!(
-        nc.get(stats("b"))
-            .header("cookie", &share)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    let r = nc
-        .get(format!("{base}/sites"))
-        .header("cookie", &share)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"sites": ["a"]}));
     links::revoke(&db, &token).await.unwrap();
-    assert_eq!(
-        nc.get(stats("a"))
-            .header("cookie", &share)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(with_cookie(&nc, &stats("a"), &share).await.0, 401);
     assert_eq!(
         nc.get(format!("{base}/share/{token}")).send().await.unwrap().status(),
         404

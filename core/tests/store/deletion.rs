@@ -18,8 +18,9 @@ use analytics_core::store::{user_events, Writer};
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use testkit::db::TestDb;
+use testkit::rollups::scalar;
 
 const SITES: [&str; 2] = ["s", "t"];
 /// 2026-10-05 is a Monday: 17 days, two whole weeks and three days.
@@ -100,15 +101,6 @@ async fn answers(db: &DatabaseConnection) -> Vec<String> {
     out
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
-}
-
 async fn write_all(db: &DatabaseConnection, writer: &Writer, batches: &[Vec<Event>]) {
     for (i, b) in batches.iter().enumerate() {
         writer.write(b).await.unwrap();
@@ -140,7 +132,7 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     write_all(&db, &writer, &batches).await;
     // Weekly caches built from the days as they were.
     run_once(&db, &liveness, None, None).await;
-    assert!(count(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM weekly_user_sets").await > 0);
+    assert!(scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM weekly_user_sets").await > 0);
 
     let gone = "u3";
     let sent = batches
@@ -152,7 +144,7 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     let removed = user_events::delete(&db, "s", gone).await.unwrap();
     assert_eq!(removed as usize, sent);
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM site_users WHERE site_id = 's' AND user_id = 'u3'"
         )
@@ -160,7 +152,7 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
         0
     );
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE site_id = 's' AND user_id = 'u3'"
         )
@@ -169,7 +161,7 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     );
     // The other site's u3 is another user.
     assert!(
-        count(
+        scalar(
             &db,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE site_id = 't' AND user_id = 'u3'"
         )
@@ -195,7 +187,7 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     run_once(&fresh, &liveness, None, None).await;
     assert_eq!(answers(&db).await, answers(&fresh).await, "the user came back");
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM site_users WHERE site_id = 's' AND user_id = 'u3'"
         )

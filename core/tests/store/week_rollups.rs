@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use testkit::db::{migrate_up, TestDb};
-use testkit::rollups::{compact_all, count};
+use testkit::rollups::{compact_all, count, scalar};
 
 const SITES: [&str; 2] = ["big", "small"];
 
@@ -360,12 +360,7 @@ async fn current_weeks(db: &DatabaseConnection, weekly: &str, daily: &str, sourc
            (SELECT SUM(d.{source}) FROM {daily} d WHERE d.site_id = w.site_id \
               AND d.day >= w.first_day AND d.day <= w.last_day)"
     );
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
+    scalar(db, &sql).await
 }
 
 async fn current_user_weeks(db: &DatabaseConnection) -> i64 {
