@@ -122,11 +122,12 @@ pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, i64>, CodecError> {
 /// process, so client-chosen paths cannot aim collisions.
 pub type PathTotals = foldhash::HashMap<Vec<u8>, i64>;
 
-/// Adds a pack's views to `totals`, keyed by path bytes.
+/// Adds a pack's views to `totals`, keyed by path bytes. Sums saturate at
+/// `i64::MAX`: a corrupt pack's huge views must not panic (or wrap) a reader.
 pub fn add_pack(totals: &mut PathTotals, pack: &[u8]) -> Result<(), CodecError> {
     visit(pack, |path, views| {
         if let Some(n) = totals.get_mut(path) {
-            *n += views;
+            *n = n.saturating_add(views);
         } else {
             totals.insert(path.to_vec(), views);
         }
@@ -190,6 +191,29 @@ mod tests {
         assert!(decode(&[FORMAT_V1, 1, 5, 0, 1]).is_err());
         assert!(decode(&[9, 0]).is_err());
         assert!(decode(&[FORMAT_V1, 1, 0, 1, 0xff, 1]).is_err());
+    }
+
+    /// Fuzz finding (path_pack): summing views overflowed (a panic with
+    /// overflow checks, a negative total without) on a pack holding a path
+    /// twice with views near `i64::MAX`, or on two such packs.
+    #[test]
+    fn summed_views_saturate() {
+        let big = encode(&counts(&[("/a", i64::MAX - 1), ("/b", 1)]));
+        let mut totals = PathTotals::default();
+        assert!(add_pack(&mut totals, &big).is_ok());
+        assert!(add_pack(&mut totals, &big).is_ok());
+        assert_eq!(totals.get(b"/a".as_slice()), Some(&i64::MAX));
+        assert_eq!(totals.get(b"/b".as_slice()), Some(&2));
+        // One pack, the same path twice (encode never writes it; a corrupt value may).
+        let mut twice = vec![FORMAT_V1, 2, 0, 2];
+        twice.extend_from_slice(b"/a");
+        put_varint(&mut twice, i64::MAX as u64);
+        twice.extend_from_slice(&[0, 2]);
+        twice.extend_from_slice(b"/a");
+        put_varint(&mut twice, i64::MAX as u64);
+        let mut totals = PathTotals::default();
+        assert!(add_pack(&mut totals, &twice).is_ok());
+        assert_eq!(totals.get(b"/a".as_slice()), Some(&i64::MAX));
     }
 
     #[test]

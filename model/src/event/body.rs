@@ -14,13 +14,14 @@ pub enum BodyError {
 }
 
 /// `raw` decoded by `encoding` (already lower-cased and trimmed), at most
-/// `limit` bytes.
+/// `limit` bytes: an unencoded body over the limit is `TooLarge` too.
 pub fn decode(encoding: Option<&str>, raw: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     use std::io::Read;
     match encoding {
+        None | Some("identity") if raw.len() > limit => Err(BodyError::TooLarge(limit)),
         None | Some("identity") => Ok(raw.to_vec()),
         Some("gzip" | "x-gzip") => {
-            let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit + 1));
+            let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit.saturating_add(1)));
             flate2::read::GzDecoder::new(raw)
                 .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
                 .read_to_end(&mut out)
@@ -60,5 +61,25 @@ mod tests {
             decode(Some("br"), b"", 10),
             Err(BodyError::UnsupportedEncoding(_))
         ));
+    }
+
+    /// Fuzz finding (body_decode): without encoding the body came back
+    /// whole, however far over the limit.
+    #[test]
+    fn unencoded_body_is_bounded_too() {
+        assert_eq!(decode(None, b"abcd", 3), Err(BodyError::TooLarge(3)));
+        assert_eq!(decode(Some("identity"), b"abcd", 0), Err(BodyError::TooLarge(0)));
+        assert_eq!(decode(Some("identity"), b"", 0).ok(), Some(Vec::new()));
+    }
+
+    /// Fuzz finding (body_decode): `limit + 1` overflowed (a panic with
+    /// overflow checks) when the limit was `usize::MAX`, "no limit".
+    #[test]
+    fn the_largest_limit_does_not_overflow() {
+        assert_eq!(
+            decode(Some("gzip"), &gzip(b"abc"), usize::MAX).ok(),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(decode(None, b"abc", usize::MAX).ok(), Some(b"abc".to_vec()));
     }
 }

@@ -9,7 +9,7 @@
 //! (bench/README.md).
 
 use crate::event::Event;
-use crate::time::TimestampText;
+use crate::time::{to_stored_precision, TimestampText};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -68,10 +68,15 @@ impl PayloadEncoder {
 }
 
 /// The event in a message value, or why the message can never become one
-/// (the processor dead-letters it with this reason).
+/// (the processor dead-letters it with this reason). Its timestamps are cut
+/// to the stores' precision (`to_stored_precision`), as the api cuts them:
+/// another producer's nanoseconds or leap second would otherwise reach the
+/// stores, which then disagree.
 pub fn decode(payload: Option<&[u8]>) -> Result<Event, String> {
     let bytes = payload.ok_or_else(|| "message has no value".to_string())?;
-    let ev: Event = serde_json::from_slice(bytes).map_err(|e| format!("not a valid event: {e}"))?;
+    let mut ev: Event = serde_json::from_slice(bytes).map_err(|e| format!("not a valid event: {e}"))?;
+    ev.timestamp = to_stored_precision(ev.timestamp);
+    ev.received_at = to_stored_precision(ev.received_at);
     ev.check_stored().map_err(|errors| {
         let parts: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
         format!("event breaks the contract: {}", parts.join("; "))
@@ -117,6 +122,61 @@ mod tests {
                 let back: Option<Event> = serde_json::from_slice(&got).ok();
                 assert_eq!(back.as_ref(), Some(&e));
             }
+        }
+    }
+
+    /// Fuzz finding (event_json): serde_json's default float parsing is
+    /// best effort, so the payload's shortest text of a prop number could
+    /// parse to a neighbouring float and the processor stored another
+    /// value than the api accepted. `float_roundtrip` (model/Cargo.toml).
+    #[test]
+    fn prop_floats_survive_the_payload() {
+        let body = br#"{"site_id":"s","event_type":"x","props":{"big":184467440737095555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555551616,"f":0.30000000000000004,"tiny":4.9e-324}}"#;
+        let now = Utc.timestamp_opt(1_763_182_800, 0).single().unwrap_or_default();
+        let ev = crate::event::parse_one(body).ok().and_then(|e| e.validate(now).ok());
+        assert!(ev.is_some());
+        let mut encoder = PayloadEncoder::default();
+        let bytes = ev.as_ref().and_then(|e| encoder.encode(e).ok()).map(<[u8]>::to_vec);
+        assert_eq!(decode(bytes.as_deref()).ok(), ev);
+    }
+
+    /// Fuzz finding (kafka_payload): a message from another producer kept
+    /// its sub-microsecond digits and leap seconds, which the api never
+    /// sends and the two stores keep differently.
+    #[test]
+    fn decoded_timestamps_are_cut_to_stored_precision() {
+        let msg = br#"{"event_id":"0190b6a4-0000-7000-8000-000000000001","site_id":"s","event_type":"x","timestamp":"2016-12-31T23:00:00.9999995Z","received_at":"2016-12-31T23:59:60.123456789Z"}"#;
+        let ev = decode(Some(msg));
+        let texts = ev
+            .as_ref()
+            .map(|e| (e.timestamp.to_rfc3339(), e.received_at.to_rfc3339()));
+        assert_eq!(
+            texts,
+            Ok((
+                "2016-12-31T23:00:00.999999+00:00".to_string(),
+                "2017-01-01T00:00:00.123456+00:00".to_string()
+            ))
+        );
+    }
+
+    /// Fuzz finding (kafka_payload): a `received_at` outside the years 1 to
+    /// 9999 was accepted (and within ten minutes of chrono's last instant
+    /// it panicked the check), including the last leap second of 9999,
+    /// which the cut to stored precision folds into year 10000.
+    #[test]
+    fn received_at_outside_the_stored_years_is_a_reason() {
+        for received_at in [
+            "+10000-01-01T00:00:00Z",
+            "9999-12-31T23:59:60Z",
+            "+262142-12-31T23:59:59Z",
+        ] {
+            let msg = format!(
+                r#"{{"event_id":"0190b6a4-0000-7000-8000-000000000001","site_id":"s","event_type":"x","timestamp":"2025-11-15T05:00:00Z","received_at":"{received_at}"}}"#
+            );
+            assert!(
+                decode(Some(msg.as_bytes())).is_err_and(|r| r.contains("received_at")),
+                "{received_at}"
+            );
         }
     }
 

@@ -135,7 +135,10 @@ fn check_timestamp(
             "timestamp",
             format!("must be in the years 0001 to 9999 in UTC (got year {})", t.year()),
         ));
-    } else if t > now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES) {
+    } else if now
+        .checked_add_signed(Duration::minutes(MAX_FUTURE_SKEW_MINUTES))
+        .is_some_and(|latest| t > latest)
+    {
         errors.push(FieldError::new(
             "timestamp",
             format!(
@@ -143,7 +146,10 @@ fn check_timestamp(
                 now.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
         ));
-    } else if let Some(max_age) = policy.max_age.filter(|age| t < now - *age) {
+    } else if let Some(max_age) = policy
+        .max_age
+        .filter(|age| now.checked_sub_signed(*age).is_some_and(|earliest| t < earliest))
+    {
         errors.push(FieldError::new(
             "timestamp",
             format!(
@@ -251,8 +257,19 @@ impl IncomingEvent {
 
 impl Event {
     /// Re-checks an event read back from Kafka: whatever produced the message,
-    /// the processor only writes what the api would have accepted.
+    /// the processor only writes what the api would have accepted, and a
+    /// `received_at` the api could have stamped (the years 1 to 9999).
     pub fn check_stored(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !YEARS.contains(&self.received_at.year()) {
+            errors.push(FieldError::new(
+                "received_at",
+                format!(
+                    "must be in the years 0001 to 9999 in UTC (got year {})",
+                    self.received_at.year()
+                ),
+            ));
+        }
         let incoming = IncomingEvent {
             site_id: Some(self.site_id.clone()),
             event_type: Some(self.event_type.clone()),
@@ -263,7 +280,14 @@ impl Event {
             referrer: self.referrer.clone(),
             props: self.props.clone(),
         };
-        incoming.validate_with(self.received_at, Policy::stored()).map(|_| ())
+        if let Err(more) = incoming.validate_with(self.received_at, Policy::stored()) {
+            errors.extend(more);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -363,6 +387,40 @@ mod tests {
         assert_eq!(err.map(|e| e.field), Some("[1].site_id".to_string()));
         let err = parse_one(br#"{"site_id":"a","evil":1}"#).err();
         assert!(err.is_some_and(|e| e.message.contains("unknown field `evil`")));
+    }
+
+    /// Fuzz finding (kafka_payload): `received_at` was never checked, so a
+    /// message could carry year 10000 (or a leap second at the end of 9999,
+    /// which the cut to stored precision folds into 10000), and one within
+    /// ten minutes of chrono's last instant made the future-skew check
+    /// overflow: a panic, in release too, on every read of the message.
+    #[test]
+    fn received_at_outside_the_stored_years_is_refused_not_a_panic() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        let mut e = base().validate(now()).unwrap_or_else(|_| unreachable!());
+        for received_at in [
+            DateTime::<Utc>::MAX_UTC,
+            at("9999-12-31T23:59:59Z") + Duration::seconds(1),
+        ] {
+            e.received_at = received_at;
+            let fields: Vec<String> = e
+                .check_stored()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect();
+            assert_eq!(fields, ["received_at"]);
+        }
+        e.received_at = DateTime::<Utc>::MIN_UTC;
+        assert!(e.check_stored().is_err());
+        // Any server clock: past chrono's last instant there is no future.
+        assert!(base().validate_with(DateTime::<Utc>::MAX_UTC, Policy::stored()).is_ok());
+        assert_eq!(fields(base().validate(DateTime::<Utc>::MAX_UTC)), ["timestamp"]);
     }
 
     #[test]
