@@ -55,7 +55,7 @@ async fn metric_families_move_as_the_traffic_says() {
     let stack = Stack::start(1).await;
     let c = reqwest::Client::new();
     let base = stack.api.base.clone();
-    let ev = |i: usize| json!({"site_id": "m", "event_type": "page_view", "path": format!("/{i}"), "timestamp": "2025-11-15T10:00:00Z"});
+    let ev = |i: usize| json!({"site_id": "m", "event_type": "page_view", "path": format!("/{i}"), "user_id": format!("u{}", i % 4), "timestamp": "2025-11-15T10:00:00Z"});
     let once = json!({"event_id": "0192f0c4-3b1a-7c00-8000-0000000000aa", "site_id": "m", "event_type": "click", "timestamp": "2025-11-15T10:00:00Z"});
     for i in 0..3 {
         assert_eq!(
@@ -134,6 +134,11 @@ async fn metric_families_move_as_the_traffic_says() {
         "events over all batches"
     );
     assert!(value(&p, "analytics_writer_transaction_duration_seconds", &[]).unwrap() >= 1.0);
+    assert_eq!(
+        value(&p, "analytics_writer_known_users", &[]),
+        Some(4.0),
+        "users u0 to u3 of site m"
+    );
     assert_eq!(
         value(&p, "analytics_processor_lag_messages", &[("partition", "0")]),
         Some(0.0)

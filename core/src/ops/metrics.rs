@@ -39,6 +39,7 @@ pub struct Metrics {
     pub dead_letter_failing: IntGauge,
     pub batch_size: Histogram,
     pub transaction_duration: Histogram,
+    pub known_users: IntGauge,
     pub lag_messages: IntGaugeVec,
     pub lag_seconds: prometheus::Gauge,
 }
@@ -200,6 +201,14 @@ impl Metrics {
                 IntGauge::new(
                     "processor_dead_letter_failing",
                     "1 while dead letters cannot be written (the batch waits and retries), else 0.",
+                )
+                .expect("m"),
+            ),
+            known_users: reg(
+                &r,
+                IntGauge::new(
+                    "writer_known_users",
+                    "User ordinals the writer remembers between batches (bounded; memory grows with it).",
                 )
                 .expect("m"),
             ),
