@@ -40,7 +40,7 @@ struct Panel {
     target: Option<(f64, String)>,
 }
 
-fn register_font() -> bool {
+pub(crate) fn register_font() -> bool {
     for p in FONT_PATHS {
         if let Ok(bytes) = std::fs::read(p) {
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());

@@ -7,7 +7,7 @@
 
 use super::{say, Ctx, KafkaStack};
 use crate::loadgen::{self, LoadResult, LoadSpec, Mode};
-use crate::services::read_rss_kb;
+use crate::services::{read_metric, read_rss_kb};
 use crate::workload::{body_pool, Generator, Shape};
 use anyhow::{anyhow, Result};
 use hyper::StatusCode;
@@ -26,6 +26,9 @@ pub struct Sample {
     pub rss_mb: f64,
     pub fds: u64,
     pub threads: u64,
+    /// The process's `analytics_writer_known_users` (0 where it has none):
+    /// a bounded cache the processor's memory grows with.
+    pub known_users: u64,
 }
 
 /// One process over the run.
@@ -41,6 +44,8 @@ pub struct Drift {
     pub fds_end: f64,
     pub fds_max: u64,
     pub threads_end: f64,
+    pub known_users_mid: f64,
+    pub known_users_end: f64,
     /// Least-squares slope over the second half, per minute.
     pub rss_slope_mb_per_min: f64,
     pub fds_slope_per_min: f64,
@@ -78,7 +83,10 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
         .processor
         .as_ref()
         .ok_or_else(|| anyhow!("processor not running"))?;
-    let procs = [("api", api.pid()), ("processor", processor.pid())];
+    let procs = [
+        ("api", api.pid(), api.metrics_addr()),
+        ("processor", processor.pid(), processor.metrics_addr()),
+    ];
     let minutes = ctx.args.soak_minutes;
     let rate = ctx.args.soak_rate;
     let duration = Duration::from_secs_f64(minutes * 60.0);
@@ -104,8 +112,11 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
     let mut samples = Vec::new();
     while started.elapsed() < duration {
         let t_s = started.elapsed().as_secs_f64();
-        for (name, pid) in procs {
+        for (name, pid, metrics) in procs {
             let (rss, _) = read_rss_kb(pid).unwrap_or((0, 0));
+            let known = read_metric(metrics, "analytics_writer_known_users")
+                .await
+                .unwrap_or(0.0);
             #[allow(clippy::cast_precision_loss)]
             samples.push(Sample {
                 process: name.to_string(),
@@ -113,17 +124,22 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
                 rss_mb: rss as f64 / 1024.0,
                 fds: fds(pid),
                 threads: threads(pid),
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                known_users: known as u64,
             });
         }
         tokio::time::sleep(SAMPLE_EVERY).await;
     }
     let load = load.await??;
     let stored = crate::services::count_rows(&stack.db_url, "events").await.unwrap_or(0);
-    let drift: Vec<Drift> = procs.iter().map(|(name, _)| drift(name, &samples, minutes)).collect();
+    let drift: Vec<Drift> = procs
+        .iter()
+        .map(|(name, _, _)| drift(name, &samples, minutes))
+        .collect();
     for d in &drift {
         say(format!(
-            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}",
-            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end
+            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}; known users {:.0} → {:.0}",
+            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end, d.known_users_mid, d.known_users_end
         ));
     }
     say(format!(
@@ -191,6 +207,8 @@ fn drift(process: &str, samples: &[Sample], minutes: f64) -> Drift {
         fds_end: fd(&end),
         fds_max: of.iter().map(|s| s.fds).max().unwrap_or(0),
         threads_end: mean(&end.iter().map(|s| s.threads as f64).collect::<Vec<_>>()),
+        known_users_mid: mean(&mid.iter().map(|s| s.known_users as f64).collect::<Vec<_>>()),
+        known_users_end: mean(&end.iter().map(|s| s.known_users as f64).collect::<Vec<_>>()),
         rss_slope_mb_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.rss_mb)).collect::<Vec<_>>()),
         fds_slope_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.fds as f64)).collect::<Vec<_>>()),
     }
@@ -201,19 +219,20 @@ type Measure = fn(&Sample) -> f64;
 
 /// soak.png: RSS and open file descriptors of each process over time.
 pub fn plot(r: &SoakResults, dir: &Path) -> Result<std::path::PathBuf> {
+    if !crate::plot::register_font() {
+        return Err(anyhow!("no DejaVu Sans font to draw soak.png with"));
+    }
     let path = dir.join("soak.png");
     {
-        let root = BitMapBackend::new(&path, (1400, 900)).into_drawing_area();
+        let root = BitMapBackend::new(&path, (1400, 1200)).into_drawing_area();
         root.fill(&WHITE)?;
-        let panels = root.split_evenly((2, 1));
+        let panels = root.split_evenly((3, 1));
         let total = r.minutes.max(0.1);
-        let series: [(&str, Measure); 2] = [
+        #[allow(clippy::cast_precision_loss)]
+        let series: [(&str, Measure); 3] = [
             ("RSS (MB)", |s| s.rss_mb),
-            ("open file descriptors", |s| {
-                #[allow(clippy::cast_precision_loss)]
-                let v = s.fds as f64;
-                v
-            }),
+            ("open file descriptors", |s| s.fds as f64),
+            ("known users (writer cache)", |s| s.known_users as f64),
         ];
         for (area, (label, value)) in panels.iter().zip(series) {
             let max = r.samples.iter().map(value).fold(1.0, f64::max) * 1.2;
