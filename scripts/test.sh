@@ -3,8 +3,8 @@
 # missing, starts PostgreSQL and the broker if they are not running, then
 # format and lint checks, the vendored patch check, unit and integration
 # tests (the real router in-process, the real binaries, real PostgreSQL,
-# real broker), the Helm chart's offline tests and the dashboard's browser
-# test.
+# real broker), a short run of every fuzz target, the Helm chart's offline
+# tests and the dashboard's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/prerequisites.sh
@@ -38,6 +38,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked 2>&1 | tee "$CARGO_TARGET_DIR/tests.log" | grep -Ev '^\s*$'
 fi
+echo "== fuzz smoke (every cargo-fuzz target, FUZZ_SECONDS each)"
+scripts/fuzz-smoke.sh
 echo "== helm chart"
 helm/tests/run.sh -q
 echo "== dashboard (headless Chromium)"
