@@ -11,6 +11,8 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Statements cached per SQLite connection (sqlx's default is 100).
 const SQLITE_STATEMENT_CACHE: usize = 16;
+/// Statements cached per PostgreSQL connection (sqlx's default is 100).
+const POSTGRES_STATEMENT_CACHE: usize = 16;
 /// Pause between tries while waiting for the database to come up.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -22,6 +24,13 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(CONNECT_TIMEOUT)
         .sqlx_logging(false);
     opts.map_sqlx_sqlite_opts(sqlite_tuning);
+    // The writer's rollup upserts are multi-row statements whose text
+    // depends on the row count; each count is another prepared statement
+    // (with a parameter type per value) kept per connection, on both ends.
+    // At sqlx's default of 100 the processor's memory kept growing through
+    // the soak (bench/README.md); the fixed statements (the raw insert, the
+    // reads) are used every batch and stay cached.
+    opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(POSTGRES_STATEMENT_CACHE));
     opts
 }
 
