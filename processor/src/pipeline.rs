@@ -307,9 +307,7 @@ impl Pipeline {
         };
         #[allow(clippy::cast_precision_loss)]
         self.metrics.batch_size.observe(batch.events.len() as f64);
-        self.metrics
-            .known_users
-            .set(i64::try_from(self.writer.state().known.len()).unwrap_or(i64::MAX));
+        self.metrics.set_known_users(self.writer.state().known.len());
         self.metrics.events_written.inc_by(outcome.inserted as u64);
         self.metrics.events_duplicate.inc_by(outcome.duplicates as u64);
 

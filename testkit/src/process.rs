@@ -26,19 +26,31 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-pub fn migrate(database_url: &str, args: &str) -> String {
-    let out = Command::new(bin("analytics-migrate"))
-        .args(args.split_whitespace())
-        .env("DATABASE_URL", database_url)
-        .env("MIGRATE_WAIT_SECONDS", "5")
+/// Runs `binary` with `args` and only `envs` (besides PATH) and returns its
+/// standard output; fails the test with its standard error unless it exits 0.
+pub fn run_ok(binary: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(bin(binary))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(envs.iter().copied())
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "analytics-migrate {args} failed: {}",
+        "{binary} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn migrate(database_url: &str, args: &str) -> String {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    run_ok(
+        "analytics-migrate",
+        &args,
+        &[("DATABASE_URL", database_url), ("MIGRATE_WAIT_SECONDS", "5")],
+    )
 }
 
 /// A running binary, killed when dropped. Output goes to target/test-logs.

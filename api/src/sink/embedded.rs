@@ -159,9 +159,7 @@ async fn commit(
     metrics.batch_size.observe(events.len() as f64);
     let result = writer.write_owned(events).await;
     metrics.transaction_duration.observe(started.elapsed().as_secs_f64());
-    metrics
-        .known_users
-        .set(i64::try_from(writer.state().known.len()).unwrap_or(i64::MAX));
+    metrics.set_known_users(writer.state().known.len());
     match result {
         Ok(outcome) => {
             count(metrics, outcome);

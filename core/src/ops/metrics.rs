@@ -254,6 +254,11 @@ impl Metrics {
         })
     }
 
+    /// The writer's remembered user ordinals (`known_users`).
+    pub fn set_known_users(&self, n: usize) {
+        self.known_users.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

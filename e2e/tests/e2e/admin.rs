@@ -4,27 +4,15 @@
 //! shared link; a user deleted.
 
 use serde_json::json;
-use std::process::Command;
 use std::time::Duration;
+use testkit::db::temp_sqlite;
+use testkit::process::{free_port, run_ok, Service};
 
 /// `api::auth::REGISTRY_EVERY`: how often the api reloads the registered sites.
 const REGISTRY_EVERY: Duration = Duration::from_secs(5);
-use testkit::db::temp_sqlite;
-use testkit::process::{bin, free_port, Service};
 
 fn admin(url: &str, args: &[&str]) -> String {
-    let out = Command::new(bin("analytics-admin"))
-        .env_clear()
-        .env("DATABASE_URL", url)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "analytics-admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok("analytics-admin", args, &[("DATABASE_URL", url)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
