@@ -10,6 +10,7 @@
 //! resends an event without a timestamp gets a new one each time, so a
 //! resend would be counted twice. Exactness comes first (docs/design.md).
 
+use crate::store::schema::dated_rollups;
 use crate::store::StoreError;
 use chrono::{DateTime, Days, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -25,17 +26,6 @@ pub struct Retention {
     /// Also drop the rollups' rows of those days.
     pub rollups: bool,
 }
-
-/// The rollup tables keyed by day, and what day column they have.
-const DAILY_ROLLUPS: [(&str, &str); 7] = [
-    ("daily_path_views", "day"),
-    ("daily_path_packs", "day"),
-    ("daily_event_counts", "day"),
-    ("hourly_event_counts", "day"),
-    ("daily_user_sets", "day"),
-    ("hourly_user_sets", "day"),
-    ("weekly_path_packs", "last_day"),
-];
 
 impl Retention {
     /// What the settings ask for; `None` when raw events are kept forever.
@@ -71,7 +61,7 @@ pub async fn apply(db: &DatabaseConnection, r: Retention, now: DateTime<Utc>) ->
     }
     if r.rollups {
         let day = cutoff.date_naive();
-        for (table, column) in DAILY_ROLLUPS.into_iter().chain([("weekly_user_sets", "last_day")]) {
+        for (table, column) in dated_rollups() {
             db.execute_raw(Statement::from_sql_and_values(
                 backend,
                 format!("DELETE FROM {table} WHERE {column} < $1"),
