@@ -118,8 +118,8 @@ impl SetTable {
 }
 
 /// Every table with rows of one site (`site_id`), children before `sites`:
-/// what removing a site deletes. migration/tests checks that no table with
-/// a `site_id` column is missing.
+/// what removing a site deletes, with `POSTGRES_SITE_TABLES` on PostgreSQL.
+/// migration/tests checks that no table with a `site_id` column is missing.
 pub const SITE_TABLES: [&str; 14] = [
     "events",
     "daily_path_views",
@@ -136,6 +136,10 @@ pub const SITE_TABLES: [&str; 14] = [
     "share_links",
     "sites",
 ];
+
+/// The tables with rows of one site that only PostgreSQL has: the
+/// idempotency keys beside the partitioned `events` (migration 12).
+pub const POSTGRES_SITE_TABLES: [&str; 1] = ["event_keys"];
 
 /// The column of a daily or hourly rollup row's day.
 pub const DAY: &str = "day";
