@@ -13,6 +13,7 @@ mod m20261201_000008_weekly_rollups;
 mod m20261202_000009_time_first_event_index;
 mod m20261202_000010_event_id_per_site;
 mod m20261202_000011_access;
+mod m20261206_000012_event_partitions;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_time_first_event_index::Migration),
             Box::new(m20261202_000010_event_id_per_site::Migration),
             Box::new(m20261202_000011_access::Migration),
+            Box::new(m20261206_000012_event_partitions::Migration),
         ]
     }
 }

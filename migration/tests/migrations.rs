@@ -115,10 +115,22 @@ const TIME_FIRST_INDEX: &str = "m20261202_000009_time_first_event_index";
 
 const EVENT_ID_PER_SITE: &str = "m20261202_000010_event_id_per_site";
 
-/// Every one of the eleven migrations is in `state`.
+const EVENT_PARTITIONS: &str = "m20261206_000012_event_partitions";
+/// Migration 12's table, on PostgreSQL only.
+const EVENT_KEYS: &str = "event_keys";
+
+/// `all_tables()` and migration 12's, sorted: PostgreSQL's.
+fn postgres_tables() -> Vec<&'static str> {
+    let mut all = all_tables();
+    all.push(EVENT_KEYS);
+    all.sort_unstable();
+    all
+}
+
+/// Every one of the twelve migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 11, "{all:?}");
+    assert_eq!(all.len(), 12, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -135,12 +147,39 @@ async fn postgres_up_status_down() {
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
     )
     .await;
-    assert_eq!(tables, all_tables());
+    assert_eq!(tables, postgres_tables());
     let site_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'sites'";
     assert_eq!(
         names(&conn, site_columns).await,
         ["created_at", "deletions", "registered", "site_id", "user_count"]
     );
+    // Migration 12: `events` partitioned by day, unkeyed; the key in
+    // `event_keys`.
+    let partitioned = "SELECT relname::text FROM pg_class WHERE relkind = 'p'";
+    assert_eq!(names(&conn, partitioned).await, ["events"]);
+    let event_unique = "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE 'CREATE UNIQUE%'";
+    assert!(names(&conn, event_unique).await.is_empty());
+    let key_indexes = "SELECT indexdef FROM pg_indexes WHERE tablename = 'event_keys'";
+    let defs = names(&conn, key_indexes).await;
+    assert_eq!(defs.len(), 2, "{defs:?}");
+    assert!(
+        defs.iter()
+            .any(|d| d.starts_with("CREATE UNIQUE") && d.ends_with("(event_id, site_id)")),
+        "{defs:?}"
+    );
+    assert!(defs.iter().any(|d| d.ends_with("(day)")), "{defs:?}");
+    let pg_event_indexes =
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE 'idx_%'";
+    assert_eq!(names(&conn, pg_event_indexes).await, EVENT_INDEXES);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, EVENT_PARTITIONS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, partitioned).await, Vec::<String>::new());
+    let tables = names(
+        &conn,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
+    )
+    .await;
+    assert_eq!(tables, all_tables());
     down(&db.url, 1).await;
     assert_eq!(status_of(&db.url, ACCESS_MIGRATION).await, MigrationStatus::Pending);
     let pg_all_tables =
@@ -152,8 +191,6 @@ async fn postgres_up_status_down() {
         "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events'",
     )
     .await;
-    let pg_event_indexes =
-        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE 'idx_%'";
     assert_eq!(names(&conn, pg_event_indexes).await, EVENT_INDEXES, "{idx:?}");
     let cols = names(
         &conn,
@@ -233,6 +270,13 @@ async fn sqlite_up_status_down() {
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
     assert_eq!(names(&conn, sqlite_tables).await, all_tables());
+    let events_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'";
+    let before = names(&conn, events_sql).await;
+    // Migration 12 is PostgreSQL's alone: SQLite keeps its table and key.
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, EVENT_PARTITIONS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, sqlite_tables).await, all_tables());
+    assert_eq!(names(&conn, events_sql).await, before);
     let site_columns = "SELECT name FROM pragma_table_info('sites')";
     assert_eq!(
         names(&conn, site_columns).await,
@@ -244,7 +288,6 @@ async fn sqlite_up_status_down() {
     assert_eq!(names(&conn, event_indexes).await, EVENT_INDEXES);
     let pack_columns = "SELECT name FROM pragma_table_info('daily_path_packs')";
     assert_eq!(names(&conn, pack_columns).await, ["day", "paths", "rev", "site_id"]);
-    let events_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'";
     let sql = names(&conn, events_sql).await.join("");
     assert!(sql.contains(r#"UNIQUE ("event_id", "site_id")"#), "{sql}");
     down(&url, 1).await;
@@ -376,7 +419,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 8).await;
+    down(url, 9).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(
@@ -451,6 +494,228 @@ async fn postgres_daily_counts_are_filled_from_hourly() {
 #[tokio::test]
 async fn sqlite_daily_counts_are_filled_from_hourly() {
     daily_counts_backfill(&sqlite_url()).await;
+}
+
+/// Removing a site (`analytics_core::access::sites::remove`) deletes from
+/// every table with a `site_id` column: those `SITE_TABLES` names, and on
+/// PostgreSQL `POSTGRES_SITE_TABLES` too. A day partition of `events` is
+/// reached through `events`.
+async fn site_tables_cover(url: &str) {
+    use analytics_core::store::schema::{POSTGRES_SITE_TABLES, SITE_TABLES};
+    up(url, None).await;
+    let db = Database::connect(url).await.unwrap();
+    let event = analytics_core::event::IncomingEvent {
+        site_id: Some("s".into()),
+        event_type: Some("page_view".into()),
+        ..Default::default()
+    }
+    .validate(chrono::Utc::now())
+    .unwrap();
+    analytics_core::store::Writer::open(&db)
+        .unwrap()
+        .write(&[event])
+        .await
+        .unwrap();
+    let (found, mut want): (Vec<String>, Vec<&str>) = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => (
+            names(
+                &db,
+                "SELECT DISTINCT c.relname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                 WHERE a.attname = 'site_id' AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+                 AND c.relnamespace = current_schema()::regnamespace",
+            )
+            .await,
+            SITE_TABLES.into_iter().chain(POSTGRES_SITE_TABLES).collect(),
+        ),
+        _ => (
+            names(
+                &db,
+                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND p.name = 'site_id'",
+            )
+            .await,
+            SITE_TABLES.to_vec(),
+        ),
+    };
+    want.sort_unstable();
+    assert_eq!(found, want);
+}
+
+#[tokio::test]
+async fn postgres_site_tables_cover_every_table_with_a_site() {
+    let db = TestDb::create().await;
+    site_tables_cover(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_site_tables_cover_every_table_with_a_site() {
+    site_tables_cover(&sqlite_url()).await;
+}
+
+/// Every raw event as text, in id order.
+async fn raw_events(db: &DatabaseConnection) -> Vec<String> {
+    names(
+        db,
+        "SELECT lpad(CAST(id AS TEXT), 6, '0') || ' ' || CAST(event_id AS TEXT) || ' ' || site_id || ' ' \
+           || event_type || ' ' || path || ' ' || user_id || ' ' \
+           || to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' ' \
+           || to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' ' \
+           || COALESCE(referrer, '-') || ' ' || COALESCE(CAST(props AS TEXT), '-') FROM events",
+    )
+    .await
+}
+
+/// Migration 12 moves every row into its UTC day's partition and its key
+/// into `event_keys`, whatever the session's time zone; the writer then
+/// takes a resend as a duplicate and a new day as a new partition; `down`
+/// puts every row back under the old unique key.
+#[tokio::test]
+async fn postgres_partitions_migration_keeps_every_event() {
+    let db = TestDb::create().await;
+    up(&db.url, Some(11)).await;
+    let conn = db.connect().await;
+    // Bounds and days must not follow the session's zone.
+    conn.execute_unprepared(&format!("ALTER DATABASE {} SET TimeZone = 'America/New_York'", db.name))
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let conn = db.connect().await;
+    let shared_id = "0191d0a4-0000-7000-8000-000000000001";
+    let rows = [
+        // 2025-11-15 04:30 UTC, the 14th in New York.
+        (
+            shared_id,
+            "a",
+            "2025-11-14T23:30:00-05:00",
+            Some("https://r.example/"),
+            Some(r#"{"k": 1}"#),
+        ),
+        (shared_id, "b", "2025-11-15T00:00:00Z", None, None),
+        (
+            "0191d0a4-0000-7000-8000-000000000002",
+            "a",
+            "2025-11-15T23:59:59.999Z",
+            None,
+            None,
+        ),
+        (
+            "0191d0a4-0000-7000-8000-000000000003",
+            "a",
+            "2025-11-16T00:00:00Z",
+            None,
+            None,
+        ),
+        (
+            "0191d0a4-0000-7000-8000-000000000004",
+            "b",
+            "0001-01-01T00:00:00Z",
+            None,
+            None,
+        ),
+        (
+            "0191d0a4-0000-7000-8000-000000000005",
+            "b",
+            "2024-02-29T12:00:00Z",
+            Some(""),
+            None,
+        ),
+    ];
+    for (id, site, ts, referrer, props) in rows {
+        conn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
+             VALUES (CAST($1 AS uuid), $2, 'page_view', '/p', 'u', CAST($3 AS timestamptz), now(), $4, CAST($5 AS jsonb))",
+            [id.into(), site.into(), ts.into(), referrer.into(), props.into()],
+        ))
+        .await
+        .unwrap();
+    }
+    let before = raw_events(&conn).await;
+    up(&db.url, None).await;
+    assert_eq!(raw_events(&conn).await, before, "every row, as it was");
+    let partitions = "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                      WHERE i.inhparent = 'events'::regclass";
+    assert_eq!(
+        names(&conn, partitions).await,
+        [
+            "events_p00010101",
+            "events_p20240229",
+            "events_p20251115",
+            "events_p20251116"
+        ]
+    );
+    let per_partition = names(
+        &conn,
+        "SELECT tableoid::regclass::text || ' ' || CAST(COUNT(*) AS TEXT) FROM events GROUP BY tableoid",
+    )
+    .await;
+    assert_eq!(
+        per_partition,
+        [
+            "events_p00010101 1",
+            "events_p20240229 1",
+            "events_p20251115 3",
+            "events_p20251116 1"
+        ]
+    );
+    let keys = names(
+        &conn,
+        "SELECT site_id || ' ' || to_char(day, 'YYYY-MM-DD') || ' ' || CAST(event_id AS TEXT) FROM event_keys",
+    )
+    .await;
+    assert_eq!(
+        keys,
+        [
+            "a 2025-11-15 0191d0a4-0000-7000-8000-000000000001",
+            "a 2025-11-15 0191d0a4-0000-7000-8000-000000000002",
+            "a 2025-11-16 0191d0a4-0000-7000-8000-000000000003",
+            "b 0001-01-01 0191d0a4-0000-7000-8000-000000000004",
+            "b 2024-02-29 0191d0a4-0000-7000-8000-000000000005",
+            "b 2025-11-15 0191d0a4-0000-7000-8000-000000000001",
+        ]
+    );
+
+    // The writer: a resend (another timestamp, another day) is a duplicate;
+    // a new day gets its partition; ids keep counting up.
+    let event = |id: &str, site: &str, ts: &str| {
+        analytics_core::event::IncomingEvent {
+            event_id: Some(id.into()),
+            site_id: Some(site.into()),
+            event_type: Some("page_view".into()),
+            path: Some("/q".into()),
+            timestamp: Some(ts.into()),
+            ..Default::default()
+        }
+        .validate_with(chrono::Utc::now(), analytics_core::event::Policy { max_age: None })
+        .unwrap()
+    };
+    let writer = analytics_core::store::Writer::open(&conn).unwrap();
+    let outcome = writer
+        .write(&[
+            event(shared_id, "a", "2025-11-20T10:00:00Z"),
+            event("0191d0a4-0000-7000-8000-000000000006", "a", "2025-11-20T10:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (1, 1), "{outcome:?}");
+    assert!(names(&conn, partitions).await.contains(&"events_p20251120".to_string()));
+    let ids = names(&conn, "SELECT lpad(CAST(id AS TEXT), 6, '0') FROM events").await;
+    assert_eq!(ids.len(), 7);
+    assert_eq!(ids.last().unwrap(), "000007", "the sequence went on: {ids:?}");
+    let after = raw_events(&conn).await;
+
+    down(&db.url, 1).await;
+    assert_eq!(raw_events(&conn).await, after, "every row back in the old table");
+    assert!(names(&conn, partitions).await.is_empty());
+    let unique = names(
+        &conn,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE 'CREATE UNIQUE%'",
+    )
+    .await;
+    assert!(unique.iter().any(|d| d.contains("(event_id, site_id)")), "{unique:?}");
+    assert!(unique.iter().any(|d| d.contains("(id, site_id)")), "{unique:?}");
+    up(&db.url, None).await;
+    assert_eq!(raw_events(&conn).await, after, "and up again");
 }
 
 /// The code of a migration file, comments taken out: prose may name

@@ -3,13 +3,13 @@
 
 use super::AccessError;
 use crate::event::{text, MAX_SITE_ID_CHARS};
-use crate::store::schema::SITE_TABLES;
+use crate::store::schema::{POSTGRES_SITE_TABLES, SITE_TABLES};
 use crate::store::StoreError;
 use chrono::Utc;
 use entity::{site_domains, sites};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
     TransactionTrait,
 };
 use serde::Serialize;
@@ -157,7 +157,8 @@ pub async fn remove(db: &DatabaseConnection, site: &str) -> Result<u64, AccessEr
     let txn = db.begin().await.map_err(StoreError::from)?;
     let backend = txn.get_database_backend();
     let mut events = 0;
-    for table in SITE_TABLES {
+    let postgres_only = POSTGRES_SITE_TABLES.iter().filter(|_| backend == DbBackend::Postgres);
+    for table in postgres_only.chain(SITE_TABLES.iter()) {
         let deleted = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,
@@ -167,7 +168,7 @@ pub async fn remove(db: &DatabaseConnection, site: &str) -> Result<u64, AccessEr
             .await
             .map_err(StoreError::from)?
             .rows_affected();
-        if table == "events" {
+        if *table == "events" {
             events = deleted;
         }
     }

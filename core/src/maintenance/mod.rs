@@ -1,5 +1,6 @@
-//! Upkeep that runs beside the writers, never inside a batch: pruning the
-//! live panel's old minutes (`prune`), packing path rows (`compaction`) and
+//! Upkeep that runs beside the writers, never inside a batch: creating the
+//! coming days' partitions of `events` on PostgreSQL, pruning the live
+//! panel's old minutes (`prune`), packing path rows (`compaction`) and
 //! rebuilding stale weekly caches (`weeks`), and dropping data past its
 //! retention (`retention`). `Maintenance` runs them on a
 //! schedule of its own, whether or not events arrive, as a task with a
@@ -13,10 +14,12 @@ pub mod retention;
 pub mod weeks;
 
 use crate::ops::health::Liveness;
+use crate::store::postgres::partitions;
 use crate::store::WriterState;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 pub use retention::Retention;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -29,6 +32,10 @@ pub const EVERY: Duration = Duration::from_secs(60);
 /// A run may take this long before liveness calls the task stalled: a large
 /// backlog of path rows (after an outage) takes several minutes to pack.
 const STALL_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Days past today whose partition of `events` each round creates ahead
+/// of time, so that a writer meets a new day's partition already there
+/// (and a round or two may fail without a writer having to create one).
+pub const PARTITIONS_AHEAD: usize = 2;
 /// How often every weekly cache is checked, not only the weeks this
 /// process's writer touched: another process may have changed days and
 /// stopped before its own maintenance ran.
@@ -105,9 +112,21 @@ pub async fn run_once(
     retention: Option<Retention>,
 ) {
     let mut touched = writer.and_then(|w| w.touched.take());
+    if db.get_database_backend() == DbBackend::Postgres {
+        match partitions::ensure(db, &coming_days(Utc::now().date_naive())).await {
+            Ok(n) => tracing::debug!(created = n, "made sure of the coming days' partitions"),
+            Err(e) => tracing::warn!(error = %e, "creating the coming days' partitions failed; retrying next round"),
+        }
+        liveness.report(LOOP_NAME);
+    }
     if let Some(r) = retention {
         match retention::apply(db, r, Utc::now()).await {
-            Ok(n) => tracing::debug!(deleted = n, days = r.days, "dropped raw events past their retention"),
+            Ok(d) => tracing::debug!(
+                deleted = d.events,
+                partitions = d.partitions.len(),
+                days = r.days,
+                "dropped raw events past their retention"
+            ),
             Err(e) => tracing::warn!(error = %e, "retention failed; retrying next round"),
         }
         liveness.report(LOOP_NAME);
@@ -143,4 +162,9 @@ pub async fn run_once(
             tracing::warn!(error = %e, "rebuilding weekly rollups failed; retrying next round");
         }
     }
+}
+
+/// Today and the `PARTITIONS_AHEAD` days after it.
+fn coming_days(today: NaiveDate) -> BTreeSet<NaiveDate> {
+    today.iter_days().take(1 + PARTITIONS_AHEAD).collect()
 }

@@ -1,18 +1,27 @@
-//! Retention by age (`RETENTION_DAYS`): raw events older than the bound are
-//! deleted in bounded batches through the time index, so that no statement
-//! holds locks for long or grows the WAL by a whole table. The rollups hold
-//! no personal data and are kept (answers for old days stay), unless
-//! `RETENTION_ROLLUPS=drop` drops their rows of those days too.
+//! Retention by age (`RETENTION_DAYS`): raw events older than the bound
+//! are dropped. The rollups hold no personal data and are kept (answers
+//! for old days stay), unless `RETENTION_ROLLUPS=drop` drops their rows of
+//! those days too.
 //!
-//! Why not daily partitions of `events`, dropped whole: PostgreSQL requires
-//! the partition key in every unique key, and the idempotency key
-//! `(event_id, site_id)` would have to carry the timestamp; a client that
-//! resends an event without a timestamp gets a new one each time, so a
-//! resend would be counted twice. Exactness comes first (docs/design.md).
+//! On PostgreSQL `events` is partitioned by UTC day (migration 12), and a
+//! day past the bound is dropped whole, its partition with it: no row is
+//! deleted one by one, nothing is left for vacuum, and the WAL carries a
+//! few catalog records instead of every row. The idempotency keys of those
+//! days (`event_keys`, not partitioned: its key cannot carry the day, see
+//! the writer) are then deleted in bounded batches through their `day`
+//! index; a key is a few dozen bytes, so a day's keys are a small fraction
+//! of its rows. Partitions go first: a key outliving its row only turns a
+//! resend of that old event into a no-op, while a row outliving its key
+//! would let the resend in twice.
+//!
+//! On SQLite the old rows are deleted in bounded batches through the time
+//! index, so that no statement holds the write lock for long.
 
+use crate::store::postgres::partitions;
+use crate::store::schema::dated_rollups;
 use crate::store::StoreError;
-use chrono::{DateTime, Days, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 /// Rows deleted per statement.
 const BATCH: i64 = 10_000;
@@ -26,17 +35,6 @@ pub struct Retention {
     pub rollups: bool,
 }
 
-/// The rollup tables keyed by day, and what day column they have.
-const DAILY_ROLLUPS: [(&str, &str); 7] = [
-    ("daily_path_views", "day"),
-    ("daily_path_packs", "day"),
-    ("daily_event_counts", "day"),
-    ("hourly_event_counts", "day"),
-    ("daily_user_sets", "day"),
-    ("hourly_user_sets", "day"),
-    ("weekly_path_packs", "last_day"),
-];
-
 impl Retention {
     /// What the settings ask for; `None` when raw events are kept forever.
     pub fn from_args(a: &crate::ops::config::RetentionArgs) -> Option<Self> {
@@ -45,40 +43,76 @@ impl Retention {
             rollups: a.retention_rollups == crate::ops::config::RetainRollups::Drop,
         })
     }
+
+    /// The first day kept at `now`: midnight UTC of this day starts what
+    /// is kept.
+    pub fn first_day_kept(self, now: DateTime<Utc>) -> NaiveDate {
+        let today = now.date_naive();
+        today.checked_sub_days(Days::new(u64::from(self.days))).unwrap_or(today)
+    }
 }
 
-/// Deletes what `r` says is too old at `now`; returns the raw events deleted.
-pub async fn apply(db: &DatabaseConnection, r: Retention, now: DateTime<Utc>) -> Result<u64, StoreError> {
+/// What one run of retention dropped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Raw events (on PostgreSQL counted by their keys, one a row).
+    pub events: u64,
+    /// The days whose partition was dropped (PostgreSQL).
+    pub partitions: Vec<NaiveDate>,
+}
+
+/// Drops what `r` says is too old at `now`.
+pub async fn apply(db: &DatabaseConnection, r: Retention, now: DateTime<Utc>) -> Result<Dropped, StoreError> {
     let backend = db.get_database_backend();
-    let cutoff = (now.date_naive() - Days::new(u64::from(r.days)))
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(now);
+    let first_kept = r.first_day_kept(now);
+    let mut dropped = Dropped::default();
+    if backend == DbBackend::Postgres {
+        dropped.partitions = partitions::drop_before(db, first_kept).await?;
+        dropped.events = delete_in_batches(
+            db,
+            "DELETE FROM event_keys WHERE (event_id, site_id) IN \
+             (SELECT event_id, site_id FROM event_keys WHERE day < $1 LIMIT $2)",
+            first_kept.into(),
+        )
+        .await?;
+    } else {
+        let cutoff = first_kept.and_time(chrono::NaiveTime::MIN).and_utc();
+        dropped.events = delete_in_batches(
+            db,
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE timestamp < $1 LIMIT $2)",
+            cutoff.into(),
+        )
+        .await?;
+    }
+    if r.rollups {
+        for (table, column) in dated_rollups() {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("DELETE FROM {table} WHERE {column} < $1"),
+                [first_kept.into()],
+            ))
+            .await?;
+        }
+    }
+    Ok(dropped)
+}
+
+/// Runs `sql` (a `DELETE` of at most `$2` rows below `$1`) until it
+/// deletes fewer than a batch; returns the rows deleted.
+async fn delete_in_batches(db: &DatabaseConnection, sql: &str, below: sea_orm::Value) -> Result<u64, StoreError> {
     let mut deleted = 0;
     loop {
         let n = db
             .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE timestamp < $1 LIMIT $2)",
-                [cutoff.into(), BATCH.into()],
+                db.get_database_backend(),
+                sql,
+                [below.clone(), BATCH.into()],
             ))
             .await?
             .rows_affected();
         deleted += n;
         if n < u64::try_from(BATCH).unwrap_or(u64::MAX) {
-            break;
+            return Ok(deleted);
         }
     }
-    if r.rollups {
-        let day = cutoff.date_naive();
-        for (table, column) in DAILY_ROLLUPS.into_iter().chain([("weekly_user_sets", "last_day")]) {
-            db.execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!("DELETE FROM {table} WHERE {column} < $1"),
-                [day.into()],
-            ))
-            .await?;
-        }
-    }
-    Ok(deleted)
 }

@@ -49,6 +49,10 @@ impl StoreError {
 
 /// What a SQLSTATE (PostgreSQL) class says about retrying.
 fn by_sqlstate(code: &str, source: Source) -> StoreError {
+    // A lock not had within `lock_timeout` (dropping a partition).
+    if code == "55P03" {
+        return StoreError::Unavailable(source);
+    }
     match code.get(..2).unwrap_or_default() {
         // Connection exceptions, transaction rollback (serialization
         // failure, deadlock), insufficient resources, operator
@@ -148,6 +152,8 @@ mod tests {
         assert!(by_sqlstate("40001", src()).is_transient());
         assert!(by_sqlstate("08006", src()).is_transient());
         assert!(by_sqlstate("57P01", src()).is_transient());
+        assert!(by_sqlstate("55P03", src()).is_transient());
+        assert!(!by_sqlstate("55006", src()).is_transient());
         assert!(by_sqlstate("22021", src()).is_rejected_data());
         assert!(by_sqlstate("22P05", src()).is_rejected_data());
         assert!(by_sqlstate("23505", src()).is_rejected_data());

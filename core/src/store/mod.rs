@@ -23,23 +23,27 @@ use sqlite::SqliteWriter;
 use std::sync::Arc;
 
 /// What a writer remembers between batches: the user ordinals it has seen
-/// committed (so it looks up only new users) and the days its commits
-/// changed (for the weekly caches).
+/// committed (so it looks up only new users), the days its commits
+/// changed (for the weekly caches) and, on PostgreSQL, the days whose
+/// partition of `events` it knows exists.
 #[derive(Default)]
 pub struct WriterState {
     pub known: KnownOrdinals,
     pub touched: TouchedDays,
+    pub partitions: postgres::partitions::KnownPartitions,
 }
 
 /// Writes batches of events into one database, exactly once each.
 ///
-/// Exactly-once effect: `(event_id, site_id)` is unique, raw rows are
-/// inserted with `ON CONFLICT (event_id, site_id) DO NOTHING`, and only the
-/// new ones reach the rollups, all in one transaction. A redelivered or
-/// resent event is a no-op; another site's event with the same id is not.
+/// Exactly-once effect: `(event_id, site_id)` is unique (on PostgreSQL in
+/// `event_keys`, beside the partitioned `events`; on SQLite in `events`),
+/// keys are inserted with `ON CONFLICT (event_id, site_id) DO NOTHING`,
+/// and only the new ones reach the raw rows and the rollups, all in one
+/// transaction. A redelivered or resent event is a no-op; another site's
+/// event with the same id is not.
 ///
 /// No deadlocks between concurrent writers: every statement touches its
-/// rows in one global order (events by `event_id`, rollups by key, tables
+/// rows in one global order (keys by `event_id`, rollups by key, tables
 /// always in the same sequence), so lock waits can never form a cycle.
 #[derive(Clone)]
 pub enum Writer {

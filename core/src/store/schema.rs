@@ -118,8 +118,8 @@ impl SetTable {
 }
 
 /// Every table with rows of one site (`site_id`), children before `sites`:
-/// what removing a site deletes. migration/tests checks that no table with
-/// a `site_id` column is missing.
+/// what removing a site deletes, with `POSTGRES_SITE_TABLES` on PostgreSQL.
+/// migration/tests checks that no table with a `site_id` column is missing.
 pub const SITE_TABLES: [&str; 14] = [
     "events",
     "daily_path_views",
@@ -136,6 +136,42 @@ pub const SITE_TABLES: [&str; 14] = [
     "share_links",
     "sites",
 ];
+
+/// The tables with rows of one site that only PostgreSQL has: the
+/// idempotency keys beside the partitioned `events` (migration 12).
+pub const POSTGRES_SITE_TABLES: [&str; 1] = ["event_keys"];
+
+/// The column of a daily or hourly rollup row's day.
+pub const DAY: &str = "day";
+/// The column of a weekly cache row's last day (its Sunday).
+pub const LAST_DAY: &str = "last_day";
+
+/// The tables of user sets.
+pub const SET_TABLES: [&SetTable; 2] = [&DAILY_USER_SETS, &HOURLY_USER_SETS];
+/// The weekly caches.
+pub const WEEK_CACHES: [&WeekCache; 2] = [&USER_WEEKS, &PATH_WEEKS];
+
+/// Every rollup table whose rows belong to one day, or to a week ending on
+/// a day, with that day's column: what retention drops by age
+/// (`RETENTION_ROLLUPS=drop`). The counts and sets keyed by `day`, each
+/// weekly cache's daily table by `day` and the cache by `last_day`. The
+/// live minutes are keyed by minute and pruned on their own.
+pub fn dated_rollups() -> Vec<(&'static str, &'static str)> {
+    let counts = CountKind::ALL.into_iter().map(count_table).map(|t| (t.name, t.key));
+    let sets = SET_TABLES.into_iter().map(|t| (t.name, t.key));
+    let mut out: Vec<(&str, &str)> = counts
+        .chain(sets)
+        .filter(|(_, key)| key.contains(&DAY))
+        .map(|(name, _)| (name, DAY))
+        .collect();
+    for w in WEEK_CACHES {
+        out.push((w.daily, DAY));
+        out.push((w.weekly, LAST_DAY));
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(name, _)| seen.insert(*name));
+    out
+}
 
 pub const INSERT_SITE: &str = "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING";
 pub const SET_USER_COUNT: &str = "UPDATE sites SET user_count = $1 WHERE site_id = $2";
@@ -213,5 +249,24 @@ mod tests {
         for kind in CountKind::ALL {
             assert!(!count_table(kind).key.is_empty());
         }
+    }
+
+    #[test]
+    fn retention_finds_every_dated_rollup() {
+        let mut got = dated_rollups();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                ("daily_event_counts", DAY),
+                ("daily_path_packs", DAY),
+                ("daily_path_views", DAY),
+                ("daily_user_sets", DAY),
+                ("hourly_event_counts", DAY),
+                ("hourly_user_sets", DAY),
+                ("weekly_path_packs", LAST_DAY),
+                ("weekly_user_sets", LAST_DAY),
+            ]
+        );
     }
 }

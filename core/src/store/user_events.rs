@@ -119,7 +119,7 @@ async fn delete_once(db: &DatabaseConnection, site_id: &str, user_id: &str) -> R
         }
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "DELETE FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp < $3 AND user_id = $4",
+            delete_events_sql(backend),
             values(),
         ))
         .await?;
@@ -134,6 +134,22 @@ async fn delete_once(db: &DatabaseConnection, site_id: &str, user_id: &str) -> R
     .await?;
     txn.commit().await?;
     Ok(removed.events)
+}
+
+/// Deletes the user's events of one range; on PostgreSQL their keys in
+/// `event_keys` too, as if the events had never been sent (a resend is
+/// then new, as it is on SQLite, where the key is the row's).
+fn delete_events_sql(backend: DbBackend) -> &'static str {
+    const EVENTS: &str =
+        "DELETE FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp < $3 AND user_id = $4";
+    match backend {
+        DbBackend::Postgres => {
+            "WITH gone AS (DELETE FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp < $3 \
+               AND user_id = $4 RETURNING event_id) \
+             DELETE FROM event_keys k USING gone WHERE k.event_id = gone.event_id AND k.site_id = $1"
+        }
+        _ => EVENTS,
+    }
 }
 
 /// What a user's events added to the rollups.

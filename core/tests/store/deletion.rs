@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::DatabaseConnection;
 use testkit::db::TestDb;
-use testkit::rollups::scalar;
+use testkit::rollups::{count, scalar};
 
 const SITES: [&str; 2] = ["s", "t"];
 /// 2026-10-05 is a Monday: 17 days, two whole weeks and three days.
@@ -203,6 +203,56 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
         0,
         "a second deletion finds nothing"
     );
+    keys_match_rows(&db).await;
+    // Never seen: a resend of one of their deleted events is new again.
+    let resent: Vec<Event> = back
+        .iter()
+        .filter(|e| e.site_id == "s" && e.user_id == gone)
+        .take(1)
+        .cloned()
+        .collect();
+    assert_eq!(writer.write(&resent).await.unwrap().inserted, 1);
+}
+
+/// On PostgreSQL every raw row has its key in `event_keys`, and no key is
+/// left without its row.
+async fn keys_match_rows(db: &DatabaseConnection) {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let orphans = "SELECT CAST(COUNT(*) AS BIGINT) FROM event_keys k \
+                       WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = k.event_id AND e.site_id = k.site_id)";
+        assert_eq!(scalar(db, orphans).await, 0, "keys without rows");
+        assert_eq!(count(db, "event_keys").await, count(db, "events").await);
+    }
+}
+
+/// Removing a site takes every row of it, its keys with it on PostgreSQL:
+/// its events sent again count again; the other site's stay.
+async fn removed_site_is_as_if_never_seen(db: DatabaseConnection) {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let batch = events(&mut rng, 300, &["a", "b", "c"]);
+    let writer = Writer::open(&db).unwrap();
+    writer.write(&batch).await.unwrap();
+    let of_s = batch.iter().filter(|e| e.site_id == "s").count();
+    assert_eq!(
+        analytics_core::access::sites::remove(&db, "s").await.unwrap() as usize,
+        of_s
+    );
+    assert_eq!(count(&db, "events").await as usize, batch.len() - of_s);
+    keys_match_rows(&db).await;
+    let o = writer.write(&batch).await.unwrap();
+    assert_eq!((o.inserted, o.duplicates), (of_s, batch.len() - of_s));
+    keys_match_rows(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_a_removed_site_is_as_if_never_seen() {
+    let db = TestDb::migrated().await;
+    removed_site_is_as_if_never_seen(db.connect().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_removed_site_is_as_if_never_seen() {
+    removed_site_is_as_if_never_seen(super::migrated_sqlite().await).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
-//! The writer on PostgreSQL.
+//! The writer on PostgreSQL, and the daily partitions of `events` it
+//! writes into.
 
+pub mod partitions;
 mod user_sets;
 mod writer;
 

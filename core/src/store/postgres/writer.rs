@@ -1,16 +1,27 @@
 //! The batch transaction on PostgreSQL (the processor's writer): the raw
 //! insert as one `unnest` statement, the rollup counts as multi-row upserts
 //! in key order, then the users (`user_sets`).
+//!
+//! `events` is partitioned by day (`partitions`), and PostgreSQL wants the
+//! partition key in every unique key of a partitioned table. The
+//! idempotency key cannot carry the timestamp: a client that resends an
+//! event without one gets a new timestamp from the api each time, and the
+//! resend would count twice. So the key `(event_id, site_id)` lives in
+//! `event_keys`, a narrow table of its own, and one statement inserts the
+//! keys and then the rows of only the keys that were new.
 
+use super::partitions;
 use super::user_sets;
 use crate::event::Event;
 use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
 use crate::store::schema::count_table;
 use crate::store::sql::values_placeholders;
 use crate::store::{StoreError, WriterState};
+use chrono::NaiveDate;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -32,11 +43,43 @@ impl PostgresWriter {
     }
 
     /// One transaction: insert the new raw rows, fold only those into the
-    /// rollups, commit, then remember the users' ordinals.
+    /// rollups, commit, then remember the users' ordinals. Before it, the
+    /// partitions of days this writer has not seen yet are made sure of.
     pub async fn write(&self, events: &[Event]) -> Result<WriteOutcome, StoreError> {
+        let days = days_of(events);
+        self.ensure_partitions(&days).await?;
+        match self.write_batch(events).await {
+            Err(Failed::MissingPartition(_)) => {
+                // A day this writer knew was dropped since (retention, here
+                // or in another process): check every day again, once.
+                self.state.partitions.forget_all();
+                self.ensure_partitions(&days).await?;
+                self.write_batch(events).await.map_err(StoreError::from)
+            }
+            other => other.map_err(StoreError::from),
+        }
+    }
+
+    async fn ensure_partitions(&self, days: &BTreeSet<NaiveDate>) -> Result<(), StoreError> {
+        let unknown = self.state.partitions.unknown(days);
+        if !unknown.is_empty() {
+            partitions::ensure(&self.db, &unknown).await.map_err(|e| match e {
+                // Never the events' fault: retried, not dead-lettered.
+                StoreError::Rejected(source) => StoreError::Unavailable(source),
+                other => other,
+            })?;
+            self.state.partitions.learn(unknown);
+        }
+        Ok(())
+    }
+
+    async fn write_batch(&self, events: &[Event]) -> Result<WriteOutcome, Failed> {
         let txn = self.db.begin().await?;
         let unique = unique_by_id(events);
-        let inserted_ids = insert_events(&txn, &unique).await?;
+        let inserted_ids = match insert_events(&txn, &unique).await {
+            Err(e) if partitions::is_missing_partition(&e) => return Err(Failed::MissingPartition(e)),
+            other => other?,
+        };
         let mut rollups = Rollups::default();
         for e in unique.iter().filter(|e| is_new(&inserted_ids, e)) {
             rollups.add(e);
@@ -54,6 +97,49 @@ impl PostgresWriter {
             inserted_ids.values().map(Vec::len).sum(),
         ))
     }
+}
+
+/// How a batch transaction failed: for want of a partition (retried once
+/// after creating it), or otherwise.
+enum Failed {
+    MissingPartition(DbErr),
+    Store(StoreError),
+}
+
+impl From<DbErr> for Failed {
+    fn from(e: DbErr) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<Failed> for StoreError {
+    fn from(f: Failed) -> Self {
+        match f {
+            Failed::MissingPartition(e) => e.into(),
+            Failed::Store(e) => e,
+        }
+    }
+}
+
+/// The UTC days of the events' timestamps: their partitions.
+fn days_of(events: &[Event]) -> BTreeSet<NaiveDate> {
+    let mut days = BTreeSet::new();
+    let mut last = None;
+    for e in events {
+        let day = e.timestamp.date_naive();
+        // A request's events usually share their timestamp.
+        if last != Some(day) {
+            days.insert(day);
+            last = Some(day);
+        }
+    }
+    days
 }
 
 fn value(cell: &Cell<'_>) -> Value {
@@ -101,10 +187,10 @@ fn is_new(inserted: &Inserted, e: &Event) -> bool {
         .is_some_and(|sites| sites.contains(&e.site_id))
 }
 
-/// Inserts the raw rows, in `(event_id, site_id)` order, and returns the
-/// keys that were new. The whole batch is one statement of ten array parameters: a
-/// 1,000-row `VALUES` list costs the server more to parse and plan than to
-/// insert.
+/// Inserts the keys, in `(event_id, site_id)` order, and the raw rows of
+/// those that were new, and returns those keys. The whole batch is one
+/// statement of ten array parameters: a 1,000-row `VALUES` list costs the
+/// server more to parse and plan than to insert.
 async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<Inserted, DbErr> {
     let mut inserted = Inserted::with_capacity_and_hasher(events.len(), foldhash::fast::RandomState::default());
     for row in txn.query_all_raw(unnest_insert(events)).await? {
@@ -114,9 +200,18 @@ async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<I
     Ok(inserted)
 }
 
-const INSERT_EVENTS: &str =
-    "INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props)";
-const ON_NEW_EVENT_ID: &str = "ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id";
+/// The keys first (a key already there is a duplicate: no row), then the
+/// rows joined to the keys inserted. A key's `day` is its row's partition,
+/// so that retention drops both by day.
+const INSERT_KEYS_THEN_EVENTS: &str = "\
+    k AS (INSERT INTO event_keys (event_id, site_id, day) \
+            SELECT e.id, e.site, CAST(e.ts AT TIME ZONE 'UTC' AS date) FROM e \
+          ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id) \
+    INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
+    SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, CASE WHEN e.has_ref THEN e.ref END, \
+           CAST(NULLIF(e.props, '') AS jsonb) \
+    FROM e JOIN k ON k.event_id = e.id AND k.site_id = e.site \
+    RETURNING event_id, site_id";
 
 /// Arrays cannot carry SQL NULLs through sea-query, so the optional columns
 /// travel as a presence flag (referrer, which may be empty) and as `''` for
@@ -155,12 +250,10 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         );
     }
     let sql = format!(
-        "{INSERT_EVENTS} SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, \
-           CASE WHEN e.has_ref THEN e.ref END, CAST(NULLIF(e.props, '') AS jsonb) \
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], \
-                     $7::timestamptz[], $8::text[], $9::bool[], $10::text[]) \
-           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props) \
-         {ON_NEW_EVENT_ID}"
+        "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                       $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bool[], $10::text[]) \
+           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props)), \
+         {INSERT_KEYS_THEN_EVENTS}"
     );
     let values: Vec<Value> = vec![
         ids.into(),
