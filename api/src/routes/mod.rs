@@ -52,7 +52,12 @@ pub struct RequestLimits {
 /// the HTTP metrics around all of it.
 pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, limits: RequestLimits) -> Router {
     let metrics = state.metrics.clone();
-    let shed = ServiceBuilder::new()
+    // One `ServiceBuilder` per group, each applied with a single
+    // `Router::layer`: axum boxes a route once per `layer` call and, for
+    // every request, clones and calls through each box, so a chain of
+    // separate calls costs an allocation and a boxed future per layer per
+    // request (bench/README.md, the single-request A/B).
+    let limited = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(move |_: BoxError| {
             let metrics = metrics.clone();
             async move {
@@ -61,7 +66,11 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
             }
         }))
         .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+        .layer(middleware::from_fn_with_state(limits.request_timeout, deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
+        // Innermost: it changes the body's type, which only a route takes.
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
     // Browsers' trackers post from any origin: CORS is open on ingest, and
     // only there (reads carry credentials and stay same-origin).
     let cors = CorsLayer::new()
@@ -89,26 +98,19 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))
         .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
-        .layer(middleware::from_fn_with_state(limits.request_timeout, deadline))
-        .layer(shed);
-    with_security_headers(
-        api.merge(health::router(liveness, readiness))
-            .route_layer(middleware::from_fn_with_state(state, track)),
-    )
-}
-
-/// Every response: no MIME sniffing, no referrer leaking a dashboard URL,
-/// never framed, and a Content-Security-Policy that allows the page its
-/// own scripts, styles and API only.
-fn with_security_headers(router: Router) -> Router {
+        .layer(limited);
+    // Every response: no MIME sniffing, no referrer leaking a dashboard
+    // URL, never framed, and a Content-Security-Policy that allows the page
+    // its own scripts, styles and API only.
     let set = |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
-    router
-        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+    let security_headers = ServiceBuilder::new()
         .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP));
+    api.merge(health::router(liveness, readiness))
+        .route_layer(middleware::from_fn_with_state(state, track))
+        .layer(security_headers)
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
