@@ -108,6 +108,11 @@ pub struct AllArgs {
     /// Steady load of the soak, events/s (batches of 100).
     #[arg(long, default_value_t = 5000.0)]
     pub soak_rate: f64,
+    /// The soak's processor `BATCH_MAX_EVENTS` (its default when absent):
+    /// a small cap makes the batches reach it early, so that memory held
+    /// by a batch stops growing with them.
+    #[arg(long)]
+    pub soak_batch_max_events: Option<usize>,
     /// Concurrent writers while building the query dataset (disjoint sites).
     #[arg(long, default_value_t = 2)]
     pub load_writers: usize,
@@ -219,7 +224,13 @@ impl KafkaStack {
     }
 
     pub async fn start_processor(&mut self, ctx: &Ctx) -> Result<()> {
-        let mut p = Service::start(&ctx.env, "analytics-processor", &[], &self.vars)?;
+        self.start_processor_with(ctx, &[]).await
+    }
+
+    /// The processor with `extra` variables besides the stack's.
+    pub async fn start_processor_with(&mut self, ctx: &Ctx, extra: &[(&'static str, String)]) -> Result<()> {
+        let vars: Vec<(&str, String)> = self.vars.iter().chain(extra).cloned().collect();
+        let mut p = Service::start(&ctx.env, "analytics-processor", &[], &vars)?;
         p.wait_ready().await?;
         self.processor = Some(p);
         Ok(())

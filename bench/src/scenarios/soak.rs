@@ -29,6 +29,9 @@ pub struct Sample {
     /// The process's `analytics_writer_known_users` (0 where it has none):
     /// a bounded cache the processor's memory grows with.
     pub known_users: u64,
+    /// The processor's mean batch (events) since the previous sample
+    /// (0 where it has none, or wrote no batch since).
+    pub batch_mean: f64,
 }
 
 /// One process over the run.
@@ -46,6 +49,8 @@ pub struct Drift {
     pub threads_end: f64,
     pub known_users_mid: f64,
     pub known_users_end: f64,
+    pub batch_mean_mid: f64,
+    pub batch_mean_end: f64,
     /// Least-squares slope over the second half, per minute.
     pub rss_slope_mb_per_min: f64,
     pub fds_slope_per_min: f64,
@@ -71,8 +76,17 @@ fn threads(pid: u32) -> u64 {
 }
 
 pub async fn run(ctx: &Ctx) -> Result<SoakResults> {
-    let stack = KafkaStack::start(ctx, 6, true).await?;
-    let result = measure(ctx, &stack).await;
+    let mut stack = KafkaStack::start(ctx, 6, false).await?;
+    let extra: Vec<(&'static str, String)> = ctx
+        .args
+        .soak_batch_max_events
+        .map(|n| ("BATCH_MAX_EVENTS", n.to_string()))
+        .into_iter()
+        .collect();
+    let result = match stack.start_processor_with(ctx, &extra).await {
+        Ok(()) => measure(ctx, &stack).await,
+        Err(e) => Err(e),
+    };
     stack.teardown(ctx).await;
     result
 }
@@ -110,13 +124,27 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
     let load = tokio::spawn(async move { loadgen::run(addr, "soak", &spec).await });
     let started = tokio::time::Instant::now();
     let mut samples = Vec::new();
+    // Per process: the batch-size histogram's (sum, count) at the last sample.
+    let mut batches = [(0.0, 0.0); 2];
     while started.elapsed() < duration {
         let t_s = started.elapsed().as_secs_f64();
-        for (name, pid, metrics) in procs {
+        for ((name, pid, metrics), last) in procs.into_iter().zip(batches.iter_mut()) {
             let (rss, _) = read_rss_kb(pid).unwrap_or((0, 0));
             let known = read_metric(metrics, "analytics_writer_known_users")
                 .await
                 .unwrap_or(0.0);
+            let sum = read_metric(metrics, "analytics_processor_batch_size_sum")
+                .await
+                .unwrap_or(0.0);
+            let count = read_metric(metrics, "analytics_processor_batch_size_count")
+                .await
+                .unwrap_or(0.0);
+            let batch_mean = if count > last.1 {
+                (sum - last.0) / (count - last.1)
+            } else {
+                0.0
+            };
+            *last = (sum, count);
             #[allow(clippy::cast_precision_loss)]
             samples.push(Sample {
                 process: name.to_string(),
@@ -126,6 +154,7 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
                 threads: threads(pid),
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 known_users: known as u64,
+                batch_mean,
             });
         }
         tokio::time::sleep(SAMPLE_EVERY).await;
@@ -138,8 +167,8 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
         .collect();
     for d in &drift {
         say(format!(
-            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}; known users {:.0} → {:.0}",
-            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end, d.known_users_mid, d.known_users_end
+            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}; known users {:.0} → {:.0}; mean batch {:.0} → {:.0}",
+            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end, d.known_users_mid, d.known_users_end, d.batch_mean_mid, d.batch_mean_end
         ));
     }
     say(format!(
@@ -209,6 +238,8 @@ fn drift(process: &str, samples: &[Sample], minutes: f64) -> Drift {
         threads_end: mean(&end.iter().map(|s| s.threads as f64).collect::<Vec<_>>()),
         known_users_mid: mean(&mid.iter().map(|s| s.known_users as f64).collect::<Vec<_>>()),
         known_users_end: mean(&end.iter().map(|s| s.known_users as f64).collect::<Vec<_>>()),
+        batch_mean_mid: mean(&mid.iter().map(|s| s.batch_mean).collect::<Vec<_>>()),
+        batch_mean_end: mean(&end.iter().map(|s| s.batch_mean).collect::<Vec<_>>()),
         rss_slope_mb_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.rss_mb)).collect::<Vec<_>>()),
         fds_slope_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.fds as f64)).collect::<Vec<_>>()),
     }
@@ -224,15 +255,16 @@ pub fn plot(r: &SoakResults, dir: &Path) -> Result<std::path::PathBuf> {
     }
     let path = dir.join("soak.png");
     {
-        let root = BitMapBackend::new(&path, (1400, 1200)).into_drawing_area();
+        let root = BitMapBackend::new(&path, (1400, 1600)).into_drawing_area();
         root.fill(&WHITE)?;
-        let panels = root.split_evenly((3, 1));
+        let panels = root.split_evenly((4, 1));
         let total = r.minutes.max(0.1);
         #[allow(clippy::cast_precision_loss)]
-        let series: [(&str, Measure); 3] = [
+        let series: [(&str, Measure); 4] = [
             ("RSS (MB)", |s| s.rss_mb),
             ("open file descriptors", |s| s.fds as f64),
             ("known users (writer cache)", |s| s.known_users as f64),
+            ("mean batch (events)", |s| s.batch_mean),
         ];
         for (area, (label, value)) in panels.iter().zip(series) {
             let max = r.samples.iter().map(value).fold(1.0, f64::max) * 1.2;
