@@ -1,6 +1,7 @@
 //! The soak: Kafka mode (api and processor) under a steady open-loop load
-//! for `--soak-minutes` (10), sampling every process's RSS, open file
-//! descriptors and threads every `SAMPLE_EVERY`. Leaks show as a slope: the
+//! for `--soak-minutes` (10), sampling every process's RSS, CPU, open file
+//! descriptors and threads every `SAMPLE_EVERY`, and the broker's when it
+//! runs on this machine. Leaks show as a slope: the
 //! summary compares the last minutes with the middle of the run, and
 //! soak.png plots every sample. Not part of `all` unless asked for
 //! (`--only soak`): it takes its whole duration.
@@ -32,6 +33,13 @@ pub struct Sample {
     /// The processor's mean batch (events) since the previous sample
     /// (0 where it has none, or wrote no batch since).
     pub batch_mean: f64,
+    /// CPU time the process used since the previous sample, in cores.
+    pub cpu_cores: f64,
+    /// The processor's seconds in batch transactions per second since the
+    /// previous sample, all lanes summed (0 elsewhere): whether the batches
+    /// grow because the writer is slower or because messages arrive in
+    /// larger runs.
+    pub writer_busy: f64,
 }
 
 /// One process over the run.
@@ -51,6 +59,10 @@ pub struct Drift {
     pub known_users_end: f64,
     pub batch_mean_mid: f64,
     pub batch_mean_end: f64,
+    pub cpu_mid: f64,
+    pub cpu_end: f64,
+    pub writer_busy_mid: f64,
+    pub writer_busy_end: f64,
     /// Least-squares slope over the second half, per minute.
     pub rss_slope_mb_per_min: f64,
     pub fds_slope_per_min: f64,
@@ -75,6 +87,47 @@ fn threads(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count() as u64)
 }
 
+/// User plus system CPU seconds the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which may hold spaces: utime and
+    // stime are the 14th and 15th of the line, in clock ticks.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    ticks / CLOCK_TICKS_PER_SECOND
+}
+
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// The broker's process when it runs on this machine (tansu), so that the
+/// soak shows whether the broker, not our services, sets the pace.
+fn broker_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (comm.trim() == "tansu").then_some(pid)
+    })
+}
+
+/// What the soak reads of a process at each sample: its running totals at
+/// the previous one, to turn them into rates.
+#[derive(Default, Clone, Copy)]
+struct Last {
+    batch_sum: f64,
+    batch_count: f64,
+    busy_sum: f64,
+    cpu_s: f64,
+    at_s: f64,
+}
+
 pub async fn run(ctx: &Ctx) -> Result<SoakResults> {
     let mut stack = KafkaStack::start(ctx, 6, false).await?;
     let extra: Vec<(&'static str, String)> = ctx
@@ -97,10 +150,11 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
         .processor
         .as_ref()
         .ok_or_else(|| anyhow!("processor not running"))?;
-    let procs = [
-        ("api", api.pid(), api.metrics_addr()),
-        ("processor", processor.pid(), processor.metrics_addr()),
+    let mut procs = vec![
+        ("api", api.pid(), Some(api.metrics_addr())),
+        ("processor", processor.pid(), Some(processor.metrics_addr())),
     ];
+    procs.extend(broker_pid().map(|pid| ("broker", pid, None)));
     let minutes = ctx.args.soak_minutes;
     let rate = ctx.args.soak_rate;
     let duration = Duration::from_secs_f64(minutes * 60.0);
@@ -124,27 +178,41 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
     let load = tokio::spawn(async move { loadgen::run(addr, "soak", &spec).await });
     let started = tokio::time::Instant::now();
     let mut samples = Vec::new();
-    // Per process: the batch-size histogram's (sum, count) at the last sample.
-    let mut batches = [(0.0, 0.0); 2];
+    let mut last = vec![Last::default(); procs.len()];
     while started.elapsed() < duration {
         let t_s = started.elapsed().as_secs_f64();
-        for ((name, pid, metrics), last) in procs.into_iter().zip(batches.iter_mut()) {
+        for (&(name, pid, metrics), last) in procs.iter().zip(last.iter_mut()) {
             let (rss, _) = read_rss_kb(pid).unwrap_or((0, 0));
-            let known = read_metric(metrics, "analytics_writer_known_users")
-                .await
-                .unwrap_or(0.0);
-            let sum = read_metric(metrics, "analytics_processor_batch_size_sum")
-                .await
-                .unwrap_or(0.0);
-            let count = read_metric(metrics, "analytics_processor_batch_size_count")
-                .await
-                .unwrap_or(0.0);
-            let batch_mean = if count > last.1 {
-                (sum - last.0) / (count - last.1)
+            let metric = |name: &'static str| async move {
+                match metrics {
+                    Some(addr) => read_metric(addr, name).await.unwrap_or(0.0),
+                    None => 0.0,
+                }
+            };
+            let known = metric("analytics_writer_known_users").await;
+            let batch_sum = metric("analytics_processor_batch_size_sum").await;
+            let batch_count = metric("analytics_processor_batch_size_count").await;
+            let busy_sum = metric("analytics_writer_transaction_duration_seconds_sum").await;
+            let cpu_s = cpu_seconds(pid);
+            let now = Last {
+                batch_sum,
+                batch_count,
+                busy_sum,
+                cpu_s,
+                at_s: t_s,
+            };
+            let batch_mean = if batch_count > last.batch_count {
+                (batch_sum - last.batch_sum) / (batch_count - last.batch_count)
             } else {
                 0.0
             };
-            *last = (sum, count);
+            let elapsed = t_s - last.at_s;
+            let (cpu_cores, writer_busy) = if last.at_s > 0.0 && elapsed > 0.0 {
+                ((cpu_s - last.cpu_s) / elapsed, (busy_sum - last.busy_sum) / elapsed)
+            } else {
+                (0.0, 0.0)
+            };
+            *last = now;
             #[allow(clippy::cast_precision_loss)]
             samples.push(Sample {
                 process: name.to_string(),
@@ -155,6 +223,8 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 known_users: known as u64,
                 batch_mean,
+                cpu_cores,
+                writer_busy,
             });
         }
         tokio::time::sleep(SAMPLE_EVERY).await;
@@ -167,8 +237,8 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
         .collect();
     for d in &drift {
         say(format!(
-            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}; known users {:.0} → {:.0}; mean batch {:.0} → {:.0}",
-            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end, d.known_users_mid, d.known_users_end, d.batch_mean_mid, d.batch_mean_end
+            "  {}: RSS {:.1} → {:.1} MB (max {:.1}, {:+.2} MB/min over the second half); fds {:.0} → {:.0} (max {}, {:+.2}/min); threads {:.0}; CPU {:.2} → {:.2} cores; known users {:.0} → {:.0}; mean batch {:.0} → {:.0}; writer busy {:.2} → {:.2} s/s",
+            d.process, d.rss_mid_mb, d.rss_end_mb, d.rss_max_mb, d.rss_slope_mb_per_min, d.fds_mid, d.fds_end, d.fds_max, d.fds_slope_per_min, d.threads_end, d.cpu_mid, d.cpu_end, d.known_users_mid, d.known_users_end, d.batch_mean_mid, d.batch_mean_end, d.writer_busy_mid, d.writer_busy_end
         ));
     }
     say(format!(
@@ -240,6 +310,10 @@ fn drift(process: &str, samples: &[Sample], minutes: f64) -> Drift {
         known_users_end: mean(&end.iter().map(|s| s.known_users as f64).collect::<Vec<_>>()),
         batch_mean_mid: mean(&mid.iter().map(|s| s.batch_mean).collect::<Vec<_>>()),
         batch_mean_end: mean(&end.iter().map(|s| s.batch_mean).collect::<Vec<_>>()),
+        cpu_mid: mean(&mid.iter().map(|s| s.cpu_cores).collect::<Vec<_>>()),
+        cpu_end: mean(&end.iter().map(|s| s.cpu_cores).collect::<Vec<_>>()),
+        writer_busy_mid: mean(&mid.iter().map(|s| s.writer_busy).collect::<Vec<_>>()),
+        writer_busy_end: mean(&end.iter().map(|s| s.writer_busy).collect::<Vec<_>>()),
         rss_slope_mb_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.rss_mb)).collect::<Vec<_>>()),
         fds_slope_per_min: slope(&half.iter().map(|s| (s.t_s / 60.0, s.fds as f64)).collect::<Vec<_>>()),
     }
@@ -248,23 +322,26 @@ fn drift(process: &str, samples: &[Sample], minutes: f64) -> Drift {
 /// What a panel plots of a sample.
 type Measure = fn(&Sample) -> f64;
 
-/// soak.png: RSS and open file descriptors of each process over time.
+/// soak.png: each process's RSS, CPU, descriptors, writer cache, batch size and
+/// writer busy time over the run, the broker's beside ours where it runs here.
 pub fn plot(r: &SoakResults, dir: &Path) -> Result<std::path::PathBuf> {
     if !crate::plot::register_font() {
         return Err(anyhow!("no DejaVu Sans font to draw soak.png with"));
     }
     let path = dir.join("soak.png");
     {
-        let root = BitMapBackend::new(&path, (1400, 1600)).into_drawing_area();
+        let root = BitMapBackend::new(&path, (1400, 2400)).into_drawing_area();
         root.fill(&WHITE)?;
-        let panels = root.split_evenly((4, 1));
+        let panels = root.split_evenly((6, 1));
         let total = r.minutes.max(0.1);
         #[allow(clippy::cast_precision_loss)]
-        let series: [(&str, Measure); 4] = [
+        let series: [(&str, Measure); 6] = [
             ("RSS (MB)", |s| s.rss_mb),
+            ("CPU (cores)", |s| s.cpu_cores),
             ("open file descriptors", |s| s.fds as f64),
             ("known users (writer cache)", |s| s.known_users as f64),
             ("mean batch (events)", |s| s.batch_mean),
+            ("writer busy (transaction s per s)", |s| s.writer_busy),
         ];
         for (area, (label, value)) in panels.iter().zip(series) {
             let max = r.samples.iter().map(value).fold(1.0, f64::max) * 1.2;
@@ -281,7 +358,7 @@ pub fn plot(r: &SoakResults, dir: &Path) -> Result<std::path::PathBuf> {
                 .y_label_area_size(60)
                 .build_cartesian_2d(0.0..total, 0.0..max)?;
             chart.configure_mesh().x_desc("minutes").y_desc(label).draw()?;
-            for (i, process) in ["api", "processor"].iter().enumerate() {
+            for (i, process) in ["api", "processor", "broker"].iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 let points: Vec<(f64, f64)> = r
                     .samples
