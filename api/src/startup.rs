@@ -265,6 +265,13 @@ impl Application {
                 tokio::time::sleep(grace).await;
             } => tracing::warn!("grace period over with requests still in flight"),
         }
+        // The background tasks hold the state, and with it the embedded
+        // queue's sender: the writer only sees its queue close once they
+        // are gone (else the drain below waits out its whole grace).
+        for task in [forget, registry] {
+            task.abort();
+            let _ = task.await;
+        }
         // In-flight requests are done: push out what the producer still
         // holds and let the embedded writer drain its queue.
         sink.flush(grace);
@@ -276,8 +283,6 @@ impl Application {
             let _ = tokio::time::timeout(grace, m.stop()).await;
         }
         ops_server.abort();
-        forget.abort();
-        registry.abort();
         tracing::info!("stopped");
         Ok(())
     }
