@@ -61,6 +61,7 @@ impl Application {
         let metrics = Metrics::new("api");
         let liveness = Arc::new(Liveness::default());
         let embedded = cfg.is_embedded();
+        let traced = cfg.telemetry.otlp_endpoint.is_some();
         let database = cfg
             .database_url
             .clone()
@@ -87,6 +88,7 @@ impl Application {
                     cfg.kafka.topic.clone(),
                     metrics.clone(),
                     cfg.ingest_timeout(),
+                    traced,
                 )
                 .context("creating the Kafka producer")?,
             );
@@ -172,6 +174,7 @@ impl Application {
             rate_limits: cfg.rate_limits(),
             access,
             cookie_secure: cfg.cookie_secure,
+            traced,
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
         let metrics_for_serve = metrics.clone();

@@ -25,6 +25,10 @@ pub struct Shared {
     pub rate_limits: RateLimits,
     pub access: Access,
     pub cookie_secure: CookieSecure,
+    /// Whether traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`): only
+    /// then is each request a span (bench/README.md: a span and its
+    /// formatted fields were a sixth of a single event's CPU).
+    pub traced: bool,
 }
 
 #[derive(Clone)]

@@ -13,13 +13,13 @@ pub use ingest::{BATCH_BODY_LIMIT, MAX_BATCH_EVENTS, SINGLE_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::ops::health::{self, Liveness, Readiness};
+use analytics_core::ops::metrics::Metrics;
 use analytics_core::ops::telemetry;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::BoxError;
@@ -27,7 +27,9 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
+use tower::filter::Predicate;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::timeout::error::Elapsed;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,18 +59,18 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
     // every request, clones and calls through each box, so a chain of
     // separate calls costs an allocation and a boxed future per layer per
     // request (bench/README.md, the single-request A/B).
+    let request_timeout = limits.request_timeout;
     let limited = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(move |_: BoxError| {
+        // Every refusal below arrives here as an error: none of these
+        // layers boxes the request or its future (`from_fn` would).
+        .layer(HandleErrorLayer::new(move |e: BoxError| {
             let metrics = metrics.clone();
-            async move {
-                metrics.shed.inc();
-                ApiError::Overloaded
-            }
+            async move { refusal(&metrics, e, request_timeout) }
         }))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-        .layer(middleware::from_fn_with_state(limits.request_timeout, deadline))
-        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
+        .timeout(limits.request_timeout)
+        .filter(AddressLimit(state.clone()))
         // Innermost: it changes the body's type, which only a route takes.
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
     // Browsers' trackers post from any origin: CORS is open on ingest, and
@@ -140,26 +142,41 @@ pub fn client_addr(state: &AppState, req: &Request) -> Option<std::net::IpAddr> 
     crate::serve::peer(req).map(|peer| state.proxies.client(peer, req.headers()))
 }
 
-/// 429 past the client address's rate.
-async fn limit_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(addr) = client_addr(&state, &req) {
-        if let Err(wait) = state.rate_limits.request(addr) {
-            state.metrics.rate_limited.with_label_values(&["address"]).inc();
-            return ApiError::RateLimited {
-                message: "too many requests from this address".into(),
-                retry_after: crate::limits::retry_after_seconds(wait),
+/// 429 past the client address's rate, as an error for `refusal`.
+#[derive(Clone)]
+struct AddressLimit(AppState);
+
+impl Predicate<Request> for AddressLimit {
+    type Request = Request;
+
+    fn check(&mut self, req: Request) -> Result<Request, BoxError> {
+        let state = &self.0;
+        if let Some(addr) = client_addr(state, &req) {
+            if let Err(wait) = state.rate_limits.request(addr) {
+                state.metrics.rate_limited.with_label_values(&["address"]).inc();
+                return Err(Box::new(ApiError::RateLimited {
+                    message: "too many requests from this address".into(),
+                    retry_after: crate::limits::retry_after_seconds(wait),
+                }));
             }
-            .into_response();
         }
+        Ok(req)
     }
-    next.run(req).await
 }
 
-/// 408 past the request deadline, whatever the handler was waiting for.
-async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::Timeout(format!("the request took longer than {} s", limit.as_secs())).into_response(),
+/// The answer to a request a limit refused: the rate limit's own 429, 408
+/// past the request deadline (whatever the handler was waiting for), else
+/// shed (503).
+fn refusal(metrics: &Metrics, e: BoxError, request_timeout: Duration) -> ApiError {
+    match e.downcast::<ApiError>() {
+        Ok(refused) => *refused,
+        Err(e) if e.is::<Elapsed>() => {
+            ApiError::Timeout(format!("the request took longer than {} s", request_timeout.as_secs()))
+        }
+        Err(_) => {
+            metrics.shed.inc();
+            ApiError::Overloaded
+        }
     }
 }
 
@@ -177,18 +194,61 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The request's metrics and access log, and, when traces are exported,
+/// its server span (continuing a caller's `traceparent`). Without export
+/// there is no span: the access and failure lines carry the method, route
+/// and path themselves.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(req.method());
+    // A shared-bytes clone, not a copy: the path is only read if a line is logged.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let started = Instant::now();
+    let (resp, span) = if state.traced {
+        let span = request_span(&req, method, route);
+        (next.run(req).instrument(span.clone()).await, span)
+    } else {
+        (next.run(req).await, tracing::Span::none())
+    };
+    let status = resp.status();
+    span.record("http.response.status_code", status.as_u16());
+    span.in_scope(|| {
+        // Access log: debug for the normal case (it runs at full ingest rate),
+        // warn when the service itself failed.
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                method,
+                route,
+                path,
+                latency_ms,
+                "request failed"
+            );
+        } else {
+            tracing::debug!(status = status.as_u16(), method, route, path, latency_ms, "request");
+        }
+    });
+    let m = &state.metrics;
+    m.http_duration
+        .with_label_values(&[method, route])
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .with_label_values(&[method, route, status.as_str()])
+        .inc();
+    resp
+}
+
+/// The server span of a request, with its trace id recorded for the logs.
+fn request_span(req: &Request, method: &'static str, route: &str) -> tracing::Span {
     let span = tracing::info_span!(
         "http.request",
         otel.name = format!("{method} {route}"),
         otel.kind = "server",
         http.request.method = method,
-        http.route = route.as_str(),
+        http.route = route,
         url.path = req.uri().path(),
         http.response.status_code = tracing::field::Empty,
         trace_id = tracing::field::Empty,
@@ -201,26 +261,5 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if !tid.is_empty() {
         span.record("trace_id", tid.as_str());
     }
-    let started = Instant::now();
-    let resp = next.run(req).instrument(span.clone()).await;
-    let status = resp.status();
-    span.record("http.response.status_code", status.as_u16());
-    span.in_scope(|| {
-        // Access log: debug for the normal case (it runs at full ingest rate),
-        // warn when the service itself failed.
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), latency_ms, "request");
-        }
-    });
-    let m = &state.metrics;
-    m.http_duration
-        .with_label_values(&[method, route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    m.http_requests
-        .with_label_values(&[method, route.as_str(), resp.status().as_str()])
-        .inc();
-    resp
+    span
 }
