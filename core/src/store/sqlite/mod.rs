@@ -38,7 +38,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The writer's settings (see `SqliteWriter::open`): the page cache in KiB
 /// (negative: a size, not a page count) and the autocheckpoint in pages.
 const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16000;";
+     PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16000;";
 /// Prepared statements the writer keeps: one per kind of row, with room.
 const STATEMENT_CACHE: usize = 32;
 
@@ -52,9 +52,11 @@ impl SqliteWriter {
     /// Opens the file the pool points at, with the writer's settings:
     /// - WAL and `synchronous=FULL`, as on every connection: a commit is
     ///   durable before it returns;
-    /// - a 32 MiB page cache (SQLite's default is 2 MiB): a large batch keeps
+    /// - a 16 MiB page cache (SQLite's default is 2 MiB): a large batch keeps
     ///   its dirty pages until the commit instead of spilling them into the
-    ///   WAL and writing them again;
+    ///   WAL and writing them again (a batch of 10,000 events dirties a few
+    ///   MiB; 32 MiB was no faster and put the embedded api's peak RSS past
+    ///   its 100 MB target, bench/README.md);
     /// - a checkpoint every 16,000 WAL pages instead of 1,000, so pages every
     ///   batch touches are copied into the database once per checkpoint
     ///   rather than after every commit;
