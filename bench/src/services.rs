@@ -325,11 +325,14 @@ pub fn metric_value(text: &str, name: &str) -> Option<f64> {
 }
 
 pub async fn read_metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    metric_value(&read_metrics_page(addr).await?, name)
+}
+
+/// A service's whole `/metrics` page, to read several values of one moment
+/// with `metric_value`.
+pub async fn read_metrics_page(addr: SocketAddr) -> Option<String> {
     let (status, body) = get_once(addr, "/metrics", Duration::from_secs(2)).await.ok()?;
-    if !status.is_success() {
-        return None;
-    }
-    metric_value(&String::from_utf8_lossy(&body), name)
+    status.is_success().then(|| String::from_utf8_lossy(&body).into_owned())
 }
 
 // -------------------------------------------------------------------- memory

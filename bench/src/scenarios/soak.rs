@@ -8,7 +8,7 @@
 
 use super::{say, Ctx, KafkaStack};
 use crate::loadgen::{self, LoadResult, LoadSpec, Mode};
-use crate::services::{read_metric, read_rss_kb};
+use crate::services::{metric_value, read_metrics_page, read_rss_kb};
 use crate::workload::{body_pool, Generator, Shape};
 use anyhow::{anyhow, Result};
 use hyper::StatusCode;
@@ -183,16 +183,16 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
         let t_s = started.elapsed().as_secs_f64();
         for (&(name, pid, metrics), last) in procs.iter().zip(last.iter_mut()) {
             let (rss, _) = read_rss_kb(pid).unwrap_or((0, 0));
-            let metric = |name: &'static str| async move {
-                match metrics {
-                    Some(addr) => read_metric(addr, name).await.unwrap_or(0.0),
-                    None => 0.0,
-                }
+            // One read of the page: the values of one moment.
+            let page = match metrics {
+                Some(addr) => read_metrics_page(addr).await.unwrap_or_default(),
+                None => String::new(),
             };
-            let known = metric("analytics_writer_known_users").await;
-            let batch_sum = metric("analytics_processor_batch_size_sum").await;
-            let batch_count = metric("analytics_processor_batch_size_count").await;
-            let busy_sum = metric("analytics_writer_transaction_duration_seconds_sum").await;
+            let metric = |name: &str| metric_value(&page, name).unwrap_or(0.0);
+            let known = metric("analytics_writer_known_users");
+            let batch_sum = metric("analytics_processor_batch_size_sum");
+            let batch_count = metric("analytics_processor_batch_size_count");
+            let busy_sum = metric("analytics_writer_transaction_duration_seconds_sum");
             let cpu_s = cpu_seconds(pid);
             let now = Last {
                 batch_sum,
