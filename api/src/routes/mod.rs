@@ -212,12 +212,12 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     } else {
         (next.run(req).await, tracing::Span::none())
     };
-    let status = resp.status();
+    let (status, elapsed) = (resp.status(), started.elapsed().as_secs_f64());
     span.record("http.response.status_code", status.as_u16());
     span.in_scope(|| {
         // Access log: debug for the normal case (it runs at full ingest rate),
         // warn when the service itself failed.
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let latency_ms = elapsed * 1000.0;
         if status.is_server_error() {
             tracing::warn!(
                 status = status.as_u16(),
@@ -232,9 +232,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         }
     });
     let m = &state.metrics;
-    m.http_duration
-        .with_label_values(&[method, route])
-        .observe(started.elapsed().as_secs_f64());
+    m.http_duration.with_label_values(&[method, route]).observe(elapsed);
     m.http_requests
         .with_label_values(&[method, route, status.as_str()])
         .inc();
