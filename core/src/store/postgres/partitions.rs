@@ -146,20 +146,20 @@ async fn days_in(txn: &DatabaseTransaction) -> Result<Vec<(NaiveDate, String)>, 
     Ok(out)
 }
 
-/// Creates the partitions of those of `days` that have none, each in a
+/// Creates the partitions of those of `wanted` that have none, each in a
 /// short transaction of its own; returns how many it created. Safe beside
 /// other writers and processes creating the same days.
-pub async fn ensure(db: &DatabaseConnection, days: &BTreeSet<NaiveDate>) -> Result<usize, StoreError> {
-    if days.is_empty() {
+pub async fn ensure(db: &DatabaseConnection, wanted: &BTreeSet<NaiveDate>) -> Result<usize, StoreError> {
+    if wanted.is_empty() {
         return Ok(0);
     }
-    let existing: BTreeSet<NaiveDate> = days_of(db).await?;
+    let existing: BTreeSet<NaiveDate> = days(db).await?.into_iter().map(|(d, _)| d).collect();
     let mut created = 0;
-    for &day in days.difference(&existing) {
+    for &day in wanted.difference(&existing) {
         let txn = db.begin().await?;
         txn.execute_unprepared(CREATE_LOCK).await?;
         // Under the lock: another creator may have made it meanwhile.
-        if !days_of_txn(&txn).await?.contains(&day) {
+        if !days_in(&txn).await?.iter().any(|(d, _)| *d == day) {
             let name = name(day);
             // Everything of the parent (defaults, CHECK constraints,
             // indexes, storage): attaching refuses a table that lacks one
@@ -179,14 +179,6 @@ pub async fn ensure(db: &DatabaseConnection, days: &BTreeSet<NaiveDate>) -> Resu
         tracing::debug!(created, "created day partitions of events");
     }
     Ok(created)
-}
-
-async fn days_of(db: &DatabaseConnection) -> Result<BTreeSet<NaiveDate>, StoreError> {
-    Ok(days(db).await?.into_iter().map(|(d, _)| d).collect())
-}
-
-async fn days_of_txn(txn: &DatabaseTransaction) -> Result<BTreeSet<NaiveDate>, StoreError> {
-    Ok(days_in(txn).await?.into_iter().map(|(d, _)| d).collect())
 }
 
 /// Drops every day partition of a day before `cutoff`, whole; returns the
