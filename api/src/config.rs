@@ -81,6 +81,20 @@ pub struct ApiConfig {
     /// list of CIDRs (default: none, every peer is the client).
     #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse)]
     pub trusted_proxies: TrustedProxies,
+    /// A MaxMind-format country database (`.mmdb`: GeoLite2 or GeoIP2
+    /// Country, DB-IP or IPtoASN country) for each event's country; none:
+    /// countries come only from a trusted CDN header, if enabled.
+    #[arg(long, env = "GEOIP_DATABASE", value_name = "GEOIP_DATABASE")]
+    pub geoip_database: Option<std::path::PathBuf>,
+    /// Believe the `CF-IPCountry` header (only behind Cloudflare or a proxy
+    /// that sets it and strips a client's own).
+    #[arg(
+        long,
+        env = "TRUST_CDN_COUNTRY",
+        value_name = "TRUST_CDN_COUNTRY",
+        default_value_t = false
+    )]
+    pub trust_cdn_country: bool,
     /// Open connections at most; past it the listener waits for one to close.
     #[arg(
         long,
@@ -257,6 +271,7 @@ impl ApiConfig {
     pub fn policy(&self) -> Policy {
         Policy {
             max_age: (self.event_max_age_days > 0).then(|| chrono::Duration::days(self.event_max_age_days)),
+            names: analytics_core::event::EventNames::Strict,
         }
     }
 

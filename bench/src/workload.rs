@@ -232,6 +232,7 @@ impl Generator {
             received_at,
             referrer: w.referrer,
             props: None,
+            context: Default::default(),
         }
     }
 

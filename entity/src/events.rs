@@ -17,6 +17,22 @@ pub struct Model {
     pub received_at: DateTimeUtc,
     pub referrer: Option<String>,
     pub props: Option<Json>,
+    // The enrichment (migration 13): empty when unknown.
+    pub hostname: String,
+    pub source: String,
+    pub channel: String,
+    pub utm_source: String,
+    pub utm_medium: String,
+    pub utm_campaign: String,
+    pub utm_content: String,
+    pub utm_term: String,
+    pub browser: String,
+    pub browser_version: String,
+    pub os: String,
+    pub os_version: String,
+    pub device: String,
+    pub country: String,
+    pub visitor_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

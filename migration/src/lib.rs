@@ -14,6 +14,7 @@ mod m20261202_000009_time_first_event_index;
 mod m20261202_000010_event_id_per_site;
 mod m20261202_000011_access;
 mod m20261206_000012_event_partitions;
+mod m20261207_000013_event_context;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_event_id_per_site::Migration),
             Box::new(m20261202_000011_access::Migration),
             Box::new(m20261206_000012_event_partitions::Migration),
+            Box::new(m20261207_000013_event_context::Migration),
         ]
     }
 }

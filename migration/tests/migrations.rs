@@ -17,6 +17,11 @@ async fn migrator(url: &str) -> DatabaseConnection {
     analytics_core::store::connect::connect(url, 1).await.unwrap()
 }
 
+/// Every table of the public schema but the migrations' own.
+fn pg_all_tables_sql() -> &'static str {
+    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'"
+}
+
 /// `analytics-migrate up [-n n]`.
 async fn up(url: &str, n: Option<u32>) {
     let db = migrator(url).await;
@@ -119,18 +124,56 @@ const EVENT_PARTITIONS: &str = "m20261206_000012_event_partitions";
 /// Migration 12's table, on PostgreSQL only.
 const EVENT_KEYS: &str = "event_keys";
 
-/// `all_tables()` and migration 12's, sorted: PostgreSQL's.
-fn postgres_tables() -> Vec<&'static str> {
+/// Migration 13's tables.
+const CONTEXT_TABLES: [&str; 3] = ["daily_visitor_counts", "daily_visitors", "visitor_salts"];
+const EVENT_CONTEXT: &str = "m20261207_000013_event_context";
+/// Migration 13's columns of `events`.
+const CONTEXT_COLUMNS: [&str; 15] = [
+    "browser",
+    "browser_version",
+    "channel",
+    "country",
+    "device",
+    "hostname",
+    "os",
+    "os_version",
+    "source",
+    "utm_campaign",
+    "utm_content",
+    "utm_medium",
+    "utm_source",
+    "utm_term",
+    "visitor_id",
+];
+
+/// `all_tables()` and migration 12's, sorted: PostgreSQL's before 13.
+fn postgres_tables_before_context() -> Vec<&'static str> {
     let mut all = all_tables();
     all.push(EVENT_KEYS);
     all.sort_unstable();
     all
 }
 
-/// Every one of the twelve migrations is in `state`.
+/// Every table of the latest schema on PostgreSQL.
+fn postgres_tables() -> Vec<&'static str> {
+    let mut all = postgres_tables_before_context();
+    all.extend(CONTEXT_TABLES);
+    all.sort_unstable();
+    all
+}
+
+/// Every table of the latest schema on SQLite (no `event_keys`).
+fn sqlite_tables() -> Vec<&'static str> {
+    let mut all = all_tables();
+    all.extend(CONTEXT_TABLES);
+    all.sort_unstable();
+    all
+}
+
+/// Every one of the thirteen migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 12, "{all:?}");
+    assert_eq!(all.len(), 13, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -171,6 +214,28 @@ async fn postgres_up_status_down() {
     let pg_event_indexes =
         "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE 'idx_%'";
     assert_eq!(names(&conn, pg_event_indexes).await, EVENT_INDEXES);
+    // Migration 13: the context's columns, visitor rollups and salts, and
+    // 120-character event names.
+    let event_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'events'";
+    let cols = names(&conn, event_columns).await;
+    assert!(
+        CONTEXT_COLUMNS.iter().all(|c| cols.contains(&c.to_string())),
+        "{cols:?}"
+    );
+    let name_lengths = "SELECT DISTINCT CAST(character_maximum_length AS TEXT) FROM information_schema.columns \
+                        WHERE column_name = 'event_type' AND table_name IN ('events', 'daily_event_counts', 'hourly_event_counts')";
+    assert_eq!(names(&conn, name_lengths).await, ["120"]);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, EVENT_CONTEXT).await, MigrationStatus::Pending);
+    let cols = names(&conn, event_columns).await;
+    assert!(
+        !CONTEXT_COLUMNS.iter().any(|c| cols.contains(&c.to_string())),
+        "{cols:?}"
+    );
+    assert_eq!(
+        names(&conn, pg_all_tables_sql()).await,
+        postgres_tables_before_context()
+    );
     down(&db.url, 1).await;
     assert_eq!(status_of(&db.url, EVENT_PARTITIONS).await, MigrationStatus::Pending);
     assert_eq!(names(&conn, partitioned).await, Vec::<String>::new());
@@ -269,6 +334,20 @@ async fn sqlite_up_status_down() {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(names(&conn, sqlite_tables).await, self::sqlite_tables());
+    let event_columns = "SELECT name FROM pragma_table_info('events')";
+    let cols = names(&conn, event_columns).await;
+    assert!(
+        CONTEXT_COLUMNS.iter().all(|c| cols.contains(&c.to_string())),
+        "{cols:?}"
+    );
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, EVENT_CONTEXT).await, MigrationStatus::Pending);
+    let cols = names(&conn, event_columns).await;
+    assert!(
+        !CONTEXT_COLUMNS.iter().any(|c| cols.contains(&c.to_string())),
+        "{cols:?}"
+    );
     assert_eq!(names(&conn, sqlite_tables).await, all_tables());
     let events_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'";
     let before = names(&conn, events_sql).await;
@@ -419,7 +498,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 9).await;
+    down(url, 10).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(
@@ -686,7 +765,7 @@ async fn postgres_partitions_migration_keeps_every_event() {
             timestamp: Some(ts.into()),
             ..Default::default()
         }
-        .validate_with(chrono::Utc::now(), analytics_core::event::Policy { max_age: None })
+        .validate_with(chrono::Utc::now(), analytics_core::event::Policy::stored())
         .unwrap()
     };
     let writer = analytics_core::store::Writer::open(&conn).unwrap();
@@ -704,7 +783,8 @@ async fn postgres_partitions_migration_keeps_every_event() {
     assert_eq!(ids.last().unwrap(), "000007", "the sequence went on: {ids:?}");
     let after = raw_events(&conn).await;
 
-    down(&db.url, 1).await;
+    // Migrations 13 and 12.
+    down(&db.url, 2).await;
     assert_eq!(raw_events(&conn).await, after, "every row back in the old table");
     assert!(names(&conn, partitions).await.is_empty());
     let unique = names(

@@ -13,3 +13,21 @@ pub mod postgres;
 pub mod process;
 pub mod rollups;
 pub mod workload;
+
+/// The MaxMind-format country database the tests look addresses up in:
+/// `GEOIP_TEST_DATABASE`, else where `scripts/prerequisites.sh`
+/// (`ensure_geoip_db`) puts it. Missing, the test fails.
+pub fn geoip_database() -> String {
+    let path = std::env::var_os("GEOIP_TEST_DATABASE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")));
+            cache.map(|c| c.join("analytics/geoip/iptoasn-country.mmdb"))
+        });
+    match path {
+        Some(p) if p.exists() => p.display().to_string(),
+        other => panic!("no country database at {other:?}: run `source scripts/prerequisites.sh && ensure_geoip_db`"),
+    }
+}

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     pub events_ingested: IntCounter,
     pub events_rejected: IntCounterVec,
+    pub bots_dropped: IntCounterVec,
     pub producer_delivery: Histogram,
     pub producer_queue_depth: IntGauge,
     pub messages_consumed: IntCounter,
@@ -126,6 +127,17 @@ impl Metrics {
                 IntCounter::new(
                     "events_ingested_total",
                     "Events accepted with 202 (durable in Kafka or the database).",
+                )
+                .expect("m"),
+            ),
+            bots_dropped: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "events_dropped_bots_total",
+                        "Events dropped before storage because their User-Agent is a bot, by reason.",
+                    ),
+                    &["reason"],
                 )
                 .expect("m"),
             ),

@@ -39,6 +39,8 @@ pub struct Stats {
     pub to: NaiveDate,
     pub total_views: i64,
     pub unique_users: i64,
+    /// Distinct visitors: users (`unique_users`) and cookieless visitors.
+    pub visitors: i64,
     pub total_events: i64,
     pub top_paths: Vec<PathViews>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +56,7 @@ pub struct PeriodTotals {
     pub to: NaiveDate,
     pub total_views: i64,
     pub unique_users: i64,
+    pub visitors: i64,
     pub total_events: i64,
 }
 
@@ -111,13 +114,22 @@ enum RowKind {
     PathRow = 2,
     /// A pack of paths.
     PathPack = 3,
+    /// Cookieless visitors: the sum of the days' counts (no visitor id is
+    /// on two days).
+    CookielessVisitors = 4,
 }
 
 impl RowKind {
     fn of(tag: i32) -> Option<Self> {
-        [Self::Counts, Self::Users, Self::PathRow, Self::PathPack]
-            .into_iter()
-            .find(|k| *k as i32 == tag)
+        [
+            Self::Counts,
+            Self::Users,
+            Self::PathRow,
+            Self::PathPack,
+            Self::CookielessVisitors,
+        ]
+        .into_iter()
+        .find(|k| *k as i32 == tag)
     }
 
     fn tag(self) -> i32 {
@@ -141,11 +153,12 @@ async fn period(
     read: Read,
 ) -> Result<(PeriodTotals, PathTotals), StoreError> {
     const IN_PERIOD: &str = "site_id = $1 AND day >= $2 AND day <= $3";
-    let (counts_row, users_row, path_row, pack_row) = (
+    let (counts_row, users_row, path_row, pack_row, cookieless_row) = (
         RowKind::Counts.tag(),
         RowKind::Users.tag(),
         RowKind::PathRow.tag(),
         RowKind::PathPack.tag(),
+        RowKind::CookielessVisitors.tag(),
     );
     let backend = db.get_database_backend();
     let weeks = whole_weeks(from, to);
@@ -157,6 +170,10 @@ async fn period(
                CAST(COALESCE(SUM(CASE WHEN event_type = '{PAGE_VIEW}' THEN events ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(NULL AS BYTEA) \
              FROM daily_event_counts WHERE {IN_PERIOD}"
+        ));
+        parts.push(format!(
+            "SELECT {cookieless_row}, NULL, CAST(COALESCE(SUM(visitors), 0) AS BIGINT), NULL, NULL \
+             FROM daily_visitor_counts WHERE {IN_PERIOD}"
         ));
         if from == to {
             parts.push(format!(
@@ -204,8 +221,10 @@ async fn period(
         to,
         total_views: 0,
         unique_users: 0,
+        visitors: 0,
         total_events: 0,
     };
+    let mut cookieless = 0;
     let mut user_union = RoaringBitmap::new();
     let mut path_views = PathTotals::default();
     for row in &rows {
@@ -233,11 +252,13 @@ async fn period(
                     path_pack::add_pack(&mut path_views, &pack)?;
                 }
             }
+            RowKind::CookielessVisitors => cookieless = n.unwrap_or(0),
         }
     }
     if read.totals && from != to {
         totals.unique_users = user_set::cardinality(&user_union);
     }
+    totals.visitors = totals.unique_users + cookieless;
     Ok((totals, path_views))
 }
 
@@ -288,6 +309,7 @@ pub async fn query(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, Sto
         to: q.to,
         total_views: current.total_views,
         unique_users: current.unique_users,
+        visitors: current.visitors,
         total_events: current.total_events,
         top_paths: path_pack::rank(path_views, q.limit)?,
         previous,

@@ -8,6 +8,7 @@
 pub mod connect;
 mod error;
 pub mod postgres;
+pub mod salts;
 pub mod schema;
 pub mod sql;
 pub mod sqlite;

@@ -39,14 +39,28 @@ pub const MINUTE_EVENT_COUNTS: CountTable = CountTable {
     count: "events",
 };
 
+pub const DAILY_VISITOR_COUNTS: CountTable = CountTable {
+    name: "daily_visitor_counts",
+    key: &["site_id", "day"],
+    count: "visitors",
+};
+
 pub fn count_table(kind: CountKind) -> &'static CountTable {
     match kind {
         CountKind::PathViews => &DAILY_PATH_VIEWS,
         CountKind::DailyEvents => &DAILY_EVENT_COUNTS,
         CountKind::HourlyEvents => &HOURLY_EVENT_COUNTS,
         CountKind::MinuteEvents => &MINUTE_EVENT_COUNTS,
+        CountKind::DailyVisitors => &DAILY_VISITOR_COUNTS,
     }
 }
+
+/// One row per cookieless visitor, site and day (migration 13): a visitor
+/// whose insert takes is new that day and counts in `daily_visitor_counts`.
+pub const DAILY_VISITORS: &str = "daily_visitors";
+/// Inserts one visitor-day; no row when it is already there.
+pub const INSERT_VISITOR_DAY: &str =
+    "INSERT INTO daily_visitors (site_id, day, visitor_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
 impl CountTable {
     /// Adds `rows` rows of counts: `INSERT … ON CONFLICT (<key>) DO UPDATE
@@ -120,8 +134,10 @@ impl SetTable {
 /// Every table with rows of one site (`site_id`), children before `sites`:
 /// what removing a site deletes, with `POSTGRES_SITE_TABLES` on PostgreSQL.
 /// migration/tests checks that no table with a `site_id` column is missing.
-pub const SITE_TABLES: [&str; 14] = [
+pub const SITE_TABLES: [&str; 16] = [
     "events",
+    "daily_visitors",
+    "daily_visitor_counts",
     "daily_path_views",
     "daily_path_packs",
     "weekly_path_packs",
@@ -164,6 +180,7 @@ pub fn dated_rollups() -> Vec<(&'static str, &'static str)> {
         .filter(|(_, key)| key.contains(&DAY))
         .map(|(name, _)| (name, DAY))
         .collect();
+    out.push((DAILY_VISITORS, DAY));
     for w in WEEK_CACHES {
         out.push((w.daily, DAY));
         out.push((w.weekly, LAST_DAY));
@@ -262,6 +279,8 @@ mod tests {
                 ("daily_path_packs", DAY),
                 ("daily_path_views", DAY),
                 ("daily_user_sets", DAY),
+                ("daily_visitor_counts", DAY),
+                ("daily_visitors", DAY),
                 ("hourly_event_counts", DAY),
                 ("hourly_user_sets", DAY),
                 ("weekly_path_packs", LAST_DAY),

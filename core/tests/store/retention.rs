@@ -41,7 +41,7 @@ fn event(id: Option<&str>, site: &str, user: &str, path: &str, ts: DateTime<Utc>
         timestamp: Some(ts.to_rfc3339()),
         ..Default::default()
     }
-    .validate_with(Utc::now(), Policy { max_age: None })
+    .validate_with(Utc::now(), Policy::stored())
     .unwrap()
 }
 

@@ -3,12 +3,15 @@
 //! the database, and its Kafka message value (`payload`).
 
 pub mod body;
+pub mod context;
 pub mod payload;
+pub mod plausible;
 pub mod text;
 mod validate;
 mod wire;
 
-pub use validate::{IncomingEvent, Policy, DEFAULT_MAX_AGE_DAYS};
+pub use context::Context;
+pub use validate::{ClientHints, EventNames, IncomingEvent, Policy, DEFAULT_MAX_AGE_DAYS};
 pub use wire::{parse_batch, parse_error, parse_one};
 
 use chrono::{DateTime, Utc};
@@ -18,9 +21,15 @@ use uuid::Uuid;
 
 pub const MAX_SITE_ID_CHARS: usize = 100;
 pub const MAX_EVENT_TYPE_CHARS: usize = 50;
+/// A Plausible event name (`/api/event`), Plausible's own bound.
+pub const MAX_EVENT_NAME_CHARS: usize = 120;
 pub const MAX_PATH_CHARS: usize = 2048;
 pub const MAX_USER_ID_CHARS: usize = 100;
 pub const MAX_REFERRER_CHARS: usize = 2048;
+/// A page URL sent for enrichment (`url`): never stored whole.
+pub const MAX_URL_CHARS: usize = 4096;
+/// A User-Agent sent for enrichment (`user_agent`): never stored.
+pub const MAX_USER_AGENT_CHARS: usize = 1024;
 pub const MAX_PROPS: usize = 50;
 pub const MAX_PROP_KEY_CHARS: usize = 100;
 pub const MAX_PROP_VALUE_CHARS: usize = 1000;
@@ -45,6 +54,10 @@ pub struct Event {
     pub referrer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub props: Option<Map<String, Value>>,
+    /// What the api learnt from the request (`context`); empty for events
+    /// from before enrichment and from producers that do not enrich.
+    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,5 +98,6 @@ impl Event {
             + self.user_id.len()
             + self.referrer.as_ref().map_or(0, String::len)
             + props
+            + self.context.text_len()
     }
 }

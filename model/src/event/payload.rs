@@ -8,7 +8,7 @@
 //! event and its growth were about a tenth of the api's CPU in Kafka mode
 //! (bench/README.md).
 
-use crate::event::Event;
+use crate::event::{Context, Event};
 use crate::time::{to_stored_precision, TimestampText};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -28,6 +28,8 @@ struct Payload<'a> {
     referrer: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     props: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Context>,
 }
 
 /// Encodes one request's events, one at a time, into a reused buffer.
@@ -61,6 +63,7 @@ impl PayloadEncoder {
             received_at: self.received_at.get(e.received_at),
             referrer: e.referrer.as_ref(),
             props: e.props.as_ref(),
+            context: (!e.context.is_empty()).then_some(&e.context),
         };
         serde_json::to_writer(&mut self.buf, &payload)?;
         Ok(&self.buf)
@@ -104,6 +107,16 @@ mod tests {
             received_at: at + chrono::Duration::milliseconds(1),
             referrer: referrer.map(str::to_string),
             props: props.then_some(map),
+            context: if props {
+                Context {
+                    visitor_id: Some(-7),
+                    browser: "Firefox".into(),
+                    country: "DE".into(),
+                    ..Context::default()
+                }
+            } else {
+                Context::default()
+            },
         }
     }
 

@@ -3,8 +3,9 @@
 
 use super::text::{self, check_text};
 use super::{
-    Event, FieldError, MAX_EVENT_TYPE_CHARS, MAX_FUTURE_SKEW_MINUTES, MAX_PATH_CHARS, MAX_PROPS, MAX_PROP_KEY_CHARS,
-    MAX_PROP_VALUE_CHARS, MAX_REFERRER_CHARS, MAX_SITE_ID_CHARS, MAX_USER_ID_CHARS,
+    Context, Event, FieldError, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_FUTURE_SKEW_MINUTES, MAX_PATH_CHARS,
+    MAX_PROPS, MAX_PROP_KEY_CHARS, MAX_PROP_VALUE_CHARS, MAX_REFERRER_CHARS, MAX_SITE_ID_CHARS, MAX_URL_CHARS,
+    MAX_USER_AGENT_CHARS, MAX_USER_ID_CHARS,
 };
 use crate::time::to_stored_precision;
 use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
@@ -26,6 +27,18 @@ pub struct IncomingEvent {
     pub event_id: Option<String>,
     pub referrer: Option<String>,
     pub props: Option<Map<String, Value>>,
+    /// The page's URL, for enrichment (hostname, path, campaign); not stored.
+    pub url: Option<String>,
+    /// The visitor's User-Agent when a server forwards its visitors' events
+    /// (else the request's is used), for enrichment; not stored.
+    pub user_agent: Option<String>,
+}
+
+/// What an event told about its client for enrichment, and nothing stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientHints {
+    pub url: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 fn char_len(s: &str) -> usize {
@@ -90,6 +103,21 @@ fn check_props(errors: &mut Vec<FieldError>, props: &Map<String, Value>) {
 pub struct Policy {
     /// `None`: any timestamp from year 1 on.
     pub max_age: Option<Duration>,
+    /// Which event names are taken: `/events`' strict `[A-Za-z0-9_.:-]`, or
+    /// Plausible's free names (`/api/event`: "Outbound Link: Click").
+    pub names: EventNames,
+}
+
+/// The two rules for an event's name (`event_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventNames {
+    /// 1 to `MAX_EVENT_TYPE_CHARS` of `[A-Za-z0-9_.:-]`: the contract of
+    /// `/events`.
+    #[default]
+    Strict,
+    /// 1 to `MAX_EVENT_NAME_CHARS` of any text without control characters:
+    /// Plausible's event names, and what every stored event obeys.
+    Free,
 }
 
 /// Three years: a client clock stuck at 1970 (or year 0) is refused, any
@@ -100,6 +128,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             max_age: Some(Duration::days(DEFAULT_MAX_AGE_DAYS)),
+            names: EventNames::Strict,
         }
     }
 }
@@ -107,7 +136,10 @@ impl Default for Policy {
 impl Policy {
     /// What every stored event obeys, whatever its age.
     pub fn stored() -> Self {
-        Self { max_age: None }
+        Self {
+            max_age: None,
+            names: EventNames::Free,
+        }
     }
 }
 
@@ -172,6 +204,12 @@ impl IncomingEvent {
     /// fixes its payload in one round trip. Text the stores cannot hold
     /// (control characters: `text`) is refused like any other broken rule.
     pub fn validate_with(self, now: DateTime<Utc>, policy: Policy) -> Result<Event, Vec<FieldError>> {
+        self.validate_parts(now, policy).map(|(event, _)| event)
+    }
+
+    /// `validate_with`, and the client hints (`url`, `user_agent`) the
+    /// event carried for enrichment.
+    pub fn validate_parts(self, now: DateTime<Utc>, policy: Policy) -> Result<(Event, ClientHints), Vec<FieldError>> {
         let now = to_stored_precision(now);
         let mut errors = Vec::new();
 
@@ -186,8 +224,14 @@ impl IncomingEvent {
             None => errors.push(FieldError::new("event_type", "is required")),
             Some(t) => {
                 let before = errors.len();
-                check_len(&mut errors, "event_type", t, 1, MAX_EVENT_TYPE_CHARS);
-                if errors.len() == before && !t.chars().all(valid_event_type_char) {
+                let max = match policy.names {
+                    EventNames::Strict => MAX_EVENT_TYPE_CHARS,
+                    EventNames::Free => MAX_EVENT_NAME_CHARS,
+                };
+                check_len(&mut errors, "event_type", t, 1, max);
+                if policy.names == EventNames::Free {
+                    check_text(&mut errors, "event_type", t, &[]);
+                } else if errors.len() == before && !t.chars().all(valid_event_type_char) {
                     errors.push(FieldError::new(
                         "event_type",
                         "may only contain letters, digits and _ . : -",
@@ -217,6 +261,14 @@ impl IncomingEvent {
         if let Some(props) = &self.props {
             check_props(&mut errors, props);
         }
+        if let Some(u) = &self.url {
+            check_len(&mut errors, "url", u, 0, MAX_URL_CHARS);
+            check_text(&mut errors, "url", u, &[]);
+        }
+        if let Some(ua) = &self.user_agent {
+            check_len(&mut errors, "user_agent", ua, 0, MAX_USER_AGENT_CHARS);
+            check_text(&mut errors, "user_agent", ua, &[]);
+        }
 
         let timestamp = match &self.timestamp {
             None => Some(now),
@@ -239,17 +291,24 @@ impl IncomingEvent {
         };
 
         match (errors.is_empty(), timestamp, event_id) {
-            (true, Some(timestamp), Some(event_id)) => Ok(Event {
-                event_id,
-                site_id: self.site_id.unwrap_or_default(),
-                event_type: self.event_type.unwrap_or_default(),
-                path: self.path.unwrap_or_default(),
-                user_id: self.user_id.unwrap_or_default(),
-                timestamp,
-                received_at: now,
-                referrer: self.referrer,
-                props: self.props,
-            }),
+            (true, Some(timestamp), Some(event_id)) => Ok((
+                Event {
+                    event_id,
+                    site_id: self.site_id.unwrap_or_default(),
+                    event_type: self.event_type.unwrap_or_default(),
+                    path: self.path.unwrap_or_default(),
+                    user_id: self.user_id.unwrap_or_default(),
+                    timestamp,
+                    received_at: now,
+                    referrer: self.referrer,
+                    props: self.props,
+                    context: Context::default(),
+                },
+                ClientHints {
+                    url: self.url,
+                    user_agent: self.user_agent,
+                },
+            )),
             _ => Err(errors),
         }
     }
@@ -279,7 +338,10 @@ impl Event {
             event_id: Some(self.event_id.to_string()),
             referrer: self.referrer.clone(),
             props: self.props.clone(),
+            url: None,
+            user_agent: None,
         };
+        self.context.check(&mut errors);
         if let Err(more) = incoming.validate_with(self.received_at, Policy::stored()) {
             errors.extend(more);
         }
@@ -312,7 +374,54 @@ mod tests {
             event_id: None,
             referrer: None,
             props: None,
+            url: None,
+            user_agent: None,
         }
+    }
+
+    /// `url` and `user_agent` are bounded and free of control characters,
+    /// named when not; both come back as hints, never in the event.
+    #[test]
+    fn client_hints_are_checked_and_returned() {
+        let mut ev = base();
+        ev.url = Some("https://a.test/p?utm_source=x".into());
+        ev.user_agent = Some("Mozilla/5.0".into());
+        let got = ev.validate_parts(now(), Policy::default()).ok();
+        assert_eq!(
+            got.as_ref().map(|(_, h)| (h.url.as_deref(), h.user_agent.as_deref())),
+            Some((Some("https://a.test/p?utm_source=x"), Some("Mozilla/5.0")))
+        );
+        assert_eq!(got.map(|(e, _)| e.context.is_empty()), Some(true));
+        let mut bad = base();
+        bad.url = Some("x".repeat(crate::event::MAX_URL_CHARS + 1));
+        bad.user_agent = Some("a\nb".into());
+        let errs: Vec<String> = bad
+            .validate(now())
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(errs, ["url", "user_agent"]);
+    }
+
+    /// Plausible's names (spaces, up to 120 characters) only under the
+    /// free rule, which every stored event obeys.
+    #[test]
+    fn free_event_names_only_where_allowed() {
+        let mut ev = base();
+        ev.event_type = Some("Outbound Link: Click".into());
+        assert!(ev.validate(now()).is_err_and(|e| e[0].field == "event_type"));
+        let mut ev = base();
+        ev.event_type = Some("Outbound Link: Click".into());
+        let free = Policy {
+            names: EventNames::Free,
+            ..Policy::default()
+        };
+        assert!(ev.validate_with(now(), free).is_ok_and(|e| e.check_stored().is_ok()));
+        let mut ev = base();
+        ev.event_type = Some("x".repeat(crate::event::MAX_EVENT_NAME_CHARS + 1));
+        assert!(ev.validate_with(now(), free).is_err());
     }
 
     fn fields(r: Result<Event, Vec<FieldError>>) -> Vec<String> {

@@ -10,7 +10,7 @@ mod touched;
 mod users;
 
 pub use dedup::unique_by_id;
-pub use rollups::{Cell, CountKind, Key, Rollups};
+pub use rollups::{Cell, CountKind, Key, Rollups, VisitorDay};
 pub use touched::TouchedDays;
 pub use users::{
     merge_stored, ordinal, sets_to_write, BatchUsers, KnownOrdinals, Learnt, NewUsers, UserFold, UserSets,

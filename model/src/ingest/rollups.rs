@@ -19,16 +19,24 @@ pub enum CountKind {
     HourlyEvents,
     /// Events per (site, minute received): the live panel.
     MinuteEvents,
+    /// Cookieless visitors new on (site, day): counted once the writer
+    /// knows which of the batch's visitor-days were not stored yet
+    /// (`Rollups::count_new_visitor`).
+    DailyVisitors,
 }
 
 impl CountKind {
-    pub const ALL: [CountKind; 4] = [
+    pub const ALL: [CountKind; 5] = [
         CountKind::PathViews,
         CountKind::DailyEvents,
         CountKind::HourlyEvents,
         CountKind::MinuteEvents,
+        CountKind::DailyVisitors,
     ];
 }
+
+/// A cookieless visitor on a day of a site: a row of `daily_visitors`.
+pub type VisitorDay<'a> = (&'a str, NaiveDate, i64);
 
 /// One key column's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +87,12 @@ impl<'a> ToKey<'a> for (&'a str, NaiveDate, i16, &'a str) {
     }
 }
 
+impl<'a> ToKey<'a> for (&'a str, NaiveDate) {
+    fn key(&self) -> Key<'a> {
+        Key::of([Cell::Text(self.0), Cell::Day(self.1)])
+    }
+}
+
 impl<'a> ToKey<'a> for (&'a str, i64) {
     fn key(&self) -> Key<'a> {
         Key::of([Cell::Text(self.0), Cell::Minute(self.1)])
@@ -119,6 +133,8 @@ pub struct Rollups<'a> {
     /// what is arriving now, whatever time the event claims.
     minutes: Counts<(&'a str, i64)>,
     users: BatchUsers<'a>,
+    visitor_days: foldhash::HashSet<VisitorDay<'a>>,
+    new_visitors: Counts<(&'a str, NaiveDate)>,
 }
 
 impl<'a> Rollups<'a> {
@@ -133,6 +149,9 @@ impl<'a> Rollups<'a> {
         if !e.user_id.is_empty() {
             self.users.add(&e.site_id, &e.user_id, day, hour);
         }
+        if let Some(visitor) = e.context.visitor_id {
+            self.visitor_days.insert((&e.site_id, day, visitor));
+        }
         self.minutes.add((&e.site_id, epoch_minute(e.received_at)));
         self.daily.add((&e.site_id, day, &e.event_type));
         self.hourly.add((&e.site_id, day, hour, &e.event_type));
@@ -145,7 +164,21 @@ impl<'a> Rollups<'a> {
             CountKind::DailyEvents => self.daily.rows(),
             CountKind::HourlyEvents => self.hourly.rows(),
             CountKind::MinuteEvents => self.minutes.rows(),
+            CountKind::DailyVisitors => self.new_visitors.rows(),
         }
+    }
+
+    /// The batch's cookieless visitor-days, each once, in key order: what
+    /// the writer inserts into `daily_visitors`.
+    pub fn visitor_days(&self) -> Vec<VisitorDay<'a>> {
+        let mut days: Vec<VisitorDay<'a>> = self.visitor_days.iter().copied().collect();
+        days.sort_unstable();
+        days
+    }
+
+    /// Counts a visitor-day the writer found new (its insert took).
+    pub fn count_new_visitor(&mut self, site: &'a str, day: NaiveDate) {
+        self.new_visitors.add((site, day));
     }
 
     /// The batch's sites, in order: every event counts in `daily`.
@@ -189,6 +222,7 @@ mod tests {
             received_at: at,
             referrer: None,
             props: None,
+            context: Default::default(),
         }
     }
 

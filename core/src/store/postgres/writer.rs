@@ -12,7 +12,7 @@
 
 use super::partitions;
 use super::user_sets;
-use crate::event::Event;
+use crate::event::{Context, Event};
 use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
 use crate::store::schema::count_table;
 use crate::store::sql::values_placeholders;
@@ -84,6 +84,7 @@ impl PostgresWriter {
         for e in unique.iter().filter(|e| is_new(&inserted_ids, e)) {
             rollups.add(e);
         }
+        insert_visitor_days(&txn, &mut rollups).await?;
         add_counts(&txn, &rollups).await?;
         // Last: it locks each site's row, so the sites must exist, and
         // holding those locks for the shortest time keeps concurrent
@@ -168,6 +169,36 @@ async fn add_counts(txn: &DatabaseTransaction, rollups: &Rollups<'_>) -> Result<
     Ok(())
 }
 
+/// Inserts the batch's cookieless visitor-days, in key order, one statement
+/// of three arrays; those that took are new that day and counted.
+async fn insert_visitor_days(txn: &DatabaseTransaction, rollups: &mut Rollups<'_>) -> Result<(), DbErr> {
+    let days = rollups.visitor_days();
+    if days.is_empty() {
+        return Ok(());
+    }
+    let sites: Vec<String> = days.iter().map(|(s, _, _)| (*s).to_string()).collect();
+    let dates: Vec<NaiveDate> = days.iter().map(|(_, d, _)| *d).collect();
+    let ids: Vec<i64> = days.iter().map(|(_, _, v)| *v).collect();
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO daily_visitors (site_id, day, visitor_id) \
+         SELECT * FROM unnest($1::text[], $2::date[], $3::int8[]) \
+         ON CONFLICT DO NOTHING RETURNING site_id, day, visitor_id",
+        [sites.into(), dates.into(), ids.into()],
+    );
+    for row in txn.query_all_raw(stmt).await? {
+        let key = (
+            row.try_get_by_index::<String>(0)?,
+            row.try_get_by_index::<NaiveDate>(1)?,
+            row.try_get_by_index::<i64>(2)?,
+        );
+        if let Ok(i) = days.binary_search_by(|(s, d, v)| (*s, *d, *v).cmp(&(key.0.as_str(), key.1, key.2))) {
+            rollups.count_new_visitor(days[i].0, days[i].1);
+        }
+    }
+    Ok(())
+}
+
 /// The keys a statement inserted: event id → its sites (almost always one).
 type Inserted = foldhash::HashMap<Uuid, Vec<String>>;
 
@@ -192,20 +223,42 @@ async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<I
 
 /// The keys first (a key already there is a duplicate: no row), then the
 /// rows joined to the keys inserted. A key's `day` is its row's partition,
-/// so that retention drops both by day.
-const INSERT_KEYS_THEN_EVENTS: &str = "\
-    k AS (INSERT INTO event_keys (event_id, site_id, day) \
-            SELECT e.id, e.site, CAST(e.ts AT TIME ZONE 'UTC' AS date) FROM e \
-          ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id) \
-    INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
-    SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, CASE WHEN e.has_ref THEN e.ref END, \
-           CAST(NULLIF(e.props, '') AS jsonb) \
-    FROM e JOIN k ON k.event_id = e.id AND k.site_id = e.site \
-    RETURNING event_id, site_id";
+/// so that retention drops both by day. The context's text columns follow
+/// `Context::TEXT_FIELDS`, one array parameter each.
+fn insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let names = Context::TEXT_FIELDS.join(", ");
+        let params: Vec<String> = (0..Context::TEXT_FIELDS.len())
+            .map(|i| format!("${}::text[]", FIXED_PARAMS + 1 + i))
+            .collect();
+        let selected: Vec<String> = Context::TEXT_FIELDS.iter().map(|c| format!("e.{c}")).collect();
+        format!(
+            "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                 $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bool[], $10::text[], $11::int8[], {params}) \
+               AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props, visitor, {names})), \
+             k AS (INSERT INTO event_keys (event_id, site_id, day) \
+                SELECT e.id, e.site, CAST(e.ts AT TIME ZONE 'UTC' AS date) FROM e \
+                ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id) \
+             INSERT INTO events (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, \
+                props, visitor_id, {names}) \
+             SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, CASE WHEN e.has_ref THEN e.ref END, \
+                CAST(NULLIF(e.props, '') AS jsonb), NULLIF(e.visitor, 0), {selected} \
+             FROM e JOIN k ON k.event_id = e.id AND k.site_id = e.site \
+             RETURNING event_id, site_id",
+            params = params.join(", "),
+            selected = selected.join(", ")
+        )
+    })
+}
+
+/// The parameters before the context's texts.
+const FIXED_PARAMS: usize = 11;
 
 /// Arrays cannot carry SQL NULLs through sea-query, so the optional columns
-/// travel as a presence flag (referrer, which may be empty) and as `''` for
-/// no props (a JSON object is never empty text).
+/// travel as a presence flag (referrer, which may be empty), as `''` for no
+/// props (a JSON object is never empty text) and as 0 for no visitor (a
+/// visitor id is never 0). The context's texts are one array per column.
 fn unnest_insert(events: &[&Event]) -> Statement {
     let n = events.len();
     let (mut ids, mut sites, mut types, mut paths, mut users) = (
@@ -222,6 +275,8 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut visitors: Vec<i64> = Vec::with_capacity(n);
+    let mut context: [Vec<String>; Context::TEXT_FIELDS.len()] = std::array::from_fn(|_| Vec::with_capacity(n));
     for e in events {
         ids.push(e.event_id);
         sites.push(e.site_id.clone());
@@ -238,14 +293,12 @@ fn unnest_insert(events: &[&Event]) -> Statement {
                 .map(|p| serde_json::Value::Object(p.clone()).to_string())
                 .unwrap_or_default(),
         );
+        visitors.push(e.context.visitor_id.unwrap_or(0));
+        for (column, value) in context.iter_mut().zip(e.context.text_values()) {
+            column.push(value.to_string());
+        }
     }
-    let sql = format!(
-        "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                       $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bool[], $10::text[]) \
-           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props)), \
-         {INSERT_KEYS_THEN_EVENTS}"
-    );
-    let values: Vec<Value> = vec![
+    let mut values: Vec<Value> = vec![
         ids.into(),
         sites.into(),
         types.into(),
@@ -256,6 +309,8 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         referrers.into(),
         has_referrer.into(),
         props.into(),
+        visitors.into(),
     ];
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    values.extend(context.into_iter().map(Value::from));
+    Statement::from_sql_and_values(DbBackend::Postgres, insert_sql(), values)
 }

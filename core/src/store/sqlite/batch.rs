@@ -3,19 +3,33 @@
 //! order, then the users (`user_sets`).
 
 use super::user_sets;
-use crate::event::Event;
+use crate::event::{Context, Event};
 use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
-use crate::store::schema::{count_table, INSERT_SITE};
+use crate::store::schema::{count_table, INSERT_SITE, INSERT_VISITOR_DAY};
 use crate::store::sql::for_rusqlite;
 use crate::store::{StoreError, WriterState};
 use crate::time::TimestampText;
 use chrono::NaiveDate;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
-use rusqlite::{params, Connection, ToSql, TransactionBehavior};
+use rusqlite::{Connection, ToSql, TransactionBehavior};
 
-const INSERT_EVENT: &str = "INSERT INTO events \
-     (event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, site_id) DO NOTHING";
+/// The raw row: the event's own columns, its visitor, then the context's
+/// texts in `Context::TEXT_FIELDS` order.
+fn insert_event_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let fixed = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props, visitor_id";
+        let fixed_count = fixed.split(", ").count();
+        let placeholders: Vec<String> = (1..=fixed_count + Context::TEXT_FIELDS.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        for_rusqlite(&format!(
+            "INSERT INTO events ({fixed}, {}) VALUES ({}) ON CONFLICT (event_id, site_id) DO NOTHING",
+            Context::TEXT_FIELDS.join(", "),
+            placeholders.join(", ")
+        ))
+    })
+}
 
 pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
     let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -26,7 +40,7 @@ pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState
     // chrono formats an event.
     let (mut ts, mut received) = (TimestampText::sqlx_sqlite(), TimestampText::sqlx_sqlite());
     {
-        let mut insert = txn.prepare_cached(&for_rusqlite(INSERT_EVENT))?;
+        let mut insert = txn.prepare_cached(insert_event_sql())?;
         for e in unique_by_id(events) {
             let props = e
                 .props
@@ -34,20 +48,33 @@ pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|err| StoreError::Rejected(err.into()))?;
-            let new = insert.execute(params![
-                e.event_id.as_bytes().as_slice(),
-                e.site_id,
-                e.event_type,
-                e.path,
-                e.user_id,
-                ts.get(e.timestamp),
-                received.get(e.received_at),
-                e.referrer,
-                props,
-            ])?;
+            let own: [&dyn ToSql; 10] = [
+                &e.event_id.as_bytes().as_slice(),
+                &e.site_id,
+                &e.event_type,
+                &e.path,
+                &e.user_id,
+                &ts.get(e.timestamp),
+                &received.get(e.received_at),
+                &e.referrer,
+                &props,
+                &e.context.visitor_id,
+            ];
+            let texts = e.context.text_values();
+            let new = insert.execute(rusqlite::params_from_iter(
+                own.into_iter().chain(texts.iter().map(|t| t as &dyn ToSql)),
+            ))?;
             if new == 1 {
                 inserted += 1;
                 rollups.add(e);
+            }
+        }
+    }
+    {
+        let mut insert = txn.prepare_cached(&for_rusqlite(INSERT_VISITOR_DAY))?;
+        for (site, day, visitor) in rollups.visitor_days() {
+            if insert.execute(rusqlite::params![site, date(day), visitor])? == 1 {
+                rollups.count_new_visitor(site, day);
             }
         }
     }

@@ -1,0 +1,128 @@
+//! Enrichment: what the api learns from a request and writes into an
+//! event's `context` before the event is queued, so the processor parses
+//! nothing. Pure functions and in-memory tables; the api supplies the
+//! client address (its trusted-proxy rule) and the day's salt.
+
+pub mod acquisition;
+pub mod agent;
+pub mod geo;
+pub mod page;
+pub mod sources;
+pub mod visitor;
+
+pub use agent::{Agent, AgentParser, BotReason, Device, PatternError};
+pub use geo::{Geo, GeoError, CDN_COUNTRY_HEADER};
+pub use visitor::{visitor_id, Salt};
+
+use analytics_model::event::{ClientHints, Context, Event, MAX_PATH_CHARS};
+use std::net::IpAddr;
+
+/// What the request tells about its client.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The request's `User-Agent` (empty when absent).
+    pub user_agent: &'a str,
+    /// Its address under the trusted-proxy rule.
+    pub addr: IpAddr,
+    /// The CDN's country header, if any (believed only when configured).
+    pub cdn_country: Option<&'a str>,
+    /// Today's salt for cookieless visitors.
+    pub salt: &'a Salt,
+}
+
+/// Whether an event's agent is judged for bots: always from a browser's
+/// tracker; from a server (`/events`) only by the agent the event itself
+/// forwards, so that a sender's own agent (curl, an SDK) never drops its
+/// events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotRule {
+    RequestAgent,
+    ForwardedAgentOnly,
+}
+
+pub struct Enricher {
+    agents: AgentParser,
+    geo: Geo,
+}
+
+impl Enricher {
+    pub fn new(geo: Geo) -> Result<Self, PatternError> {
+        Ok(Self {
+            agents: AgentParser::new()?,
+            geo,
+        })
+    }
+
+    pub fn agents(&self) -> &AgentParser {
+        &self.agents
+    }
+
+    /// Fills `event.context` (and its path from the URL when it has none),
+    /// or says why the event comes from a bot and must be dropped.
+    pub fn enrich(
+        &self,
+        event: &mut Event,
+        hints: &ClientHints,
+        client: &Client<'_>,
+        hash_mode: bool,
+        rule: BotRule,
+    ) -> Result<(), BotReason> {
+        let user_agent = hints.user_agent.as_deref().unwrap_or(client.user_agent);
+        let agent = self.agents.parse(user_agent);
+        let judged = rule == BotRule::RequestAgent || hints.user_agent.is_some();
+        if let (true, Some(reason)) = (judged, agent.bot) {
+            return Err(reason);
+        }
+        let page = hints.url.as_deref().and_then(|u| page::parse(u, hash_mode));
+        if event.path.is_empty() {
+            if let Some(p) = &page {
+                event.path = cut_to_bytes(&p.path, MAX_PATH_CHARS).to_string();
+            }
+        }
+        let acquisition = acquisition::classify(page.as_ref(), event.referrer.as_deref());
+        let page = page.unwrap_or_default();
+        let known_agent = !user_agent.trim().is_empty();
+        event.context = Context {
+            visitor_id: event.user_id.is_empty().then(|| {
+                visitor_id(
+                    client.salt,
+                    &event.site_id,
+                    event.timestamp.date_naive(),
+                    client.addr,
+                    user_agent,
+                )
+            }),
+            hostname: Context::clean(&page.hostname),
+            source: Context::clean(&acquisition.source),
+            channel: acquisition.channel.to_string(),
+            utm_source: Context::clean(&page.utm_source),
+            utm_medium: Context::clean(&page.utm_medium),
+            utm_campaign: Context::clean(&page.utm_campaign),
+            utm_content: Context::clean(&page.utm_content),
+            utm_term: Context::clean(&page.utm_term),
+            browser: Context::clean(&agent.browser),
+            browser_version: Context::clean(&agent.browser_version),
+            os: Context::clean(&agent.os),
+            os_version: Context::clean(&agent.os_version),
+            device: if known_agent {
+                agent.device.as_str().to_string()
+            } else {
+                String::new()
+            },
+            country: self.geo.country(client.addr, client.cdn_country),
+        };
+        Ok(())
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes ending on a character.
+fn cut_to_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
