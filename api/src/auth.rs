@@ -86,6 +86,18 @@ impl Access {
         Ok(())
     }
 
+    /// The site a Plausible `domain` sends to: the site that registered
+    /// the domain (`analytics-admin sites add S --domain D`; `www.` or not),
+    /// else the domain itself as the site id.
+    pub fn site_for_domain(&self, domain: &str) -> String {
+        let bare = domain.strip_prefix("www.").unwrap_or(domain);
+        self.registry
+            .read()
+            .ok()
+            .and_then(|r| r.1.domains.get(domain).or_else(|| r.1.domains.get(bare)).cloned())
+            .unwrap_or_else(|| domain.to_string())
+    }
+
     fn registered_now(&self, site: &str) -> Option<bool> {
         self.registry.read().ok().map(|r| r.1.sites.contains(site))
     }

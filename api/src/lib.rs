@@ -15,6 +15,7 @@ mod serve;
 mod sink;
 mod startup;
 mod state;
+mod visitors;
 
 pub use config::ApiConfig;
 pub use routes::{BATCH_BODY_LIMIT, MAX_BATCH_EVENTS, SINGLE_BODY_LIMIT};

@@ -164,6 +164,14 @@ impl Application {
                  `analytics-admin keys create --name NAME --scope read`"
             );
         }
+        let geo = analytics_enrich::Geo::open(cfg.geoip_database.as_deref(), cfg.trust_cdn_country)
+            .context("GEOIP_DATABASE")?;
+        let enricher = Arc::new(analytics_enrich::Enricher::new(geo).context("the User-Agent patterns")?);
+        let salts = crate::visitors::Salts::default();
+        if let Err(e) = salts.today(&db).await {
+            // Not fatal: ingest makes the salt once the database answers.
+            tracing::warn!(error = %e, "reading today's visitor salt failed");
+        }
         let state = AppState::new(Shared {
             db,
             sink: sink.clone(),
@@ -175,6 +183,8 @@ impl Application {
             access,
             cookie_secure: cfg.cookie_secure,
             traced,
+            enricher,
+            salts,
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
         let metrics_for_serve = metrics.clone();
@@ -249,6 +259,17 @@ impl Application {
                 }
             })
         };
+        let salts = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(crate::visitors::ROTATE_EVERY).await;
+                    if let Err(e) = state.salts.today(&state.db).await {
+                        tracing::warn!(error = %e, "rotating the visitor salt failed");
+                    }
+                }
+            })
+        };
         let registry = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(crate::auth::REGISTRY_EVERY).await;
@@ -271,7 +292,7 @@ impl Application {
         // The background tasks hold the state, and with it the embedded
         // queue's sender: the writer only sees its queue close once they
         // are gone (else the drain below waits out its whole grace).
-        for task in [forget, registry] {
+        for task in [forget, salts, registry] {
             task.abort();
             let _ = task.await;
         }

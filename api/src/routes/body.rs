@@ -18,6 +18,16 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+/// `text/plain`: what browsers' trackers send, as a "simple" request that
+/// needs no CORS preflight.
+fn is_text(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/plain"))
+}
+
 /// The decoded body, at most `limit` bytes.
 pub async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     if !is_json(headers) {
@@ -25,6 +35,20 @@ pub async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Re
             "Content-Type must be application/json".into(),
         ));
     }
+    read_body(headers, body, limit).await
+}
+
+/// A tracker's body: JSON sent as `application/json` or `text/plain`.
+pub async fn read_event_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    if !is_json(headers) && !is_text(headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json or text/plain".into(),
+        ));
+    }
+    read_body(headers, body, limit).await
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());

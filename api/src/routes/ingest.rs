@@ -1,10 +1,12 @@
 //! `POST /events` and `POST /events/batch`.
 
 use super::body::read_json_body;
+use super::enrich::RequestClient;
 use crate::auth::IngestAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
-use analytics_core::event::{self, Event, FieldError, Policy};
+use analytics_core::event::{self, ClientHints, Event, FieldError, Policy};
+use analytics_enrich::BotRule;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +22,7 @@ pub const MAX_BATCH_EVENTS: usize = 1000;
 
 pub async fn single(
     State(state): State<AppState>,
+    client: RequestClient,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -27,13 +30,24 @@ pub async fn single(
         let bytes = read_json_body(&headers, body, SINGLE_BODY_LIMIT).await?;
         let incoming =
             event::parse_one(&bytes).map_err(|e| ApiError::invalid("request body is not a valid event", vec![e]))?;
-        let ev = incoming
-            .validate_with(Utc::now(), state.policy)
+        let parts = incoming
+            .validate_parts(Utc::now(), state.policy)
             .map_err(|details| ApiError::invalid("event is invalid", details))?;
-        limit_sites(&state, std::slice::from_ref(&ev))?;
-        admit(&state, &headers, std::slice::from_ref(&ev), false).await?;
-        let event_id = ev.event_id;
-        state.sink.publish(vec![ev]).await?;
+        let event_id = parts.0.event_id;
+        limit_sites(&state, std::slice::from_ref(&parts.0))?;
+        admit(&state, &headers, std::slice::from_ref(&parts.0), false).await?;
+        let events = client
+            .enrich(&state, vec![parts], false, BotRule::ForwardedAgentOnly)
+            .await?;
+        if events.is_empty() {
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(
+                    json!({"message": "Event dropped: its user_agent is a bot", "event_id": event_id, "dropped": true}),
+                ),
+            ));
+        }
+        state.sink.publish(events).await?;
         state.metrics.events_ingested.inc();
         Ok((
             StatusCode::ACCEPTED,
@@ -48,6 +62,7 @@ pub async fn single(
 /// error names its index and every broken field.
 pub async fn batch(
     State(state): State<AppState>,
+    client: RequestClient,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -67,13 +82,30 @@ pub async fn batch(
                 incoming.len()
             )));
         }
-        let events = validate_all(incoming, state.policy)?;
+        let parts = validate_all(incoming, state.policy)?;
+        let (events, hints): (Vec<Event>, Vec<ClientHints>) = parts.into_iter().unzip();
         limit_sites(&state, &events)?;
         admit(&state, &headers, &events, true).await?;
+        let sent = events.len();
+        let events = client
+            .enrich(
+                &state,
+                events.into_iter().zip(hints).collect(),
+                false,
+                BotRule::ForwardedAgentOnly,
+            )
+            .await?;
         let n = events.len();
-        state.sink.publish(events).await?;
+        if n > 0 {
+            state.sink.publish(events).await?;
+        }
         state.metrics.events_ingested.inc_by(n as u64);
-        Ok((StatusCode::ACCEPTED, Json(json!({"accepted": n}))))
+        let body = if n == sent {
+            json!({"accepted": n})
+        } else {
+            json!({"accepted": n, "dropped_bots": sent - n})
+        };
+        Ok((StatusCode::ACCEPTED, Json(body)))
     }
     .await;
     result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
@@ -82,7 +114,12 @@ pub async fn batch(
 /// Whether the request may send its sites' events (`INGEST_AUTH`): a site
 /// that is not registered is a 403 naming the event's `site_id` (and its
 /// index in a batch); so is one its ingest key does not cover.
-async fn admit(state: &AppState, headers: &HeaderMap, events: &[Event], batch: bool) -> Result<(), ApiError> {
+pub(super) async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    events: &[Event],
+    batch: bool,
+) -> Result<(), ApiError> {
     let (registered, key) = match state.access.ingest {
         IngestAuth::Open => return Ok(()),
         IngestAuth::Registered => (true, false),
@@ -136,7 +173,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, events: &[Event], batch: b
 
 /// 429, naming the site, when a site of the request is past its event
 /// rate; nothing of the request is accepted then.
-fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
+pub(super) fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
     let mut per_site: Vec<(&str, u32)> = Vec::new();
     for e in events {
         match per_site.iter_mut().find(|(s, _)| *s == e.site_id) {
@@ -156,11 +193,11 @@ fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_all(incoming: Vec<event::IncomingEvent>, policy: Policy) -> Result<Vec<Event>, ApiError> {
+fn validate_all(incoming: Vec<event::IncomingEvent>, policy: Policy) -> Result<Vec<(Event, ClientHints)>, ApiError> {
     let now = Utc::now();
     let mut out = Vec::with_capacity(incoming.len());
     for (i, raw) in incoming.into_iter().enumerate() {
-        match raw.validate_with(now, policy) {
+        match raw.validate_parts(now, policy) {
             Ok(ev) => out.push(ev),
             Err(details) => {
                 let details = details

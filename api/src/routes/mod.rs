@@ -4,9 +4,12 @@
 mod admin;
 mod body;
 mod dashboard;
+mod enrich;
 mod ingest;
+mod plausible;
 mod session;
 mod stats;
+mod tracker;
 
 pub use ingest::{BATCH_BODY_LIMIT, MAX_BATCH_EVENTS, SINGLE_BODY_LIMIT};
 
@@ -83,6 +86,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
     let ingest = Router::new()
         .route("/events", post(ingest::single))
         .route("/events/batch", post(ingest::batch))
+        .route("/api/event", post(plausible::event))
         .layer(cors);
     let api = Router::new()
         .merge(ingest)
@@ -99,6 +103,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))
+        .route("/js/script.js", get(tracker::script))
         .with_state(state.clone())
         .layer(limited);
     // Every response: no MIME sniffing, no referrer leaking a dashboard

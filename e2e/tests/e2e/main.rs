@@ -5,6 +5,7 @@
 
 mod admin;
 mod backpressure;
+mod enrichment;
 mod faults;
 mod operations;
 mod pipeline_embedded;

@@ -1,0 +1,77 @@
+//! `POST /api/event`: Plausible's event format, so a site tagged for
+//! Plausible (its script, its npm tracker, its server-side clients) sends
+//! here unchanged. Answered 202 `ok` as Plausible answers; a bot's event is
+//! dropped (and counted) with the same answer, as Plausible does.
+
+use super::body::read_event_body;
+use super::enrich::RequestClient;
+use super::ingest::{admit, limit_sites, SINGLE_BODY_LIMIT};
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::event::{plausible, EventNames, FieldError, Policy};
+use analytics_enrich::BotRule;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::Utc;
+
+pub async fn event(
+    State(state): State<AppState>,
+    client: RequestClient,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let result: Result<_, ApiError> = async {
+        let bytes = read_event_body(&headers, body, SINGLE_BODY_LIMIT).await?;
+        let mapped = plausible::parse(&bytes)
+            .map_err(|e| ApiError::invalid("request body is not a valid Plausible event", vec![e]))?;
+        let policy = Policy {
+            names: EventNames::Free,
+            ..state.policy
+        };
+        let now = Utc::now();
+        let mut parts = Vec::with_capacity(mapped.events.len());
+        for mut incoming in mapped.events {
+            let domain = incoming.site_id.take().unwrap_or_default();
+            incoming.site_id = Some(state.access.site_for_domain(&domain));
+            let validated = incoming.validate_parts(now, policy).map_err(|details| {
+                let details = details
+                    .into_iter()
+                    .map(|d| FieldError::new(plausible_field(&d.field), d.message))
+                    .collect();
+                ApiError::invalid("event is invalid", details)
+            })?;
+            parts.push(validated);
+        }
+        let events: Vec<_> = parts.iter().map(|(e, _)| e.clone()).collect();
+        limit_sites(&state, &events)?;
+        admit(&state, &headers, &events, false).await?;
+        let events = client
+            .enrich(&state, parts, mapped.hash_mode, BotRule::RequestAgent)
+            .await?;
+        let n = events.len();
+        if n > 0 {
+            state.sink.publish(events).await?;
+            state.metrics.events_ingested.inc_by(n as u64);
+        }
+        Ok((
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ok",
+        ))
+    }
+    .await;
+    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+}
+
+/// Our field names as Plausible's client knows them.
+fn plausible_field(ours: &str) -> String {
+    match ours {
+        "site_id" => "domain",
+        "event_type" => "name",
+        "path" | "url" => "url",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
