@@ -4,7 +4,7 @@
 # format and lint checks, the vendored patch check, unit and integration
 # tests (the real router in-process, the real binaries, real PostgreSQL,
 # real broker), a short run of every fuzz target, the Helm chart's offline
-# tests and the dashboard's browser test.
+# tests, the dashboard's browser test and the trackers' browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/prerequisites.sh
@@ -45,4 +45,6 @@ echo "== helm chart"
 helm/tests/run.sh -q
 echo "== dashboard (headless Chromium)"
 dashboard/tests/run.sh
+echo "== trackers: ours and Plausible's (headless Chromium)"
+tracker/tests/run.sh
 echo "== all tests passed in $(( $(date +%s) - started ))s"
