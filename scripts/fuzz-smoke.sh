@@ -14,9 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-20}"
-targets=(event_json body_decode kafka_payload path_pack user_set)
-declare -A max_len=([event_json]=70000 [body_decode]=65536 [kafka_payload]=70000 [path_pack]=65536 [user_set]=65536)
-declare -A dict=([event_json]=fuzz/dict/event.dict [kafka_payload]=fuzz/dict/event.dict)
+targets=(event_json body_decode kafka_payload path_pack user_set plausible_event)
+declare -A max_len=([event_json]=70000 [body_decode]=65536 [kafka_payload]=70000 [path_pack]=65536 [user_set]=65536 [plausible_event]=70000)
+declare -A dict=([event_json]=fuzz/dict/event.dict [kafka_payload]=fuzz/dict/event.dict [plausible_event]=fuzz/dict/plausible.dict)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "== installing the nightly toolchain"

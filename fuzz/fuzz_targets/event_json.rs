@@ -1,12 +1,13 @@
 //! A request body as the ingest routes parse it (`parse_one`, `parse_batch`),
 //! then validated under the api's policy and under `Policy::stored()`.
 //! Oracle: nothing panics; an accepted event obeys every rule of
-//! `event::text` and `event::validate`, whatever policy accepted it; what
-//! the api's policy accepts, `Policy::stored()` accepts too; and its Kafka
-//! payload decodes back to the same event.
+//! `event::text` and `event::validate`, whatever policy accepted it (and
+//! the api's, `/events`' strict names); what the api's policy accepts,
+//! `Policy::stored()` accepts too; and its Kafka payload decodes back to the
+//! same event.
 #![no_main]
 
-use analytics_fuzz::{assert_payload_round_trip, assert_storable, now};
+use analytics_fuzz::{assert_payload_round_trip, assert_storable, assert_strict_name, now};
 use analytics_model::event::{parse_batch, parse_one, IncomingEvent, Policy};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,6 +21,8 @@ fn copy(e: &IncomingEvent) -> IncomingEvent {
         event_id: e.event_id.clone(),
         referrer: e.referrer.clone(),
         props: e.props.clone(),
+        url: e.url.clone(),
+        user_agent: e.user_agent.clone(),
     }
 }
 
@@ -33,6 +36,7 @@ fn check(incoming: IncomingEvent) {
             "the api's policy accepts what Policy::stored() refuses: {stored:?}"
         );
         assert_eq!(ev.received_at, now, "received_at is not the server time");
+        assert_strict_name(ev);
     }
     for ev in [api, stored].iter().flatten() {
         assert_storable(ev);

@@ -2,9 +2,10 @@
 //! obeys, and that its Kafka payload brings it back unchanged.
 
 use analytics_model::event::payload::{self, PayloadEncoder};
+use analytics_model::event::context::MAX_CONTEXT_CHARS;
 use analytics_model::event::{
-    text, Event, MAX_EVENT_TYPE_CHARS, MAX_FUTURE_SKEW_MINUTES, MAX_PATH_CHARS, MAX_PROPS, MAX_PROP_KEY_CHARS,
-    MAX_PROP_VALUE_CHARS, MAX_REFERRER_CHARS, MAX_SITE_ID_CHARS, MAX_USER_ID_CHARS,
+    text, Event, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_FUTURE_SKEW_MINUTES, MAX_PATH_CHARS, MAX_PROPS,
+    MAX_PROP_KEY_CHARS, MAX_PROP_VALUE_CHARS, MAX_REFERRER_CHARS, MAX_SITE_ID_CHARS, MAX_USER_ID_CHARS,
 };
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::Value;
@@ -48,17 +49,12 @@ pub fn assert_storable(ev: &Event) {
         ev.site_id
     );
     assert_no_control("site_id", &ev.site_id, text::IN_NAMES);
+    // Stored names: Plausible's free ones (`EventNames::Free`).
     assert!(
-        (1..=MAX_EVENT_TYPE_CHARS).contains(&chars(&ev.event_type)),
+        (1..=MAX_EVENT_NAME_CHARS).contains(&chars(&ev.event_type)),
         "event_type length"
     );
-    assert!(
-        ev.event_type
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')),
-        "event_type characters: {:?}",
-        ev.event_type
-    );
+    assert_no_control("event_type", &ev.event_type, &[]);
     assert!(ev.path.len() <= MAX_PATH_CHARS, "path bytes: {}", ev.path.len());
     assert_no_control("path", &ev.path, text::IN_NAMES);
     assert!(chars(&ev.user_id) <= MAX_USER_ID_CHARS, "user_id length");
@@ -82,11 +78,31 @@ pub fn assert_storable(ev: &Event) {
             }
         }
     }
+    for (name, value) in ev.context.texts() {
+        assert!(chars(value) <= MAX_CONTEXT_CHARS, "context.{name} length");
+        assert_no_control(name, value, text::IN_NAMES);
+    }
+    assert_ne!(ev.context.visitor_id, Some(0), "accepted visitor 0");
     assert_stored_time("timestamp", ev.timestamp);
     assert_stored_time("received_at", ev.received_at);
     assert!(
         ev.timestamp <= ev.received_at + Duration::minutes(MAX_FUTURE_SKEW_MINUTES),
         "accepted a timestamp more than the skew after received_at"
+    );
+}
+
+/// `/events`' stricter name rule (`EventNames::Strict`).
+pub fn assert_strict_name(ev: &Event) {
+    assert!(
+        (1..=MAX_EVENT_TYPE_CHARS).contains(&chars(&ev.event_type)),
+        "event_type length"
+    );
+    assert!(
+        ev.event_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')),
+        "event_type characters: {:?}",
+        ev.event_type
     );
 }
 
