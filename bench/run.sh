@@ -17,6 +17,7 @@ source scripts/prerequisites.sh
 ensure_build_deps
 ensure_postgres
 ensure_broker
+ensure_geoip_db   # the enrichment scenario's country lookups
 apt_install_missing fonts-dejavu-core   # the text of the plots
 
 cargo build --release --locked -p api -p processor -p migration -p analytics-bench

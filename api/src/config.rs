@@ -95,6 +95,11 @@ pub struct ApiConfig {
         default_value_t = false
     )]
     pub trust_cdn_country: bool,
+    /// Enrich events (browser, source, country, cookieless visitor). Off:
+    /// events are stored as sent, bots included, and only `user_id` makes
+    /// a visitor; what the enrichment benchmark measures against.
+    #[arg(long, env = "ENRICH", value_name = "ENRICH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enrich: bool,
     /// Open connections at most; past it the listener waits for one to close.
     #[arg(
         long,

@@ -164,9 +164,16 @@ impl Application {
                  `analytics-admin keys create --name NAME --scope read`"
             );
         }
-        let geo = analytics_enrich::Geo::open(cfg.geoip_database.as_deref(), cfg.trust_cdn_country)
-            .context("GEOIP_DATABASE")?;
-        let enricher = Arc::new(analytics_enrich::Enricher::new(geo).context("the User-Agent patterns")?);
+        let enricher = if cfg.enrich {
+            let geo = analytics_enrich::Geo::open(cfg.geoip_database.as_deref(), cfg.trust_cdn_country)
+                .context("GEOIP_DATABASE")?;
+            Some(Arc::new(
+                analytics_enrich::Enricher::new(geo).context("the User-Agent patterns")?,
+            ))
+        } else {
+            tracing::warn!("ENRICH=false: events are stored without browser, source, country or visitor");
+            None
+        };
         let salts = crate::visitors::Salts::default();
         if let Err(e) = salts.today(&db).await {
             // Not fatal: ingest makes the salt once the database answers.

@@ -29,8 +29,9 @@ pub struct Shared {
     /// then is each request a span (bench/README.md: a span and its
     /// formatted fields were a sixth of a single event's CPU).
     pub traced: bool,
-    /// Browser, source, country and bot verdicts for each event.
-    pub enricher: Arc<analytics_enrich::Enricher>,
+    /// Browser, source, country and bot verdicts for each event; `None`
+    /// with `ENRICH=false`.
+    pub enricher: Option<Arc<analytics_enrich::Enricher>>,
     /// Today's salt for cookieless visitors.
     pub salts: crate::visitors::Salts,
 }

@@ -3,6 +3,7 @@
 //! freshness, queries at scale, memory), reported as JSON, Markdown and a plot.
 //! See bench/README.md for the method.
 
+pub mod browsers;
 pub mod ceiling;
 pub mod loadgen;
 pub mod plot;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -46,13 +47,29 @@ impl HttpConn {
 
     /// Sends one request and reads the whole answer.
     pub async fn request(&mut self, method: Method, path: &str, body: Option<Bytes>) -> Result<(StatusCode, Bytes)> {
+        self.request_with(method, path, body, &[]).await
+    }
+
+    /// `request` with extra headers (a `Content-Type` among them replaces
+    /// the JSON one).
+    pub async fn request_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<(StatusCode, Bytes)> {
         self.sender.ready().await?;
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.host.as_str());
-        if body.is_some() {
+        let typed = headers.iter().any(|(k, _)| k == hyper::header::CONTENT_TYPE);
+        if body.is_some() && !typed {
             req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let resp = self.sender.send_request(req).await?;
@@ -308,7 +325,9 @@ async fn worker(
         };
         let body = &spec.bodies[k % n];
         k = k.wrapping_add(1);
-        let res = c.post(&spec.path, body.bytes.clone()).await;
+        let res = c
+            .request_with(Method::POST, &spec.path, Some(body.bytes.clone()), &body.headers)
+            .await;
         let done = Instant::now();
         let measured = intended >= measure_start;
         match res {

@@ -224,6 +224,7 @@ async fn all(args: AllArgs) -> Result<()> {
     for s in [
         Scenario::Ingest,
         Scenario::Catchup,
+        Scenario::Enrichment,
         Scenario::Freshness,
         Scenario::Queries,
         Scenario::Soak,
@@ -235,6 +236,7 @@ async fn all(args: AllArgs) -> Result<()> {
         let outcome: Result<serde_json::Value> = match s {
             Scenario::Ingest => scenarios::ingest::run(&ctx).await.and_then(to_json),
             Scenario::Catchup => scenarios::catchup::run(&ctx).await.and_then(to_json),
+            Scenario::Enrichment => scenarios::enrichment::run(&ctx).await.and_then(to_json),
             Scenario::Freshness => scenarios::freshness::run(&ctx).await.and_then(to_json),
             Scenario::Queries => scenarios::queries::run(&ctx).await.and_then(to_json),
             Scenario::Soak => match scenarios::soak::run(&ctx).await {

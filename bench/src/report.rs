@@ -3,6 +3,7 @@
 //! (a table per scenario and the targets table) and results.png.
 
 use crate::scenarios::catchup::CatchupResults;
+use crate::scenarios::enrichment::EnrichmentResults;
 use crate::scenarios::freshness::FreshnessResults;
 use crate::scenarios::ingest::{IngestResults, IngestTarget};
 use crate::scenarios::queries::QueriesResults;
@@ -116,6 +117,10 @@ impl Results {
 
     pub fn catchup(&self) -> Option<CatchupResults> {
         self.typed("catchup")
+    }
+
+    pub fn enrichment(&self) -> Option<EnrichmentResults> {
+        self.typed("enrichment")
     }
 
     pub fn freshness(&self) -> Option<FreshnessResults> {
@@ -241,6 +246,18 @@ pub fn targets(r: &Results) -> Vec<TargetRow> {
             met: c.ratio_to_copy >= 0.5 && c.complete,
         });
     }
+    if let Some(e) = r.enrichment() {
+        for t in e.targets.iter().filter(|t| t.error.is_none() && t.runs.len() == 3) {
+            let (reference, enriched) = (&t.runs[0].load, &t.runs[2].load);
+            rows.push(TargetRow {
+                target: format!("{}, enriched browser-like ingest: ≥ 50% of unenriched", t.target),
+                measured: format!("{} events/s", int(enriched.events_per_s)),
+                beside: format!("unenriched {} events/s", int(reference.events_per_s)),
+                ratio: format!("{:.0}%", t.ratio * 100.0),
+                met: t.ratio >= 0.5 && enriched.error_total == 0,
+            });
+        }
+    }
     if let Some(f) = r.freshness() {
         rows.push(TargetRow {
             target: format!("freshness p99 < 1 s at {} events/s", int(f.target_events_per_s)),
@@ -357,6 +374,9 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(c) = r.catchup() {
         catchup_md(&mut s, &c);
+    }
+    if let Some(e) = r.enrichment() {
+        enrichment_md(&mut s, &e);
     }
     if let Some(f) = r.freshness() {
         freshness_md(&mut s, &f);
@@ -515,6 +535,44 @@ fn catchup_md(s: &mut String, c: &CatchupResults) {
             " **The processor did not write every acknowledged event.**"
         }
     );
+}
+
+fn enrichment_md(s: &mut String, e: &EnrichmentResults) {
+    let p = &e.in_process;
+    let _ = writeln!(
+        s,
+        "\n## Enrichment\n\nSingle events, closed loop, {} connections, {:.0} s each. Enrichment alone, in-process on {} browser-like requests ({} distinct agents, country database: {}): {:.2} µs an event with a cold agent cache, {:.2} µs warm.\n",
+        e.connections,
+        e.duration_s,
+        int(p.events as f64),
+        int(p.distinct_agents as f64),
+        yes(p.country_database),
+        p.cold_us_per_event,
+        p.warm_us_per_event
+    );
+    let _ = writeln!(
+        s,
+        "| target | load | events/s | p50 | p99 | errors | api CPU µs/event |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for t in &e.targets {
+        if let Some(err) = &t.error {
+            let _ = writeln!(s, "| {} | failed: `{}` | | | | | |", t.target, err.replace('\n', " "));
+            continue;
+        }
+        for r in &t.runs {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {:.1} |",
+                t.target,
+                r.label,
+                int(r.load.events_per_s),
+                ms(r.load.latency.p50_ms),
+                ms(r.load.latency.p99_ms),
+                errors_cell(&r.load),
+                r.api_cpu_us_per_event
+            );
+        }
+    }
 }
 
 fn freshness_md(s: &mut String, f: &FreshnessResults) {

@@ -423,6 +423,26 @@ pub fn default_bin_dir() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no directory for {}", exe.display()))
 }
 
+/// User plus system CPU seconds the process has used.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which may hold spaces: utime and
+    // stime are the 14th and 15th of the line, in clock ticks.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    ticks / CLOCK_TICKS_PER_SECOND
+}
+
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
 #[cfg(test)]
 mod tests {
     use super::*;

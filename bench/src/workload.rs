@@ -268,11 +268,14 @@ impl Generator {
     }
 }
 
-/// One pre-serialised request body and the number of events in it.
+/// One pre-serialised request body, the number of events in it, and the
+/// headers it is sent with besides the usual ones (a browser's agent and
+/// the address a proxy reports, for `/api/event`).
 #[derive(Debug, Clone)]
 pub struct Body {
     pub bytes: Bytes,
     pub events: u64,
+    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
 /// What a request carries: one event (`POST /events`) or a batch of `n`.
@@ -321,6 +324,7 @@ pub fn body_pool(gen: &mut Generator, shape: Shape, count: usize) -> anyhow::Res
         out.push(Body {
             bytes: Bytes::from(bytes),
             events: shape.events() as u64,
+            headers: Vec::new(),
         });
     }
     Ok(out)

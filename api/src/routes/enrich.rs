@@ -47,6 +47,9 @@ impl RequestClient {
         hash_mode: bool,
         rule: BotRule,
     ) -> Result<Vec<Event>, ApiError> {
+        let Some(enricher) = &state.enricher else {
+            return Ok(events.into_iter().map(|(e, _)| e).collect());
+        };
         let salt: Salt = if events.iter().any(|(e, _)| e.user_id.is_empty()) {
             state.salts.today(&state.db).await?
         } else {
@@ -60,7 +63,7 @@ impl RequestClient {
         };
         let mut kept = Vec::with_capacity(events.len());
         for (mut event, hints) in events {
-            match state.enricher.enrich(&mut event, &hints, &client, hash_mode, rule) {
+            match enricher.enrich(&mut event, &hints, &client, hash_mode, rule) {
                 Ok(()) => kept.push(event),
                 Err(reason) => state.metrics.bots_dropped.with_label_values(&[reason.as_str()]).inc(),
             }

@@ -156,7 +156,10 @@ async fn check_endpoints(base: &str, w: &Workload) {
         // `visitors` depends on the day each request arrived (its salt):
         // the enrichment tests check it, not this workload's truth.
         let mut previous = got["previous"].clone();
-        assert!(previous["visitors"].as_i64() >= want_prev["unique_users"].as_i64(), "{previous}");
+        assert!(
+            previous["visitors"].as_i64() >= want_prev["unique_users"].as_i64(),
+            "{previous}"
+        );
         previous.as_object_mut().map(|p| p.remove("visitors"));
         assert_eq!(
             previous,

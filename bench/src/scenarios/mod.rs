@@ -1,6 +1,7 @@
 //! The scenarios of `analytics-bench all`, their options and what they share.
 
 pub mod catchup;
+pub mod enrichment;
 pub mod freshness;
 pub mod ingest;
 pub mod queries;
@@ -19,6 +20,9 @@ pub enum Scenario {
     Ingest,
     /// Processor catch-up on a full topic, beside a raw binary COPY.
     Catchup,
+    /// Ingest with enrichment (browser-like /api/event requests) beside
+    /// ingest without it, both modes, and enrichment's cost in-process.
+    Enrichment,
     /// Time from an event's 202 to its appearance in /stats, under steady load.
     Freshness,
     /// /stats at scale, beside the seed's SQL on raw events.
@@ -33,6 +37,7 @@ impl Scenario {
         match self {
             Scenario::Ingest => "ingest",
             Scenario::Catchup => "catchup",
+            Scenario::Enrichment => "enrichment",
             Scenario::Freshness => "freshness",
             Scenario::Queries => "queries",
             Scenario::Soak => "soak",

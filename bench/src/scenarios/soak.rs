@@ -8,7 +8,7 @@
 
 use super::{say, Ctx, KafkaStack};
 use crate::loadgen::{self, LoadResult, LoadSpec, Mode};
-use crate::services::{metric_value, read_metrics_page, read_rss_kb};
+use crate::services::{self, metric_value, read_metrics_page, read_rss_kb};
 use crate::workload::{body_pool, Generator, Shape};
 use anyhow::{anyhow, Result};
 use hyper::StatusCode;
@@ -86,26 +86,6 @@ fn fds(pid: u32) -> u64 {
 fn threads(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count() as u64)
 }
-
-/// User plus system CPU seconds the process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name, which may hold spaces: utime and
-    // stime are the 14th and 15th of the line, in clock ticks.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: f64 = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<f64>().ok())
-        .sum();
-    ticks / CLOCK_TICKS_PER_SECOND
-}
-
-/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times.
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// The broker's process when it runs on this machine (tansu), so that the
 /// soak shows whether the broker, not our services, sets the pace.
@@ -193,7 +173,7 @@ async fn measure(ctx: &Ctx, stack: &KafkaStack) -> Result<SoakResults> {
             let batch_sum = metric("analytics_processor_batch_size_sum");
             let batch_count = metric("analytics_processor_batch_size_count");
             let busy_sum = metric("analytics_writer_transaction_duration_seconds_sum");
-            let cpu_s = cpu_seconds(pid);
+            let cpu_s = services::cpu_seconds(pid);
             let now = Last {
                 batch_sum,
                 batch_count,
