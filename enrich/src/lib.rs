@@ -45,6 +45,15 @@ pub struct Enricher {
     geo: Geo,
 }
 
+/// What a request's client gives every event of the request: its agent's
+/// answer and its country, looked up once (a batch of 1,000 events is one
+/// client).
+pub struct Prepared<'a> {
+    client: Client<'a>,
+    agent: std::sync::Arc<Agent>,
+    country: String,
+}
+
 impl Enricher {
     pub fn new(geo: Geo) -> Result<Self, PatternError> {
         Ok(Self {
@@ -57,18 +66,31 @@ impl Enricher {
         &self.agents
     }
 
+    /// The request's part of every event's context.
+    pub fn prepare<'a>(&self, client: Client<'a>) -> Prepared<'a> {
+        Prepared {
+            agent: self.agents.parse(client.user_agent),
+            country: self.geo.country(client.addr, client.cdn_country),
+            client,
+        }
+    }
+
     /// Fills `event.context` (and its path from the URL when it has none),
     /// or says why the event comes from a bot and must be dropped.
     pub fn enrich(
         &self,
         event: &mut Event,
         hints: &ClientHints,
-        client: &Client<'_>,
+        prepared: &Prepared<'_>,
         hash_mode: bool,
         rule: BotRule,
     ) -> Result<(), BotReason> {
+        let client = &prepared.client;
         let user_agent = hints.user_agent.as_deref().unwrap_or(client.user_agent);
-        let agent = self.agents.parse(user_agent);
+        let agent = match &hints.user_agent {
+            Some(forwarded) => self.agents.parse(forwarded),
+            None => prepared.agent.clone(),
+        };
         let judged = rule == BotRule::RequestAgent || hints.user_agent.is_some();
         if let (true, Some(reason)) = (judged, agent.bot) {
             return Err(reason);
@@ -109,7 +131,7 @@ impl Enricher {
             } else {
                 String::new()
             },
-            country: self.geo.country(client.addr, client.cdn_country),
+            country: prepared.country.clone(),
         };
         Ok(())
     }

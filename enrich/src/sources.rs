@@ -353,19 +353,17 @@ pub fn by_name(value: &str) -> Option<&'static Known> {
 
 /// `host` is `pattern` or a subdomain of it; a pattern ending in `.*`
 /// takes any public suffix of at most two short labels (`com`, `co.uk`).
+/// Without allocating: every referrer of every event comes through here.
 fn host_matches(host: &str, pattern: &str) -> bool {
     match pattern.strip_suffix(".*") {
         None => host == pattern || host.strip_suffix(pattern).is_some_and(|rest| rest.ends_with('.')),
-        Some(stem) => {
-            let labels: Vec<&str> = host.split('.').collect();
-            let stem_labels: Vec<&str> = stem.split('.').collect();
-            (0..labels.len()).any(|start| {
-                let end = start + stem_labels.len();
-                end < labels.len()
-                    && labels[start..end] == stem_labels[..]
-                    && labels.len() - end <= 2
-                    && labels[end..].iter().all(|l| !l.is_empty() && l.len() <= 3)
-            })
-        }
+        Some(stem) => host.match_indices(stem).any(|(at, _)| {
+            let at_label = at == 0 || host.as_bytes().get(at - 1) == Some(&b'.');
+            let suffix = host[at + stem.len()..].strip_prefix('.');
+            at_label
+                && suffix.is_some_and(|suffix| {
+                    suffix.split('.').count() <= 2 && suffix.split('.').all(|l| !l.is_empty() && l.len() <= 3)
+                })
+        }),
     }
 }

@@ -40,15 +40,18 @@ const PEOPLE: &[Case] = &[
 ];
 
 const BOTS: &[(&str, BotReason)] = &[
-    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", BotReason::Spider),
-    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36", BotReason::Spider),
-    ("Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", BotReason::Spider),
-    ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", BotReason::Spider),
-    ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", BotReason::Spider),
-    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", BotReason::Spider),
+    // ua-parser's spider class: a crawler dressed as a phone.
+    ("Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.69 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", BotReason::Spider),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 14_7_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/14.1.2 Mobile/15E148 Safari/604.1 (compatible; AdsBot-Google-Mobile; +http://www.google.com/mobile/adsbot.html)", BotReason::Spider),
+    // Crawler words.
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", BotReason::CrawlerToken),
+    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36", BotReason::CrawlerToken),
+    ("Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", BotReason::CrawlerToken),
+    ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", BotReason::CrawlerToken),
+    ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", BotReason::CrawlerToken),
+    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", BotReason::CrawlerToken),
     ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", BotReason::Headless),
     ("Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1", BotReason::Headless),
-    // Past ua-parser's list: caught by a crawler word.
     ("Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse", BotReason::CrawlerToken),
     ("curl/8.5.0", BotReason::HttpClient),
     ("python-requests/2.32.3", BotReason::HttpClient),

@@ -74,7 +74,7 @@ fn a_request_becomes_a_context() {
         None,
     );
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &client, false, BotRule::RequestAgent),
+        enricher.enrich(&mut e, &hints, &enricher.prepare(client), false, BotRule::RequestAgent),
         Ok(())
     );
     let c = &e.context;
@@ -100,7 +100,7 @@ fn a_request_becomes_a_context() {
     // An explicit user wins: no cookieless visitor.
     let (mut e, hints) = event(Some("u1"), None, None, None);
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &client, false, BotRule::RequestAgent),
+        enricher.enrich(&mut e, &hints, &enricher.prepare(client), false, BotRule::RequestAgent),
         Ok(())
     );
     assert_eq!(e.context.visitor_id, None);
@@ -120,13 +120,19 @@ fn bots_by_the_request_agent_or_only_a_forwarded_one() {
     // A tracker's request from curl is a bot.
     let (mut e, hints) = event(None, None, None, None);
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &curl, false, BotRule::RequestAgent),
+        enricher.enrich(&mut e, &hints, &enricher.prepare(curl), false, BotRule::RequestAgent),
         Err(BotReason::HttpClient)
     );
     // A server sending with curl keeps its events ...
     let (mut e, hints) = event(None, None, None, None);
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &curl, false, BotRule::ForwardedAgentOnly),
+        enricher.enrich(
+            &mut e,
+            &hints,
+            &enricher.prepare(curl),
+            false,
+            BotRule::ForwardedAgentOnly
+        ),
         Ok(())
     );
     // ... unless the event forwards a bot's agent.
@@ -137,13 +143,25 @@ fn bots_by_the_request_agent_or_only_a_forwarded_one() {
         Some("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
     );
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &curl, false, BotRule::ForwardedAgentOnly),
-        Err(BotReason::Spider)
+        enricher.enrich(
+            &mut e,
+            &hints,
+            &enricher.prepare(curl),
+            false,
+            BotRule::ForwardedAgentOnly
+        ),
+        Err(BotReason::CrawlerToken)
     );
     // A forwarded person's agent is what the context describes.
     let (mut e, hints) = event(None, None, None, Some(FIREFOX));
     assert_eq!(
-        enricher.enrich(&mut e, &hints, &curl, false, BotRule::ForwardedAgentOnly),
+        enricher.enrich(
+            &mut e,
+            &hints,
+            &enricher.prepare(curl),
+            false,
+            BotRule::ForwardedAgentOnly
+        ),
         Ok(())
     );
     assert_eq!(

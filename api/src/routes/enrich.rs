@@ -55,15 +55,15 @@ impl RequestClient {
         } else {
             [0; 16]
         };
-        let client = Client {
+        let prepared = enricher.prepare(Client {
             user_agent: &self.user_agent,
             addr: self.addr,
             cdn_country: self.cdn_country.as_deref(),
             salt: &salt,
-        };
+        });
         let mut kept = Vec::with_capacity(events.len());
         for (mut event, hints) in events {
-            match enricher.enrich(&mut event, &hints, &client, hash_mode, rule) {
+            match enricher.enrich(&mut event, &hints, &prepared, hash_mode, rule) {
                 Ok(()) => kept.push(event),
                 Err(reason) => state.metrics.bots_dropped.with_label_values(&[reason.as_str()]).inc(),
             }

@@ -44,11 +44,16 @@ pub async fn event(
             })?;
             parts.push(validated);
         }
-        let events: Vec<_> = parts.iter().map(|(e, _)| e.clone()).collect();
+        let (events, hints): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
         limit_sites(&state, &events)?;
         admit(&state, &headers, &events, false).await?;
         let events = client
-            .enrich(&state, parts, mapped.hash_mode, BotRule::RequestAgent)
+            .enrich(
+                &state,
+                events.into_iter().zip(hints).collect(),
+                mapped.hash_mode,
+                BotRule::RequestAgent,
+            )
             .await?;
         let n = events.len();
         if n > 0 {
