@@ -75,16 +75,18 @@ impl FieldError {
     }
 }
 
-/// What an event costs besides its text (ids, times, allocations).
-const EVENT_OVERHEAD_BYTES: usize = 128;
+/// What an event costs besides its text: the struct itself (ids, times,
+/// the context's 14 string headers) and a word of allocator overhead for
+/// each of its heap strings.
+const EVENT_OVERHEAD_BYTES: usize = std::mem::size_of::<Event>() + 64;
 
 impl Event {
     pub fn is_page_view(&self) -> bool {
         self.event_type == PAGE_VIEW
     }
 
-    /// About the memory the event holds: its text and props, plus a fixed
-    /// overhead. What queues bounded in bytes count it as.
+    /// About the memory the event holds: its text and props, plus the
+    /// struct and a fixed overhead. What queues bounded in bytes count it as.
     pub fn approx_bytes(&self) -> usize {
         let props = self.props.as_ref().map_or(0, |p| {
             p.iter()
