@@ -110,13 +110,19 @@ impl Context {
     /// without control characters, and no visitor 0.
     pub fn check(&self, errors: &mut Vec<FieldError>) {
         for (name, value) in self.texts() {
-            let field = format!("context.{name}");
-            check_text(errors, &field, value, text::IN_NAMES);
-            if value.chars().count() > MAX_CONTEXT_CHARS {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must be at most {MAX_CONTEXT_CHARS} characters"),
-                ));
+            // The field's name is formatted only for an error: this runs
+            // for every event the processor reads.
+            let controlled = text::control_char(value, text::IN_NAMES).is_some();
+            let long = value.len() > MAX_CONTEXT_CHARS && value.chars().count() > MAX_CONTEXT_CHARS;
+            if controlled || long {
+                let field = format!("context.{name}");
+                check_text(errors, &field, value, text::IN_NAMES);
+                if long {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("must be at most {MAX_CONTEXT_CHARS} characters"),
+                    ));
+                }
             }
         }
         if self.visitor_id == Some(0) {

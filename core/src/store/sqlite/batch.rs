@@ -13,22 +13,25 @@ use chrono::NaiveDate;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{Connection, ToSql, TransactionBehavior};
 
-/// The raw row: the event's own columns, its visitor, then the context's
-/// texts in `Context::TEXT_FIELDS` order.
-fn insert_event_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let fixed = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props, visitor_id";
-        let fixed_count = fixed.split(", ").count();
-        let placeholders: Vec<String> = (1..=fixed_count + Context::TEXT_FIELDS.len())
-            .map(|i| format!("${i}"))
-            .collect();
-        for_rusqlite(&format!(
-            "INSERT INTO events ({fixed}, {}) VALUES ({}) ON CONFLICT (event_id, site_id) DO NOTHING",
-            Context::TEXT_FIELDS.join(", "),
-            placeholders.join(", ")
-        ))
-    })
+/// The raw row: the event's own columns, its visitor, then of the
+/// context's texts (`Context::TEXT_FIELDS`) those in `used`: a column empty
+/// in the whole batch takes its default (`''`), as on PostgreSQL.
+fn insert_event_sql(used: &[usize]) -> String {
+    let fixed = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props, visitor_id";
+    let fixed_count = fixed.split(", ").count();
+    let names: String = used.iter().map(|&i| format!(", {}", Context::TEXT_FIELDS[i])).collect();
+    let placeholders: Vec<String> = (1..=fixed_count + used.len()).map(|i| format!("${i}")).collect();
+    for_rusqlite(&format!(
+        "INSERT INTO events ({fixed}{names}) VALUES ({}) ON CONFLICT (event_id, site_id) DO NOTHING",
+        placeholders.join(", ")
+    ))
+}
+
+/// The context columns with a value in some event of the batch.
+fn used_context(events: &[&Event]) -> Vec<usize> {
+    (0..Context::TEXT_FIELDS.len())
+        .filter(|&i| events.iter().any(|e| !e.context.text_values()[i].is_empty()))
+        .collect()
 }
 
 pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
@@ -40,8 +43,10 @@ pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState
     // chrono formats an event.
     let (mut ts, mut received) = (TimestampText::sqlx_sqlite(), TimestampText::sqlx_sqlite());
     {
-        let mut insert = txn.prepare_cached(insert_event_sql())?;
-        for e in unique_by_id(events) {
+        let unique = unique_by_id(events);
+        let used = used_context(&unique);
+        let mut insert = txn.prepare_cached(&insert_event_sql(&used))?;
+        for e in unique {
             let props = e
                 .props
                 .as_ref()
@@ -62,7 +67,7 @@ pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState
             ];
             let texts = e.context.text_values();
             let new = insert.execute(rusqlite::params_from_iter(
-                own.into_iter().chain(texts.iter().map(|t| t as &dyn ToSql)),
+                own.into_iter().chain(used.iter().map(|&i| &texts[i] as &dyn ToSql)),
             ))?;
             if new == 1 {
                 inserted += 1;
