@@ -6,7 +6,8 @@
 //    (pushState, replaceState, back), hash routing, an outbound link, a
 //    file download, a custom event from CSS classes and one from the global
 //    function. It must stay silent in an automated browser (webdriver)
-//    unless told otherwise, and send nothing but its events.
+//    or on localhost unless told otherwise, and under Do-Not-Track where
+//    the page asks (`data-respect-dnt`).
 // 2. Plausible's published tracker (npm @plausible-analytics/tracker, MIT)
 //    pointed at our /api/event: its page view, an SPA route change, an
 //    outbound click and a custom event.
@@ -47,8 +48,8 @@ const API = `http://127.0.0.1:${http}`;
 const PAGES = `http://127.0.0.1:${pages}`;
 
 // ---- the test site, on its own origin ----
-const snippet = (site, extra = '') =>
-  `<script defer data-domain="${site}" data-local data-outbound-links data-file-downloads ${extra} src="${API}/js/script.js"></script>`;
+const snippet = (site, extra = '', local = 'data-local') =>
+  `<script defer data-domain="${site}" ${local} data-outbound-links data-file-downloads ${extra} src="${API}/js/script.js"></script>`;
 const plausibleModule = readFileSync(new URL('../node_modules/@plausible-analytics/tracker/plausible.js', import.meta.url));
 const site = {
   '/index.html': `<!doctype html><title>home</title>${snippet('ours.test')}
@@ -59,6 +60,8 @@ const site = {
   '/second.html': `<!doctype html><title>second</title>${snippet('ours.test')}`,
   '/hash.html': `<!doctype html><title>hash</title>${snippet('ours.test', 'data-hash')}`,
   '/quiet.html': `<!doctype html><title>quiet</title>${snippet('ours.test')}`,
+  '/dnt.html': `<!doctype html><title>dnt</title>${snippet('ours.test', 'data-respect-dnt')}`,
+  '/local.html': `<!doctype html><title>local</title>${snippet('ours.test', '', '')}`,
   '/headless.html': `<!doctype html><title>headless</title>${snippet('ours.test', 'data-automated')}`,
   '/files/report.pdf': '%PDF-1.4',
   '/plausible.js': plausibleModule,
@@ -228,6 +231,36 @@ try {
     // Hash routing: the fragment is the page.
     await expectSent(page, ours, 1, () => page.goto(`${PAGES}/hash.html`));
     await expectSent(page, ours, 1, () => page.evaluate(() => { location.hash = '#/a'; }));
+    await ctx.close();
+  }
+  // On localhost (127.0.0.1) without data-local: nothing is sent.
+  {
+    const ctx = await person.newContext({ userAgent: CHROME_UA });
+    const page = await ctx.newPage();
+    const sent = [];
+    recordEvents(ctx, sent);
+    await page.goto(`${PAGES}/local.html`);
+    await page.waitForFunction(() => typeof window.analytics === 'function');
+    await page.evaluate(() => window.analytics('Ignored'));
+    await sleep(500);
+    assert.equal(sent.length, 0, 'nothing is sent from localhost without data-local');
+    await ctx.close();
+  }
+  // Do-Not-Track, where the page asks to respect it: nothing is sent.
+  {
+    const ctx = await person.newContext({ userAgent: CHROME_UA });
+    await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: () => '1' }));
+    const page = await ctx.newPage();
+    const sent = [];
+    recordEvents(ctx, sent);
+    await page.goto(`${PAGES}/dnt.html`);
+    await page.waitForFunction(() => typeof window.analytics === 'function');
+    await page.evaluate(() => window.analytics('Ignored'));
+    await sleep(500);
+    assert.equal(sent.length, 0, 'nothing is sent under Do-Not-Track with data-respect-dnt');
+    // Without the attribute the same browser is tracked.
+    await expectSent(page, sent, 1, () => page.goto(`${PAGES}/second.html`));
+    ours.push(...sent);
     await ctx.close();
   }
   const kinds = ours.map((e) => `${e.n} ${e.u.replace(PAGES, '')} ${JSON.stringify(e.p || {})}`);
