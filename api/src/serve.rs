@@ -6,7 +6,7 @@
 //! layers on the router (`routes`).
 
 use analytics_core::ops::metrics::Metrics;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -121,6 +121,6 @@ fn is_header_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The peer of a request served by `serve` (absent under other servers,
 /// such as a test calling the router directly).
-pub fn peer(req: &Request) -> Option<SocketAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+pub fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }

@@ -5,10 +5,9 @@
 //! trusts the load generator as its proxy), a referrer (search engines,
 //! social sites, blogs, or none) and now and then a campaign URL.
 
-use crate::workload::Body;
+use crate::workload::{Body, Zipf};
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
-use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
 use std::net::Ipv4Addr;
@@ -86,13 +85,12 @@ fn public_addr(rng: &mut StdRng) -> Ipv4Addr {
 /// `count` requests over `sites` sites (`site<i>.example`).
 pub fn browser_pool(seed: u64, count: usize, sites: usize) -> anyhow::Result<Vec<Body>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let zipf = |k: usize| WeightedIndex::new((1..=k).map(|i| 1.0 / i as f64));
-    let agent_dist = zipf(DISTINCT_AGENTS)?;
+    let agent_dist = Zipf::new(DISTINCT_AGENTS, 1.0);
     let visitors: Vec<(Ipv4Addr, usize)> = (0..VISITORS)
         .map(|_| (public_addr(&mut rng), agent_dist.sample(&mut rng)))
         .collect();
-    let visitor_dist = zipf(VISITORS)?;
-    let path_dist = zipf(200)?;
+    let visitor_dist = Zipf::new(VISITORS, 1.0);
+    let path_dist = Zipf::new(200, 1.0);
     let agents: Vec<HeaderValue> = (0..DISTINCT_AGENTS)
         .map(|i| HeaderValue::from_str(&agent(i)))
         .collect::<Result<_, _>>()?;

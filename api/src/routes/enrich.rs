@@ -7,10 +7,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::event::{ClientHints, Event};
 use analytics_enrich::{BotRule, Client, Salt, CDN_COUNTRY_HEADER};
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The request's client, as enrichment needs it. Never logged: neither the
 /// address nor the agent is kept past the request.
@@ -24,13 +24,10 @@ impl FromRequestParts<AppState> for RequestClient {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |c| c.0);
         let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Ok(Self {
-            addr: state.proxies.client(peer, &parts.headers),
+            addr: super::client_of(state, &parts.extensions, &parts.headers)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             user_agent: header(USER_AGENT.as_str()).unwrap_or("").to_string(),
             cdn_country: header(CDN_COUNTRY_HEADER).map(str::to_string),
         })

@@ -55,7 +55,7 @@ pub async fn single(
         ))
     }
     .await;
-    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+    counted(&state, result)
 }
 
 /// All-or-nothing: the first invalid event rejects the whole batch, and the
@@ -108,7 +108,13 @@ pub async fn batch(
         Ok((StatusCode::ACCEPTED, Json(body)))
     }
     .await;
-    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+    counted(&state, result)
+}
+
+/// `result`, a refusal counted in `analytics_events_rejected_total` by
+/// its reason: every ingest route ends here.
+pub(super) fn counted<T>(state: &AppState, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    result.inspect_err(|e| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
 }
 
 /// Whether the request may send its sites' events (`INGEST_AUTH`): a site

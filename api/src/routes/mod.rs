@@ -144,7 +144,16 @@ impl axum::extract::FromRequestParts<AppState> for TrustedPeer {
 
 /// The request's client address under the trusted-proxy rule.
 pub fn client_addr(state: &AppState, req: &Request) -> Option<std::net::IpAddr> {
-    crate::serve::peer(req).map(|peer| state.proxies.client(peer, req.headers()))
+    client_of(state, req.extensions(), req.headers())
+}
+
+/// `client_addr` from a request's parts (extractors see only those).
+pub fn client_of(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<std::net::IpAddr> {
+    crate::serve::peer(extensions).map(|peer| state.proxies.client(peer, headers))
 }
 
 /// 429 past the client address's rate, as an error for `refusal`.

@@ -5,7 +5,7 @@
 
 use super::body::read_event_body;
 use super::enrich::RequestClient;
-use super::ingest::{admit, limit_sites, SINGLE_BODY_LIMIT};
+use super::ingest::{admit, counted, limit_sites, SINGLE_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::event::{plausible, EventNames, FieldError, Policy};
@@ -67,7 +67,7 @@ pub async fn event(
         ))
     }
     .await;
-    result.inspect_err(|e: &ApiError| state.metrics.events_rejected.with_label_values(&[e.reason()]).inc())
+    counted(&state, result)
 }
 
 /// Our field names as Plausible's client knows them.
