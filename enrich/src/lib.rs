@@ -104,35 +104,35 @@ impl Enricher {
         let acquisition = acquisition::classify(page.as_ref(), event.referrer.as_deref());
         let page = page.unwrap_or_default();
         let known_agent = !user_agent.trim().is_empty();
-        event.context = Context {
-            visitor_id: event.user_id.is_empty().then(|| {
-                visitor_id(
-                    client.salt,
-                    &event.site_id,
-                    event.timestamp.date_naive(),
-                    client.addr,
-                    user_agent,
-                )
-            }),
-            hostname: Context::clean(&page.hostname),
-            source: Context::clean(&acquisition.source),
-            channel: acquisition.channel.to_string(),
-            utm_source: Context::clean(&page.utm_source),
-            utm_medium: Context::clean(&page.utm_medium),
-            utm_campaign: Context::clean(&page.utm_campaign),
-            utm_content: Context::clean(&page.utm_content),
-            utm_term: Context::clean(&page.utm_term),
-            browser: Context::clean(&agent.browser),
-            browser_version: Context::clean(&agent.browser_version),
-            os: Context::clean(&agent.os),
-            os_version: Context::clean(&agent.os_version),
-            device: if known_agent {
-                agent.device.as_str().to_string()
-            } else {
-                String::new()
-            },
-            country: prepared.country.clone(),
-        };
+        let visitor_id = event.user_id.is_empty().then(|| {
+            visitor_id(
+                client.salt,
+                &event.site_id,
+                event.timestamp.date_naive(),
+                client.addr,
+                user_agent,
+            )
+        });
+        let device = if known_agent { agent.device.as_str() } else { "" };
+        event.context = Context::new(
+            visitor_id,
+            [
+                &page.hostname,
+                &acquisition.source,
+                acquisition.channel,
+                &page.utm_source,
+                &page.utm_medium,
+                &page.utm_campaign,
+                &page.utm_content,
+                &page.utm_term,
+                &agent.browser,
+                &agent.browser_version,
+                &agent.os,
+                &agent.os_version,
+                device,
+                &prepared.country,
+            ],
+        );
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! an event's context from a whole request.
 
 use analytics_enrich::{visitor_id, BotReason, BotRule, Client, Enricher, Geo};
-use analytics_model::event::{ClientHints, IncomingEvent};
+use analytics_model::event::{ClientHints, ContextField, IncomingEvent};
 use std::net::IpAddr;
 
 const CHROME: &str =
@@ -86,15 +86,15 @@ fn a_request_becomes_a_context() {
     );
     assert_eq!(
         (
-            c.hostname.as_str(),
-            c.source.as_str(),
-            c.channel.as_str(),
-            c.utm_campaign.as_str()
+            c.get(ContextField::Hostname),
+            c.get(ContextField::Source),
+            c.get(ContextField::Channel),
+            c.get(ContextField::UtmCampaign)
         ),
         ("shop.test", "newsletter", "Email", "dec")
     );
     assert_eq!(
-        (c.browser.as_str(), c.os.as_str(), c.device.as_str(), c.country.as_str()),
+        (c.get(ContextField::Browser), c.get(ContextField::Os), c.get(ContextField::Device), c.get(ContextField::Country)),
         ("Chrome", "Windows", "desktop", "DE")
     );
     // An explicit user wins: no cookieless visitor.
@@ -104,7 +104,7 @@ fn a_request_becomes_a_context() {
         Ok(())
     );
     assert_eq!(e.context.visitor_id, None);
-    assert_eq!(e.context.source, "Direct");
+    assert_eq!(e.context.get(ContextField::Source), "Direct");
 }
 
 #[test]
@@ -165,9 +165,9 @@ fn bots_by_the_request_agent_or_only_a_forwarded_one() {
         Ok(())
     );
     assert_eq!(
-        (e.context.browser.as_str(), e.context.os.as_str()),
+        (e.context.get(ContextField::Browser), e.context.get(ContextField::Os)),
         ("Firefox", "Linux")
     );
     // The CDN header is believed only when configured.
-    assert_eq!(e.context.country, "");
+    assert_eq!(e.context.get(ContextField::Country), "");
 }

@@ -10,7 +10,7 @@ pub mod text;
 mod validate;
 mod wire;
 
-pub use context::Context;
+pub use context::{Context, Field as ContextField};
 pub use validate::{ClientHints, EventNames, IncomingEvent, Policy, DEFAULT_MAX_AGE_DAYS};
 pub use wire::{parse_batch, parse_error, parse_one};
 

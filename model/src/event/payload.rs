@@ -90,6 +90,7 @@ pub fn decode(payload: Option<&[u8]>) -> Result<Event, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::ContextField;
     use chrono::{TimeZone, Utc};
 
     fn event(nanos: u32, referrer: Option<&str>, props: bool) -> Event {
@@ -108,12 +109,10 @@ mod tests {
             referrer: referrer.map(str::to_string),
             props: props.then_some(map),
             context: if props {
-                Context {
-                    visitor_id: Some(-7),
-                    browser: "Firefox".into(),
-                    country: "DE".into(),
-                    ..Context::default()
-                }
+                Context::default()
+                    .with(ContextField::Browser, "Firefox")
+                    .with(ContextField::Country, "DE")
+                    .with_visitor(Some(-7))
             } else {
                 Context::default()
             },
