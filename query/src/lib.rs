@@ -1,0 +1,24 @@
+//! The platform's query language: Plausible's Stats API v2 request, typed and validated ([`Query::parse`]), and its
+//! reference semantics ([`reference::evaluate`]), a brute-force evaluator over raw events used as the oracle for
+//! the SQL implementation.
+//!
+//! Pure: no database, no network, no async runtime.
+
+pub mod dimension;
+pub mod error;
+pub mod filter;
+pub mod metric;
+pub mod reference;
+pub mod request;
+pub mod time;
+
+pub use dimension::{Dimension, EventDimension, TimeDimension, VisitDimension};
+pub use error::{ValidationError, ValidationErrors};
+pub use filter::{Condition, Filter, FilterDimension, Operator};
+pub use metric::Metric;
+pub use reference::{evaluate, EvalError, Meta, MetricValue, RawEvent, Response, Row};
+pub use request::{Direction, Include, OrderBy, OrderKey, Pagination, Query};
+pub use time::{DateRangeSpec, Granularity, NamedPeriod, ResolvedRange};
+
+#[cfg(test)]
+mod tests;
