@@ -94,7 +94,12 @@ fn a_request_becomes_a_context() {
         ("shop.test", "newsletter", "Email", "dec")
     );
     assert_eq!(
-        (c.get(ContextField::Browser), c.get(ContextField::Os), c.get(ContextField::Device), c.get(ContextField::Country)),
+        (
+            c.get(ContextField::Browser),
+            c.get(ContextField::Os),
+            c.get(ContextField::Device),
+            c.get(ContextField::Country)
+        ),
         ("Chrome", "Windows", "desktop", "DE")
     );
     // An explicit user wins: no cookieless visitor.

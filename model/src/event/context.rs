@@ -140,7 +140,9 @@ impl Context {
     pub fn get(&self, field: Field) -> &str {
         let i = field as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.text.get(usize::from(start)..usize::from(self.ends[i])).unwrap_or("")
+        self.text
+            .get(usize::from(start)..usize::from(self.ends[i]))
+            .unwrap_or("")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -331,13 +333,19 @@ mod tests {
             assert_eq!(Field::from_name(f.name()), Some(f));
         }
         let json = serde_json::to_string(&c).unwrap();
-        assert!(json.starts_with(r#"{"visitor_id":-5,"source":"v1é","channel":"v2é","utm_medium""#), "{json}");
+        assert!(
+            json.starts_with(r#"{"visitor_id":-5,"source":"v1é","channel":"v2é","utm_medium""#),
+            "{json}"
+        );
         let back: Context = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
         // Escaped texts (owned while read), any key order, unknown keys.
         let back: Context =
             serde_json::from_str(r#"{"country":"D\u0045","future":[1,{"x":2}],"browser":"Fire\"fox"}"#).unwrap();
-        assert_eq!((back.get(Field::Country), back.get(Field::Browser)), ("DE", "Fire\"fox"));
+        assert_eq!(
+            (back.get(Field::Country), back.get(Field::Browser)),
+            ("DE", "Fire\"fox")
+        );
         assert_eq!(back.visitor_id, None);
         assert_eq!(c.with(Field::Hostname, "h\u{1}.com").get(Field::Hostname), "h.com");
         assert_eq!(c.with(Field::Hostname, "h.com").get(Field::Source), "v1é");
@@ -347,11 +355,17 @@ mod tests {
     fn cleans_what_it_is_built_from_and_stays_small() {
         let long = "é".repeat(MAX_CONTEXT_CHARS + 50);
         let c = Context::new(None, [long.as_str(); 14]);
-        assert!(Field::ALL.iter().all(|&f| c.get(f).chars().count() == MAX_CONTEXT_CHARS));
+        assert!(Field::ALL
+            .iter()
+            .all(|&f| c.get(f).chars().count() == MAX_CONTEXT_CHARS));
         let mut errors = Vec::new();
         c.check(&mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        assert!(std::mem::size_of::<Context>() <= 64, "{}", std::mem::size_of::<Context>());
+        assert!(
+            std::mem::size_of::<Context>() <= 64,
+            "{}",
+            std::mem::size_of::<Context>()
+        );
     }
 
     #[test]
