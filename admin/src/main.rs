@@ -2,7 +2,7 @@
 //! a shell (locally, or `kubectl exec` in the api pod). The same operations
 //! are served under `/api/admin/` to an admin key.
 
-use analytics_core::access::{keys, links, sites, AccessError};
+use analytics_core::access::{keys, links, sites, timezone, AccessError};
 use analytics_core::ops::config::{parse_or_exit, DatabaseUrl, LogFormat};
 use analytics_core::store::{connect, user_events};
 use clap::{Parser, Subcommand};
@@ -55,8 +55,19 @@ enum SitesCmd {
         /// Host names the site is served on (for Plausible's `d=`).
         #[arg(long = "domain")]
         domains: Vec<String>,
+        /// Its IANA time zone (Europe/Berlin); a new site's is UTC without
+        /// it, a registered site keeps its own.
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
     },
-    /// Every site, registered or with data.
+    /// Changes a registered site's IANA time zone.
+    SetTimezone {
+        site: String,
+        /// Europe/Berlin, Asia/Kathmandu, UTC, …
+        #[arg(value_name = "ZONE")]
+        timezone: String,
+    },
+    /// Every site, registered or with data, with its time zone.
     List,
     /// Removes a site and every row of its data.
     Remove { site: String },
@@ -133,18 +144,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
     }
     match cli.command {
-        Command::Sites(SitesCmd::Add { site, domains }) => {
-            let s = sites::add(&db, &site, &domains).await.map_err(clear)?;
-            println!("site {} registered (domains: {})", s.site_id, list_or_none(&s.domains));
+        Command::Sites(SitesCmd::Add {
+            site,
+            domains,
+            timezone: zone,
+        }) => {
+            let zone = zone.as_deref().map(timezone::parse).transpose().map_err(clear)?;
+            let s = sites::add_in(&db, &site, &domains, zone).await.map_err(clear)?;
+            println!(
+                "site {} registered (domains: {}; time zone {})",
+                s.site_id,
+                list_or_none(&s.domains),
+                s.timezone
+            );
+        }
+        Command::Sites(SitesCmd::SetTimezone { site, timezone: zone }) => {
+            let zone = timezone::parse(&zone).map_err(clear)?;
+            let s = sites::set_timezone(&db, &site, zone).await.map_err(clear)?;
+            println!("site {} is now in time zone {}", s.site_id, s.timezone);
         }
         Command::Sites(SitesCmd::List) => {
             for s in sites::list(&db).await.map_err(clear)? {
                 println!(
-                    "{}\t{}\tdomains: {}\tusers: {}",
+                    "{}\t{}\tdomains: {}\tusers: {}\ttimezone: {}",
                     s.site_id,
                     if s.registered { "registered" } else { "data only" },
                     list_or_none(&s.domains),
-                    s.users
+                    s.users,
+                    s.timezone
                 );
             }
         }

@@ -189,6 +189,7 @@ impl Access {
 pub fn access_error(e: AccessError) -> ApiError {
     match e {
         AccessError::Invalid(m) => ApiError::invalid(m, vec![]),
+        AccessError::Field(f) => ApiError::invalid(format!("{}: {}", f.field, f.message), vec![f]),
         AccessError::NotFound(m) => ApiError::NotFound(m),
         AccessError::Conflict(m) => ApiError::Conflict(m),
         AccessError::Store(e) => e.into(),

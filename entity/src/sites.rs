@@ -1,6 +1,7 @@
 //! Sites: every site that has data (a writer adds its row on the first
 //! event), and those an admin registered (`registered`), which in Kafka
-//! mode are the only ones that may send events.
+//! mode are the only ones that may send events. Each has an IANA time
+//! zone (`timezone`, `UTC` unless an admin set another).
 
 use sea_orm::entity::prelude::*;
 
@@ -15,6 +16,8 @@ pub struct Model {
     pub created_at: Option<DateTimeUtc>,
     /// User deletions so far: the epoch of writers' ordinal caches.
     pub deletions: i64,
+    /// The site's IANA time zone (`Europe/Berlin`); `UTC` by default.
+    pub timezone: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

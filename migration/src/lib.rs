@@ -15,6 +15,7 @@ mod m20261202_000010_event_id_per_site;
 mod m20261202_000011_access;
 mod m20261206_000012_event_partitions;
 mod m20261207_000013_event_context;
+mod m20261207_000014_site_timezone;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_access::Migration),
             Box::new(m20261206_000012_event_partitions::Migration),
             Box::new(m20261207_000013_event_context::Migration),
+            Box::new(m20261207_000014_site_timezone::Migration),
         ]
     }
 }

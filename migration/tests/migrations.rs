@@ -2,7 +2,7 @@
 //! in-process through `Migrator` as `analytics-migrate` runs them: the
 //! seed's table, columns and indexes, what the design adds, and data kept
 //! across each migration that moves it (user sets, path packs, daily
-//! counts). Migrations use only their own code, so replaying history never
+//! counts, sites' time zones). Migrations use only their own code, so replaying history never
 //! depends on today's writer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,6 +146,19 @@ const CONTEXT_COLUMNS: [&str; 15] = [
     "visitor_id",
 ];
 
+const SITE_TIMEZONE: &str = "m20261207_000014_site_timezone";
+/// `sites`'s columns before migration 14 (since migration 11).
+const SITE_COLUMNS: [&str; 5] = ["created_at", "deletions", "registered", "site_id", "user_count"];
+/// And after it.
+const SITE_COLUMNS_WITH_ZONE: [&str; 6] = [
+    "created_at",
+    "deletions",
+    "registered",
+    "site_id",
+    "timezone",
+    "user_count",
+];
+
 /// `all_tables()` and migration 12's, sorted: PostgreSQL's before 13.
 fn postgres_tables_before_context() -> Vec<&'static str> {
     let mut all = all_tables();
@@ -170,10 +183,10 @@ fn sqlite_tables() -> Vec<&'static str> {
     all
 }
 
-/// Every one of the thirteen migrations is in `state`.
+/// Every one of the fourteen migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 13, "{all:?}");
+    assert_eq!(all.len(), 14, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -192,10 +205,19 @@ async fn postgres_up_status_down() {
     .await;
     assert_eq!(tables, postgres_tables());
     let site_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'sites'";
+    assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS_WITH_ZONE);
+    // Migration 14: `sites.timezone`, VARCHAR(64) NOT NULL DEFAULT 'UTC'.
+    let zone_column = "SELECT data_type::text || ' ' || CAST(character_maximum_length AS TEXT) || ' ' \
+                       || is_nullable::text || ' ' || column_default::text FROM information_schema.columns \
+                       WHERE table_name = 'sites' AND column_name = 'timezone'";
     assert_eq!(
-        names(&conn, site_columns).await,
-        ["created_at", "deletions", "registered", "site_id", "user_count"]
+        names(&conn, zone_column).await,
+        ["character varying 64 NO 'UTC'::character varying"]
     );
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, SITE_TIMEZONE).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS);
+    assert_eq!(names(&conn, pg_all_tables_sql()).await, postgres_tables());
     // Migration 12: `events` partitioned by day, unkeyed; the key in
     // `event_keys`.
     let partitioned = "SELECT relname::text FROM pg_class WHERE relkind = 'p'";
@@ -335,6 +357,15 @@ async fn sqlite_up_status_down() {
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
     assert_eq!(names(&conn, sqlite_tables).await, self::sqlite_tables());
+    let site_columns = "SELECT name FROM pragma_table_info('sites')";
+    assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS_WITH_ZONE);
+    let zone_column = "SELECT type || ' ' || CAST(\"notnull\" AS TEXT) || ' ' || dflt_value \
+                       FROM pragma_table_info('sites') WHERE name = 'timezone'";
+    assert_eq!(names(&conn, zone_column).await, ["varchar(64) 1 'UTC'"]);
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, SITE_TIMEZONE).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS);
+    assert_eq!(names(&conn, sqlite_tables).await, self::sqlite_tables());
     let event_columns = "SELECT name FROM pragma_table_info('events')";
     let cols = names(&conn, event_columns).await;
     assert!(
@@ -356,11 +387,7 @@ async fn sqlite_up_status_down() {
     assert_eq!(status_of(&url, EVENT_PARTITIONS).await, MigrationStatus::Pending);
     assert_eq!(names(&conn, sqlite_tables).await, all_tables());
     assert_eq!(names(&conn, events_sql).await, before);
-    let site_columns = "SELECT name FROM pragma_table_info('sites')";
-    assert_eq!(
-        names(&conn, site_columns).await,
-        ["created_at", "deletions", "registered", "site_id", "user_count"]
-    );
+    assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS);
     down(&url, 1).await;
     assert_eq!(names(&conn, sqlite_tables).await, TABLES);
     assert_eq!(names(&conn, site_columns).await, ["site_id", "user_count"]);
@@ -498,7 +525,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 10).await;
+    down(url, 11).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(
@@ -573,6 +600,55 @@ async fn postgres_daily_counts_are_filled_from_hourly() {
 #[tokio::test]
 async fn sqlite_daily_counts_are_filled_from_hourly() {
     daily_counts_backfill(&sqlite_url()).await;
+}
+
+/// Migration 14 puts every site, those there before it and those a writer
+/// adds after it (naming only `site_id`), in UTC; a zone set survives
+/// another `up`; `down` drops the column and keeps every site.
+async fn site_timezone_round_trip(url: &str) {
+    up(url, Some(13)).await;
+    let db = Database::connect(url).await.unwrap();
+    let run = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+    };
+    run("INSERT INTO sites (site_id, user_count, registered) VALUES ('old', 3, TRUE)").await;
+    up(url, None).await;
+    assert_eq!(status_of(url, SITE_TIMEZONE).await, MigrationStatus::Applied);
+    run("INSERT INTO sites (site_id) VALUES ('new') ON CONFLICT (site_id) DO NOTHING").await;
+    let zones = "SELECT site_id || ' ' || timezone FROM sites";
+    assert_eq!(names(&db, zones).await, ["new UTC", "old UTC"]);
+    run("UPDATE sites SET timezone = 'Asia/Kathmandu' WHERE site_id = 'old'").await;
+    up(url, None).await;
+    assert_eq!(names(&db, zones).await, ["new UTC", "old Asia/Kathmandu"]);
+    let null = db
+        .execute_unprepared("UPDATE sites SET timezone = NULL WHERE site_id = 'new'")
+        .await;
+    assert!(null.is_err(), "timezone is NOT NULL");
+    down(url, 1).await;
+    assert_eq!(status_of(url, SITE_TIMEZONE).await, MigrationStatus::Pending);
+    let kept = "SELECT site_id || ' ' || CAST(user_count AS TEXT) FROM sites";
+    assert_eq!(names(&db, kept).await, ["new 0", "old 3"]);
+    assert!(db.execute_unprepared("SELECT timezone FROM sites").await.is_err());
+    up(url, None).await;
+    assert_eq!(
+        names(&db, zones).await,
+        ["new UTC", "old UTC"],
+        "a new column, every site in UTC"
+    );
+}
+
+#[tokio::test]
+async fn postgres_site_timezone_migration_defaults_to_utc_and_rolls_back() {
+    let db = TestDb::create().await;
+    site_timezone_round_trip(&db.url).await;
+}
+
+#[tokio::test]
+async fn sqlite_site_timezone_migration_defaults_to_utc_and_rolls_back() {
+    site_timezone_round_trip(&sqlite_url()).await;
 }
 
 /// Removing a site (`analytics_core::access::sites::remove`) deletes from
@@ -783,8 +859,8 @@ async fn postgres_partitions_migration_keeps_every_event() {
     assert_eq!(ids.last().unwrap(), "000007", "the sequence went on: {ids:?}");
     let after = raw_events(&conn).await;
 
-    // Migrations 13 and 12.
-    down(&db.url, 2).await;
+    // Migrations 14, 13 and 12.
+    down(&db.url, 3).await;
     assert_eq!(raw_events(&conn).await, after, "every row back in the old table");
     assert!(names(&conn, partitions).await.is_empty());
     let unique = names(

@@ -1,10 +1,15 @@
 //! `/api/admin/…`: what `analytics-admin` does, over HTTP, for an admin key
 //! (a key of scope `admin` for every site). JSON in and out.
+//!
+//! Sites: `GET` lists them (each with its `timezone`), `POST {"site_id",
+//! "domains"?, "timezone"?}` registers one (201), `PATCH /{site}
+//! {"timezone"}` changes its zone (200), `DELETE /{site}` removes it. A zone
+//! that is not an IANA name is a 400 naming `timezone`.
 
 use crate::auth::{access_error, Admin};
 use crate::error::ApiError;
 use crate::state::AppState;
-use analytics_core::access::{keys, links, sites};
+use analytics_core::access::{keys, links, sites, timezone};
 use analytics_core::store::user_events;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,7 +22,7 @@ use serde_json::json;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/sites", get(list_sites).post(add_site))
-        .route("/api/admin/sites/{site}", delete(remove_site))
+        .route("/api/admin/sites/{site}", delete(remove_site).patch(change_site))
         .route("/api/admin/keys", get(list_keys).post(create_key))
         .route("/api/admin/keys/{name}", delete(revoke_key))
         .route("/api/admin/users/delete", post(delete_user))
@@ -31,6 +36,15 @@ struct NewSite {
     site_id: String,
     #[serde(default)]
     domains: Vec<String>,
+    /// An IANA zone; absent: UTC for a new site, unchanged for another.
+    #[serde(default)]
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteChange {
+    timezone: String,
 }
 
 #[derive(Deserialize)]
@@ -66,11 +80,31 @@ async fn add_site(
     _: Admin,
     Json(s): Json<NewSite>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let site = sites::add(&state.db, &s.site_id, &s.domains)
+    let zone = s
+        .timezone
+        .as_deref()
+        .map(timezone::parse)
+        .transpose()
+        .map_err(access_error)?;
+    let site = sites::add_in(&state.db, &s.site_id, &s.domains, zone)
         .await
         .map_err(access_error)?;
     state.access.refresh(&state.db).await.map_err(access_error)?;
     Ok((StatusCode::CREATED, Json(site)))
+}
+
+async fn change_site(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+    Json(c): Json<SiteChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    let zone = timezone::parse(&c.timezone).map_err(access_error)?;
+    let changed = sites::set_timezone(&state.db, &site, zone)
+        .await
+        .map_err(access_error)?;
+    state.access.refresh(&state.db).await.map_err(access_error)?;
+    Ok(Json(changed))
 }
 
 async fn remove_site(

@@ -426,3 +426,154 @@ async fn security_headers_everywhere_and_cors_on_ingest_only() {
         .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }
+
+/// A request to the admin API with `key` (none: an open api), its status
+/// and JSON body.
+async fn admin_call(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, Value) {
+    let req = match key {
+        Some(k) => req.bearer_auth(k),
+        None => req,
+    };
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Sites' time zones over `/api/admin/sites` at `base`: UTC by default,
+/// set on creation, changed with PATCH, refused with a 400 naming
+/// `timezone` and the value, and listed; `/sites` still lists ids.
+async fn admin_api_manages_time_zones(base: &str, key: Option<&str>) {
+    let c = reqwest::Client::new();
+    let sites_url = format!("{base}/api/admin/sites");
+    let (status, plain) = admin_call(c.post(&sites_url).json(&json!({"site_id": "plain"})), key).await;
+    assert_eq!((status, plain["timezone"].clone()), (201, json!("UTC")), "{plain}");
+    let (status, berlin) = admin_call(
+        c.post(&sites_url)
+            .json(&json!({"site_id": "berlin", "domains": ["berlin.example"], "timezone": "Europe/Berlin"})),
+        key,
+    )
+    .await;
+    assert_eq!(status, 201, "{berlin}");
+    assert_eq!(
+        (
+            berlin["site_id"].clone(),
+            berlin["timezone"].clone(),
+            berlin["domains"].clone()
+        ),
+        (json!("berlin"), json!("Europe/Berlin"), json!(["berlin.example"]))
+    );
+
+    // A bad zone: 400 naming the field and the value; nothing registered.
+    let (status, bad) = admin_call(
+        c.post(&sites_url)
+            .json(&json!({"site_id": "mars", "timezone": "Mars/Olympus"})),
+        key,
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["details"][0]["field"], "timezone", "{bad}");
+    let message = bad["details"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`Mars/Olympus` is not an IANA time zone"), "{bad}");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("timezone: `Mars/Olympus`"),
+        "{bad}"
+    );
+
+    // Changed with PATCH; a bad zone or an unknown site refused.
+    let (status, changed) = admin_call(
+        c.patch(format!("{sites_url}/berlin"))
+            .json(&json!({"timezone": "Asia/Kathmandu"})),
+        key,
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["timezone"].clone(), changed["domains"].clone()),
+        (json!("Asia/Kathmandu"), json!(["berlin.example"]))
+    );
+    let (status, bad) = admin_call(
+        c.patch(format!("{sites_url}/berlin"))
+            .json(&json!({"timezone": "asia/kathmandu"})),
+        key,
+    )
+    .await;
+    assert_eq!(
+        (status, bad["details"][0]["field"].clone()),
+        (400, json!("timezone")),
+        "{bad}"
+    );
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did you mean `Asia/Kathmandu`?"),
+        "{bad}"
+    );
+    let (status, missing) = admin_call(
+        c.patch(format!("{sites_url}/nowhere"))
+            .json(&json!({"timezone": "UTC"})),
+        key,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, _) = admin_call(c.patch(format!("{sites_url}/berlin")).json(&json!({})), key).await;
+    assert_eq!(status, 422, "PATCH needs a timezone");
+
+    // Added again without a zone: it keeps its own.
+    let (status, again) = admin_call(
+        c.post(&sites_url)
+            .json(&json!({"site_id": "berlin", "domains": ["de.example"]})),
+        key,
+    )
+    .await;
+    assert_eq!(
+        (status, again["timezone"].clone()),
+        (201, json!("Asia/Kathmandu")),
+        "{again}"
+    );
+
+    // Listed with their zones.
+    let (status, listed) = admin_call(c.get(&sites_url), key).await;
+    assert_eq!(status, 200);
+    let zones: Vec<(Value, Value)> = listed["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["site_id"].clone(), s["timezone"].clone()))
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            (json!("berlin"), json!("Asia/Kathmandu")),
+            (json!("plain"), json!("UTC"))
+        ],
+        "{listed}"
+    );
+    let (status, public) = admin_call(c.get(format!("{base}/sites")), key).await;
+    assert_eq!((status, public), (200, json!({"sites": ["berlin", "plain"]})));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_manages_time_zones_on_postgres_with_an_admin_key() {
+    let stack = Stack::start_with(1, &KEYS_REQUIRED, &[]).await;
+    let db = stack.db.connect().await;
+    let admin = keys::create(&db, "admin", keys::Scope::Admin, &[]).await.unwrap();
+    admin_api_manages_time_zones(&stack.api.base, Some(&admin)).await;
+    let (status, _) = admin_call(
+        reqwest::Client::new()
+            .patch(format!("{}/api/admin/sites/plain", stack.api.base))
+            .json(&json!({"timezone": "UTC"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "an admin key is required");
+    assert_eq!(sites::timezone(&db, "berlin").await.unwrap().name(), "Asia/Kathmandu");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_manages_time_zones_in_embedded_mode() {
+    let api = Running::embedded().await;
+    admin_api_manages_time_zones(&api.base, None).await;
+}

@@ -1,11 +1,14 @@
 //! Sites an admin registers (`analytics-admin sites add`), with the domains
-//! they are served on; and removing a site with every row of its data.
+//! they are served on and their IANA time zone (`UTC` unless set: `sites add
+//! --timezone`, `sites set-timezone`); and removing a site with every row of
+//! its data.
 
-use super::AccessError;
+use super::{timezone, AccessError};
 use crate::event::{text, MAX_SITE_ID_CHARS};
 use crate::store::schema::{POSTGRES_SITE_TABLES, SITE_TABLES};
 use crate::store::StoreError;
 use chrono::Utc;
+use chrono_tz::Tz;
 use entity::{site_domains, sites};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -56,10 +59,24 @@ pub struct SiteInfo {
     pub created_at: Option<chrono::DateTime<Utc>>,
     /// Users ever seen (0: no data yet).
     pub users: i64,
+    /// Its IANA time zone's name (`UTC` unless an admin set another).
+    pub timezone: String,
 }
 
-/// Registers `site` (again: adds domains) with `domains`.
+/// Registers `site` (again: adds domains) with `domains`. A new site is in
+/// UTC; one registered before keeps its zone.
 pub async fn add(db: &DatabaseConnection, site: &str, domains: &[String]) -> Result<SiteInfo, AccessError> {
+    add_in(db, site, domains, None).await
+}
+
+/// `add`, and when `zone` is given the site's time zone is set to it (a new
+/// site without one is in UTC, one registered before keeps its own).
+pub async fn add_in(
+    db: &DatabaseConnection,
+    site: &str,
+    domains: &[String],
+    zone: Option<Tz>,
+) -> Result<SiteInfo, AccessError> {
     check_site_id(site)?;
     let domains: Vec<String> = domains.iter().map(|d| normalize_domain(d)).collect::<Result<_, _>>()?;
     let txn = db.begin().await.map_err(StoreError::from)?;
@@ -83,10 +100,11 @@ pub async fn add(db: &DatabaseConnection, site: &str, domains: &[String]) -> Res
         registered: Set(true),
         created_at: Set(Some(Utc::now())),
         deletions: Set(0),
+        timezone: Set(zone.unwrap_or(timezone::DEFAULT).name().to_string()),
     })
     .on_conflict(
         OnConflict::column(sites::Column::SiteId)
-            .update_columns([sites::Column::Registered])
+            .update_columns(std::iter::once(sites::Column::Registered).chain(zone.map(|_| sites::Column::Timezone)))
             .to_owned(),
     )
     .exec(&txn)
@@ -116,6 +134,42 @@ pub async fn add(db: &DatabaseConnection, site: &str, domains: &[String]) -> Res
         .ok_or_else(|| AccessError::Store(StoreError::internal("a site vanished after it was added")))
 }
 
+/// Sets the time zone of the registered `site`.
+pub async fn set_timezone(db: &DatabaseConnection, site: &str, zone: Tz) -> Result<SiteInfo, AccessError> {
+    let updated = sites::Entity::update_many()
+        .col_expr(sites::Column::Timezone, sea_orm::sea_query::Expr::value(zone.name()))
+        .filter(sites::Column::SiteId.eq(site))
+        .filter(sites::Column::Registered.eq(true))
+        .exec(db)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected;
+    if updated == 0 {
+        return Err(AccessError::NotFound(format!(
+            "no registered site `{site}` (register it with `sites add {site} --timezone {}`)",
+            zone.name()
+        )));
+    }
+    get(db, site)
+        .await?
+        .ok_or_else(|| AccessError::Store(StoreError::internal("a site vanished after its zone was set")))
+}
+
+/// The time zone `site`'s days, hours and weeks are read in: the one an
+/// admin set for it, UTC when it is not registered. One lookup by primary
+/// key; the api keeps every registered site's zone in memory
+/// (`Registry::timezone`) for reads.
+pub async fn timezone(db: &DatabaseConnection, site: &str) -> Result<Tz, AccessError> {
+    match sites::Entity::find_by_id(site.to_string())
+        .one(db)
+        .await
+        .map_err(StoreError::from)?
+    {
+        Some(s) if s.registered => Ok(timezone::stored(site, &s.timezone)?),
+        _ => Ok(timezone::DEFAULT),
+    }
+}
+
 pub async fn get(db: &DatabaseConnection, site: &str) -> Result<Option<SiteInfo>, AccessError> {
     Ok(list(db).await?.into_iter().find(|s| s.site_id == site))
 }
@@ -142,6 +196,7 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<SiteInfo>, AccessError>
             registered: s.registered,
             created_at: s.created_at,
             users: s.user_count,
+            timezone: s.timezone,
         })
         .collect();
     out.sort_by(|a, b| a.site_id.as_bytes().cmp(b.site_id.as_bytes()));
@@ -178,23 +233,36 @@ pub async fn remove(db: &DatabaseConnection, site: &str) -> Result<u64, AccessEr
 
 /// What ingest checks a site against, in memory: the registered sites and
 /// the domains that map to them, reloaded by the api on a schedule
-/// (`refresh`), so no event waits on a query.
+/// (`refresh`), so no event waits on a query; and the registered sites'
+/// time zones, so no read does either.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     pub sites: HashSet<String>,
     pub domains: HashMap<String, String>,
+    /// The registered sites not in UTC, and their zones.
+    pub timezones: HashMap<String, Tz>,
 }
 
 impl Registry {
     pub async fn load(db: &DatabaseConnection) -> Result<Self, AccessError> {
-        let sites = sites::Entity::find()
+        let registered = sites::Entity::find()
             .filter(sites::Column::Registered.eq(true))
             .all(db)
             .await
-            .map_err(StoreError::from)?
-            .into_iter()
-            .map(|s| s.site_id)
-            .collect();
+            .map_err(StoreError::from)?;
+        let mut timezones = HashMap::new();
+        for s in &registered {
+            // One bad row must not stop ingest for every site: it reads as
+            // UTC, loudly (`timezone()` answers it with an error).
+            match timezone::stored(&s.site_id, &s.timezone) {
+                Ok(tz) if tz != timezone::DEFAULT => {
+                    timezones.insert(s.site_id.clone(), tz);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(site = %s.site_id, zone = %s.timezone, "{e}; read as UTC"),
+            }
+        }
+        let sites = registered.into_iter().map(|s| s.site_id).collect();
         let domains = site_domains::Entity::find()
             .all(db)
             .await
@@ -202,7 +270,16 @@ impl Registry {
             .into_iter()
             .map(|d| (d.domain, d.site_id))
             .collect();
-        Ok(Self { sites, domains })
+        Ok(Self {
+            sites,
+            domains,
+            timezones,
+        })
+    }
+
+    /// `site`'s time zone: UTC when it is not registered.
+    pub fn timezone(&self, site: &str) -> Tz {
+        self.timezones.get(site).copied().unwrap_or(timezone::DEFAULT)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `analytics-admin` as an operator runs it, against embedded mode's
 //! SQLite file and the api bound off loopback: a site registered, a key
 //! created (its last line), used, listed without its secret, revoked; a
-//! shared link; a user deleted.
+//! shared link; a user deleted; sites' time zones set, changed, refused
+//! when not IANA names, and listed (SQLite and PostgreSQL).
 
 use serde_json::json;
 use std::time::Duration;
@@ -93,4 +94,97 @@ async fn an_operator_manages_access_with_analytics_admin() {
         assert!(std::time::Instant::now() < deadline, "a removed site is still accepted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `analytics-admin` run to fail: its exit status and standard error.
+fn admin_fails(url: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(testkit::process::bin("analytics-admin"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The line of `sites list` for `site`.
+fn listed(url: &str, site: &str) -> String {
+    let all = admin(url, &["sites", "list"]);
+    all.lines()
+        .find(|l| l.starts_with(&format!("{site}\t")))
+        .unwrap_or_else(|| panic!("no {site} in {all}"))
+        .to_string()
+}
+
+/// Issue 23's zones from the shell: `sites add --timezone` (UTC without
+/// it), `sites set-timezone`, a bad zone refused naming `timezone` and the
+/// value (exit 1, nothing changed), and `sites list` showing each.
+fn an_operator_sets_time_zones(url: &str) {
+    let out = admin(url, &["sites", "add", "plain"]);
+    assert!(out.contains("time zone UTC"), "{out}");
+    let out = admin(
+        url,
+        &[
+            "sites",
+            "add",
+            "berlin",
+            "--timezone",
+            "Europe/Berlin",
+            "--domain",
+            "berlin.example",
+        ],
+    );
+    assert!(
+        out.contains("site berlin registered") && out.contains("time zone Europe/Berlin"),
+        "{out}"
+    );
+    assert_eq!(
+        listed(url, "berlin"),
+        "berlin\tregistered\tdomains: berlin.example\tusers: 0\ttimezone: Europe/Berlin"
+    );
+    assert!(listed(url, "plain").ends_with("\ttimezone: UTC"));
+
+    let out = admin(url, &["sites", "set-timezone", "berlin", "Asia/Kathmandu"]);
+    assert!(out.contains("site berlin is now in time zone Asia/Kathmandu"), "{out}");
+    assert!(listed(url, "berlin").ends_with("\ttimezone: Asia/Kathmandu"));
+    // Added again without a zone: domains added, the zone kept.
+    admin(url, &["sites", "add", "berlin", "--domain", "de.example"]);
+    assert_eq!(
+        listed(url, "berlin"),
+        "berlin\tregistered\tdomains: berlin.example, de.example\tusers: 0\ttimezone: Asia/Kathmandu"
+    );
+
+    for args in [
+        &["sites", "add", "mars", "--timezone", "Mars/Olympus"][..],
+        &["sites", "set-timezone", "berlin", "Mars/Olympus"][..],
+    ] {
+        let (code, err) = admin_fails(url, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("timezone: `Mars/Olympus` is not an IANA time zone"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, err) = admin_fails(url, &["sites", "set-timezone", "nowhere", "UTC"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no registered site `nowhere`"), "{err}");
+    let all = admin(url, &["sites", "list"]);
+    assert!(!all.contains("mars"), "a refused site is not added: {all}");
+    assert!(listed(url, "berlin").ends_with("\ttimezone: Asia/Kathmandu"), "{all}");
+}
+
+#[test]
+fn an_operator_sets_time_zones_in_embedded_mode() {
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    an_operator_sets_time_zones(&url);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sets_time_zones_on_postgres() {
+    let db = testkit::db::TestDb::migrated().await;
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || an_operator_sets_time_zones(&url))
+        .await
+        .unwrap();
 }
