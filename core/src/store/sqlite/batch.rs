@@ -29,9 +29,13 @@ fn insert_event_sql(used: &[usize]) -> String {
 
 /// The context columns with a value in some event of the batch.
 fn used_context(events: &[&Event]) -> Vec<usize> {
-    (0..Context::TEXT_FIELDS.len())
-        .filter(|&i| events.iter().any(|e| !e.context.text_values()[i].is_empty()))
-        .collect()
+    let mut used = [false; Context::TEXT_FIELDS.len()];
+    for e in events.iter().filter(|e| e.context.text_len() > 0) {
+        for (u, text) in used.iter_mut().zip(e.context.text_values()) {
+            *u |= !text.is_empty();
+        }
+    }
+    (0..used.len()).filter(|&i| used[i]).collect()
 }
 
 pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
