@@ -8,12 +8,14 @@
 //! gathers them. Everything is generated before the clock starts.
 
 use crate::workload::{Generator, MixConfig};
-use analytics_core::event::Event;
+use analytics_core::event::{ClientHints, Event};
 use analytics_core::store::Writer;
+use analytics_enrich::{BotRule, Client, Enricher, Geo};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
 use serde::Serialize;
+use std::net::IpAddr;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -36,6 +38,11 @@ pub struct WriterArgs {
     pub request: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Give each event the context the api adds to the benchmark's own
+    /// requests (a server's agent, one address a user): its source and
+    /// channel, and a cookieless visitor for the anonymous ones.
+    #[arg(long)]
+    pub enriched: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,7 +57,49 @@ pub struct WriterResult {
     pub transaction_p99_ms: f64,
 }
 
-fn transactions(gen: &mut Generator, events: usize, per_txn: usize, per_request: usize) -> Vec<Vec<Event>> {
+/// What `--enriched` runs every event through: the api's own enrichment.
+struct Enrich {
+    enricher: Enricher,
+    salt: [u8; 16],
+}
+
+impl Enrich {
+    fn new() -> Result<Self> {
+        let geo = Geo::open(None, false).context("no country database")?;
+        Ok(Self {
+            enricher: Enricher::new(geo).context("the User-Agent patterns")?,
+            salt: [7; 16],
+        })
+    }
+
+    fn apply(&self, e: &mut Event) {
+        // An address per user (or per path for the anonymous), so that
+        // visitors vary as a site's would.
+        let key = if e.user_id.is_empty() { &e.path } else { &e.user_id };
+        let h = key
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let addr = IpAddr::from(h.to_be_bytes());
+        let prepared = self.enricher.prepare(Client {
+            user_agent: "analytics-bench",
+            addr,
+            cdn_country: None,
+            salt: &self.salt,
+        });
+        let hints = ClientHints::default();
+        let _ = self
+            .enricher
+            .enrich(e, &hints, &prepared, false, BotRule::ForwardedAgentOnly);
+    }
+}
+
+fn transactions(
+    gen: &mut Generator,
+    events: usize,
+    per_txn: usize,
+    per_request: usize,
+    enrich: Option<&Enrich>,
+) -> Vec<Vec<Event>> {
     let per_request = per_request.max(1);
     let mut out = Vec::with_capacity(events.div_ceil(per_txn.max(1)));
     let mut left = events;
@@ -61,7 +110,11 @@ fn transactions(gen: &mut Generator, events: usize, per_txn: usize, per_request:
             let now = Utc::now();
             for _ in 0..per_request.min(n - txn.len()) {
                 let site = gen.sample_site();
-                txn.push(gen.stored_event(site, now, now));
+                let mut e = gen.stored_event(site, now, now);
+                if let Some(enrich) = enrich {
+                    enrich.apply(&mut e);
+                }
+                txn.push(e);
             }
         }
         left -= n;
@@ -107,9 +160,10 @@ pub async fn run(a: &WriterArgs) -> Result<WriterResult> {
         seed: a.seed,
         ..MixConfig::default()
     });
-    let prefill = transactions(&mut gen, a.prefill, 10_000, a.request);
+    let enrich = a.enriched.then(Enrich::new).transpose()?;
+    let prefill = transactions(&mut gen, a.prefill, 10_000, a.request, enrich.as_ref());
     write_all(&writer, prefill).await?;
-    let measured = transactions(&mut gen, a.events, a.transaction, a.request);
+    let measured = transactions(&mut gen, a.events, a.transaction, a.request, enrich.as_ref());
     let started = Instant::now();
     let mut times = write_all(&writer, measured).await?;
     let seconds = started.elapsed().as_secs_f64();
