@@ -17,7 +17,16 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const COLUMNS: &str = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props";
+/// Every column the writer fills: the event's own, its visitor and the
+/// context's texts (without these the baseline wrote narrower rows than
+/// the writer it is the reference of).
+fn columns() -> String {
+    let own = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props, visitor_id";
+    std::iter::once(own)
+        .chain(analytics_core::event::Context::TEXT_FIELDS)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -169,9 +178,10 @@ async fn measure(ctx: &Ctx, stack: &mut KafkaStack) -> Result<CatchupResults> {
 async fn copy_baseline(url: &str) -> Result<(CopyResult, CopyResult)> {
     const KEY_COLUMNS: &str = "event_id, site_id, day";
     let mut conn = PgConnection::connect(url).await?;
-    let rows = export(&mut conn, "events", COLUMNS).await?;
+    let columns = columns();
+    let rows = export(&mut conn, "events", &columns).await?;
     let keys = export(&mut conn, "event_keys", KEY_COLUMNS).await?;
-    let into_events = time_copy(&mut conn, "events_copy", "LIKE events INCLUDING ALL", COLUMNS, &rows).await?;
+    let into_events = time_copy(&mut conn, "events_copy", "LIKE events INCLUDING ALL", &columns, &rows).await?;
     let into_keys = time_copy(
         &mut conn,
         "event_keys_copy",
@@ -184,7 +194,7 @@ async fn copy_baseline(url: &str) -> Result<(CopyResult, CopyResult)> {
         &mut conn,
         "events_bare",
         "LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY",
-        COLUMNS,
+        &columns,
         &rows,
     )
     .await?;
