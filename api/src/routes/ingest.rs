@@ -34,12 +34,7 @@ pub async fn single(
             .validate_parts(Utc::now(), state.policy)
             .map_err(|details| ApiError::invalid("event is invalid", details))?;
         let event_id = parts.0.event_id;
-        limit_sites(&state, std::slice::from_ref(&parts.0))?;
-        admit(&state, &headers, std::slice::from_ref(&parts.0), false).await?;
-        let events = client
-            .enrich(&state, vec![parts], false, BotRule::ForwardedAgentOnly)
-            .await?;
-        if events.is_empty() {
+        if accept(&state, &client, &headers, vec![parts], Shape::Single).await? == 0 {
             return Ok((
                 StatusCode::ACCEPTED,
                 Json(
@@ -47,8 +42,6 @@ pub async fn single(
                 ),
             ));
         }
-        state.sink.publish(events).await?;
-        state.metrics.events_ingested.inc();
         Ok((
             StatusCode::ACCEPTED,
             Json(json!({"message": "Event accepted", "event_id": event_id})),
@@ -83,23 +76,8 @@ pub async fn batch(
             )));
         }
         let parts = validate_all(incoming, state.policy)?;
-        let (events, hints): (Vec<Event>, Vec<ClientHints>) = parts.into_iter().unzip();
-        limit_sites(&state, &events)?;
-        admit(&state, &headers, &events, true).await?;
-        let sent = events.len();
-        let events = client
-            .enrich(
-                &state,
-                events.into_iter().zip(hints).collect(),
-                false,
-                BotRule::ForwardedAgentOnly,
-            )
-            .await?;
-        let n = events.len();
-        if n > 0 {
-            state.sink.publish(events).await?;
-        }
-        state.metrics.events_ingested.inc_by(n as u64);
+        let sent = parts.len();
+        let n = accept(&state, &client, &headers, parts, Shape::Batch).await?;
         let body = if n == sent {
             json!({"accepted": n})
         } else {
@@ -111,6 +89,44 @@ pub async fn batch(
     counted(&state, result)
 }
 
+/// How a route's events are named in errors and enriched.
+#[derive(Clone, Copy)]
+pub(super) enum Shape {
+    /// `/events`: one event, `site_id`.
+    Single,
+    /// `/events/batch`: `[i].site_id`.
+    Batch,
+    /// `/api/event`: Plausible's, from a browser (its agent judged for
+    /// bots), its URL read in hash mode or not.
+    Plausible { hash_mode: bool },
+}
+
+/// What every ingest route does once its events are valid: the sites'
+/// rate limits, the ingest rules (`INGEST_AUTH`), enrichment (bots dropped
+/// and counted), the sink. How many events were published.
+pub(super) async fn accept(
+    state: &AppState,
+    client: &RequestClient,
+    headers: &HeaderMap,
+    parts: Vec<(Event, ClientHints)>,
+    shape: Shape,
+) -> Result<usize, ApiError> {
+    let (batch, hash_mode, rule) = match shape {
+        Shape::Single => (false, false, BotRule::ForwardedAgentOnly),
+        Shape::Batch => (true, false, BotRule::ForwardedAgentOnly),
+        Shape::Plausible { hash_mode } => (false, hash_mode, BotRule::RequestAgent),
+    };
+    limit_sites(state, &parts)?;
+    admit(state, headers, &parts, batch).await?;
+    let events = client.enrich(state, parts, hash_mode, rule).await?;
+    let n = events.len();
+    if n > 0 {
+        state.sink.publish(events).await?;
+        state.metrics.events_ingested.inc_by(n as u64);
+    }
+    Ok(n)
+}
+
 /// `result`, a refusal counted in `analytics_events_rejected_total` by
 /// its reason: every ingest route ends here.
 pub(super) fn counted<T>(state: &AppState, result: Result<T, ApiError>) -> Result<T, ApiError> {
@@ -120,10 +136,10 @@ pub(super) fn counted<T>(state: &AppState, result: Result<T, ApiError>) -> Resul
 /// Whether the request may send its sites' events (`INGEST_AUTH`): a site
 /// that is not registered is a 403 naming the event's `site_id` (and its
 /// index in a batch); so is one its ingest key does not cover.
-pub(super) async fn admit(
+async fn admit(
     state: &AppState,
     headers: &HeaderMap,
-    events: &[Event],
+    events: &[(Event, ClientHints)],
     batch: bool,
 ) -> Result<(), ApiError> {
     let (registered, key) = match state.access.ingest {
@@ -141,7 +157,7 @@ pub(super) async fn admit(
     };
     if registered {
         let mut checked: Vec<&str> = Vec::new();
-        for (i, e) in events.iter().enumerate() {
+        for (i, (e, _)) in events.iter().enumerate() {
             if checked.contains(&e.site_id.as_str()) {
                 continue;
             }
@@ -162,10 +178,10 @@ pub(super) async fn admit(
             state.access.principal(&state.db, headers).await?.ok_or_else(|| {
                 ApiError::Unauthorized("an ingest key is required: `Authorization: Bearer KEY`".into())
             })?;
-        if let Some((i, e)) = events
+        if let Some((i, (e, _))) = events
             .iter()
             .enumerate()
-            .find(|(_, e)| !principal.can_ingest(&e.site_id))
+            .find(|(_, (e, _))| !principal.can_ingest(&e.site_id))
         {
             return Err(ApiError::Forbidden(format!(
                 "this key may not send events for site `{}` ({})",
@@ -179,9 +195,9 @@ pub(super) async fn admit(
 
 /// 429, naming the site, when a site of the request is past its event
 /// rate; nothing of the request is accepted then.
-pub(super) fn limit_sites(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
+fn limit_sites(state: &AppState, events: &[(Event, ClientHints)]) -> Result<(), ApiError> {
     let mut per_site: Vec<(&str, u32)> = Vec::new();
-    for e in events {
+    for (e, _) in events {
         match per_site.iter_mut().find(|(s, _)| *s == e.site_id) {
             Some((_, n)) => *n += 1,
             None => per_site.push((&e.site_id, 1)),

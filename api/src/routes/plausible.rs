@@ -5,11 +5,10 @@
 
 use super::body::read_event_body;
 use super::enrich::RequestClient;
-use super::ingest::{admit, counted, limit_sites, SINGLE_BODY_LIMIT};
+use super::ingest::{accept, counted, Shape, SINGLE_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::event::{plausible, EventNames, FieldError, Policy};
-use analytics_enrich::BotRule;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -44,22 +43,16 @@ pub async fn event(
             })?;
             parts.push(validated);
         }
-        let (events, hints): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        limit_sites(&state, &events)?;
-        admit(&state, &headers, &events, false).await?;
-        let events = client
-            .enrich(
-                &state,
-                events.into_iter().zip(hints).collect(),
-                mapped.hash_mode,
-                BotRule::RequestAgent,
-            )
-            .await?;
-        let n = events.len();
-        if n > 0 {
-            state.sink.publish(events).await?;
-            state.metrics.events_ingested.inc_by(n as u64);
-        }
+        accept(
+            &state,
+            &client,
+            &headers,
+            parts,
+            Shape::Plausible {
+                hash_mode: mapped.hash_mode,
+            },
+        )
+        .await?;
         Ok((
             StatusCode::ACCEPTED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
