@@ -347,7 +347,7 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
         .filter_map(|&i| events[i].visitor.as_deref())
         .collect::<BTreeSet<_>>()
         .len();
-    let mut rows: Vec<Row> = groups
+    let rows: Vec<Row> = groups
         .into_iter()
         .map(|(dimensions, members)| {
             let visitors: BTreeSet<&str> = members.iter().filter_map(|&i| events[i].visitor.as_deref()).collect();
@@ -357,32 +357,75 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
                 .iter()
                 .filter(|&&i| events[i].is_pageview() && sessions.visit_of[i].is_some())
                 .count();
-            let bounced = visits.iter().filter(|&&v| sessions.visits[v].bounced).count();
-            let duration: i64 = visits.iter().map(|&v| sessions.visits[v].duration_secs).sum();
-            let n_visits = visits.len() as u128;
-            let metrics = query
-                .metrics()
-                .iter()
-                .map(|m| match m {
-                    Metric::Visitors => MetricValue::Int(visitors.len() as u64),
-                    Metric::Visits => MetricValue::Int(visits.len() as u64),
-                    Metric::Pageviews => MetricValue::Int(pageviews as u64),
-                    Metric::Events => MetricValue::Int(members.len() as u64),
-                    Metric::ViewsPerVisit => {
-                        MetricValue::Float(round_div(100 * visit_pageviews as u128, n_visits) as f64 / 100.0)
-                    }
-                    Metric::BounceRate => MetricValue::Int(round_div(100 * bounced as u128, n_visits)),
-                    Metric::VisitDuration => MetricValue::Int(round_div(duration.max(0) as u128, n_visits)),
-                    Metric::Percentage => MetricValue::Float(
-                        round_div(1000 * visitors.len() as u128, total_visitors as u128) as f64 / 10.0,
-                    ),
-                })
-                .collect();
+            let counts = Counts {
+                visitors: visitors.len() as u64,
+                visits: visits.len() as u64,
+                pageviews: pageviews as u64,
+                visit_pageviews: visit_pageviews as u64,
+                events: members.len() as u64,
+                bounced: visits.iter().filter(|&&v| sessions.visits[v].bounced).count() as u64,
+                duration_secs: visits
+                    .iter()
+                    .map(|&v| sessions.visits[v].duration_secs.max(0) as u64)
+                    .sum(),
+            };
+            let metrics = counts.metrics(query.metrics(), total_visitors as u64);
             Row { metrics, dimensions }
         })
         .collect();
 
-    // 4. Order, count, paginate.
+    Ok(respond(query, rows, granularity, range, tz))
+}
+
+/// What a result row's metrics are computed from: its kept events, and the distinct visitors and visits among them
+/// (a visit's bounce and duration counted once per row it has kept events in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub visitors: u64,
+    pub visits: u64,
+    pub pageviews: u64,
+    /// Pageviews that belong to a visit.
+    pub visit_pageviews: u64,
+    pub events: u64,
+    /// Visits that bounced.
+    pub bounced: u64,
+    /// Sum of the visits' durations.
+    pub duration_secs: u64,
+}
+
+impl Counts {
+    /// The metrics' values, in the order asked; `total_visitors` are those of all kept events (for `percentage`).
+    pub fn metrics(&self, metrics: &[Metric], total_visitors: u64) -> Vec<MetricValue> {
+        let n_visits = u128::from(self.visits);
+        metrics
+            .iter()
+            .map(|m| match m {
+                Metric::Visitors => MetricValue::Int(self.visitors),
+                Metric::Visits => MetricValue::Int(self.visits),
+                Metric::Pageviews => MetricValue::Int(self.pageviews),
+                Metric::Events => MetricValue::Int(self.events),
+                Metric::ViewsPerVisit => {
+                    MetricValue::Float(round_div(100 * u128::from(self.visit_pageviews), n_visits) as f64 / 100.0)
+                }
+                Metric::BounceRate => MetricValue::Int(round_div(100 * u128::from(self.bounced), n_visits)),
+                Metric::VisitDuration => MetricValue::Int(round_div(u128::from(self.duration_secs), n_visits)),
+                Metric::Percentage => MetricValue::Float(
+                    round_div(1000 * u128::from(self.visitors), u128::from(total_visitors)) as f64 / 10.0,
+                ),
+            })
+            .collect()
+    }
+}
+
+/// The response from a query's unordered rows: ordered by `order_by` then by dimension values, counted, paginated,
+/// with the asked-for meta.
+pub fn respond(
+    query: &Query,
+    mut rows: Vec<Row>,
+    granularity: Option<Granularity>,
+    range: ResolvedRange,
+    tz: Tz,
+) -> Response {
     rows.sort_by(|a, b| {
         for o in query.order_by() {
             let ord = match &o.key {
@@ -413,7 +456,6 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
         .skip(usize::try_from(pagination.offset).unwrap_or(usize::MAX))
         .take(usize::try_from(pagination.limit).unwrap_or(usize::MAX))
         .collect();
-
     let include = query.include();
     let meta = Meta {
         imports_included: include.imports.then_some(false),
@@ -424,9 +466,9 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
         },
         total_rows: include.total_rows.then_some(total_rows),
     };
-    Ok(Response {
+    Response {
         results,
         meta,
         query: query.echo_json(range, tz),
-    })
+    }
 }

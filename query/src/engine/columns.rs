@@ -1,0 +1,328 @@
+//! A site's events as columns: every text replaced by its code in a
+//! dictionary, events ordered by visitor, then time, so that each visit's
+//! events and each visitor's visits are contiguous; the visits in columns
+//! of their own (the first event's attributes, entry and exit page, bounce,
+//! duration). Built once from raw events (`Builder`), read by `evaluate`.
+
+use crate::dimension::VisitDimension;
+use crate::reference::{RawEvent, NO_PROP, PAGEVIEW, VISIT_TIMEOUT};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// No value: an event without a visitor has no visit, a visit without
+/// pageviews no entry or exit page.
+pub const NONE: u32 = u32::MAX;
+
+/// Interned texts: each distinct text once, by code.
+#[derive(Debug, Default, Clone)]
+pub struct Dict {
+    index: HashMap<Box<str>, u32>,
+    values: Vec<Box<str>>,
+}
+
+impl Dict {
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&code) = self.index.get(text) {
+            return code;
+        }
+        let code = u32::try_from(self.values.len()).unwrap_or(NONE - 1);
+        self.values.push(text.into());
+        self.index.insert(text.into(), code);
+        code
+    }
+
+    pub fn code(&self, text: &str) -> Option<u32> {
+        self.index.get(text).copied()
+    }
+
+    pub fn text(&self, code: u32) -> &str {
+        self.values.get(code as usize).map_or("", |t| t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|t| &**t)
+    }
+}
+
+/// The visit attributes taken from a visit's first event, in
+/// `VisitDimension` order after the entry and exit pages.
+pub(crate) const ATTRIBUTES: [VisitDimension; 14] = [
+    VisitDimension::Source,
+    VisitDimension::Referrer,
+    VisitDimension::Channel,
+    VisitDimension::UtmSource,
+    VisitDimension::UtmMedium,
+    VisitDimension::UtmCampaign,
+    VisitDimension::UtmContent,
+    VisitDimension::UtmTerm,
+    VisitDimension::Device,
+    VisitDimension::Browser,
+    VisitDimension::BrowserVersion,
+    VisitDimension::Os,
+    VisitDimension::OsVersion,
+    VisitDimension::Country,
+];
+
+fn attribute_texts(e: &RawEvent) -> [&str; 14] {
+    [
+        &e.source,
+        &e.referrer,
+        &e.channel,
+        &e.utm_source,
+        &e.utm_medium,
+        &e.utm_campaign,
+        &e.utm_content,
+        &e.utm_term,
+        &e.device,
+        &e.browser,
+        &e.browser_version,
+        &e.os,
+        &e.os_version,
+        &e.country,
+    ]
+}
+
+/// A custom property's values, one per event (`(none)` where absent).
+#[derive(Debug, Clone)]
+pub struct PropColumn {
+    pub dict: Dict,
+    pub values: Vec<u32>,
+}
+
+/// The columns (see the module).
+#[derive(Debug, Clone, Default)]
+pub struct SiteEvents {
+    /// Nanoseconds since the epoch.
+    pub ts: Vec<i64>,
+    pub name: Vec<u32>,
+    pub path: Vec<u32>,
+    pub hostname: Vec<u32>,
+    /// The event's visit, `NONE` without a visitor.
+    pub visit: Vec<u32>,
+    pub props: HashMap<String, PropColumn>,
+    pub names: Dict,
+    /// Paths, and the visits' entry and exit pages.
+    pub paths: Dict,
+    pub hostnames: Dict,
+    /// The code of `page_view` in `names`.
+    pub pageview: u32,
+
+    pub visit_visitor: Vec<u32>,
+    pub visit_entry: Vec<u32>,
+    pub visit_exit: Vec<u32>,
+    pub visit_bounced: Vec<bool>,
+    pub visit_duration: Vec<u64>,
+    /// One column per `ATTRIBUTES`, with its dictionary.
+    pub visit_attributes: Vec<(Dict, Vec<u32>)>,
+}
+
+impl SiteEvents {
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The dictionary and per-visit codes of a visit dimension.
+    pub fn visit_column(&self, d: VisitDimension) -> (&Dict, &[u32]) {
+        match d {
+            VisitDimension::EntryPage => (&self.paths, &self.visit_entry),
+            VisitDimension::ExitPage => (&self.paths, &self.visit_exit),
+            other => {
+                let k = ATTRIBUTES.iter().position(|a| *a == other).unwrap_or(0);
+                let (dict, codes) = &self.visit_attributes[k];
+                (dict, codes)
+            }
+        }
+    }
+
+    pub fn build(events: &[RawEvent]) -> SiteEvents {
+        let mut b = Builder::default();
+        for e in events {
+            b.push(e);
+        }
+        b.finish()
+    }
+}
+
+/// One event before ordering.
+struct Pending {
+    id: u128,
+    ts: i64,
+    visitor: u32,
+    name: u32,
+    path: u32,
+    hostname: u32,
+    attributes: [u32; 14],
+}
+
+/// Collects raw events one at a time (the texts are interned, the event
+/// itself can go), then orders and sessionizes them.
+#[derive(Default)]
+pub struct Builder {
+    pending: Vec<Pending>,
+    /// (event index, key, value) of every custom property.
+    props: Vec<(u32, u32, u32)>,
+    prop_keys: Dict,
+    prop_values: Dict,
+    visitors: Dict,
+    names: Dict,
+    paths: Dict,
+    hostnames: Dict,
+    attributes: Vec<Dict>,
+}
+
+/// Nanoseconds since the epoch, saturated (events outside 1677–2262
+/// cannot be stored; the range ends are clamped the same way).
+pub fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+impl Builder {
+    /// Adds an event; returns its visitor's code (`NONE` without one).
+    pub fn push(&mut self, e: &RawEvent) -> u32 {
+        if self.attributes.is_empty() {
+            self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
+        }
+        let index = u32::try_from(self.pending.len()).unwrap_or(NONE);
+        let texts = attribute_texts(e);
+        let attributes = std::array::from_fn(|k| self.attributes[k].intern(texts[k]));
+        for (key, value) in &e.props {
+            let key = self.prop_keys.intern(key);
+            self.props.push((index, key, self.prop_values.intern(value)));
+        }
+        let visitor = e.visitor.as_deref().map_or(NONE, |v| self.visitors.intern(v));
+        self.pending.push(Pending {
+            id: e.event_id,
+            ts: nanos(e.timestamp),
+            visitor,
+            name: self.names.intern(&e.name),
+            path: self.paths.intern(&e.path),
+            hostname: self.hostnames.intern(&e.hostname),
+            attributes,
+        });
+        visitor
+    }
+
+    /// A visitor's name by code.
+    pub fn visitor(&self, code: u32) -> &str {
+        self.visitors.text(code)
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn finish(mut self) -> SiteEvents {
+        if self.attributes.is_empty() {
+            self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
+        }
+        let timeout = VISIT_TIMEOUT.num_nanoseconds().unwrap_or(i64::MAX);
+        let mut order: Vec<u32> = (0..self.pending.len() as u32).collect();
+        // Events without a visitor (`NONE`) last.
+        order.sort_unstable_by_key(|&i| {
+            let p = &self.pending[i as usize];
+            (p.visitor, p.ts, p.id)
+        });
+        let pageview = self.names.intern(PAGEVIEW);
+        let n = order.len();
+        let mut out = SiteEvents {
+            ts: Vec::with_capacity(n),
+            name: Vec::with_capacity(n),
+            path: Vec::with_capacity(n),
+            hostname: Vec::with_capacity(n),
+            visit: Vec::with_capacity(n),
+            pageview,
+            visit_attributes: self.attributes.iter().map(|d| (d.clone(), Vec::new())).collect(),
+            ..SiteEvents::default()
+        };
+        // Where each pending event landed, for the props.
+        let mut position = vec![0u32; n];
+        let mut visit_first = 0usize; // index in `out` of the current visit's first event
+        for (at, &i) in order.iter().enumerate() {
+            position[i as usize] = at as u32;
+            let p = &self.pending[i as usize];
+            let visit = if p.visitor == NONE {
+                NONE
+            } else {
+                let continues = at > 0
+                    && out.visit[at - 1] != NONE
+                    && out.visit_visitor[out.visit[at - 1] as usize] == p.visitor
+                    && p.ts - out.ts[at - 1] <= timeout;
+                if continues {
+                    out.visit[at - 1]
+                } else {
+                    visit_first = at;
+                    let v = out.visit_visitor.len() as u32;
+                    out.visit_visitor.push(p.visitor);
+                    out.visit_entry.push(NONE);
+                    out.visit_exit.push(NONE);
+                    out.visit_bounced.push(true);
+                    out.visit_duration.push(0);
+                    for (k, (_, codes)) in out.visit_attributes.iter_mut().enumerate() {
+                        codes.push(p.attributes[k]);
+                    }
+                    v
+                }
+            };
+            out.ts.push(p.ts);
+            out.name.push(p.name);
+            out.path.push(p.path);
+            out.hostname.push(p.hostname);
+            out.visit.push(visit);
+            if visit != NONE {
+                let v = visit as usize;
+                let is_pageview = p.name == pageview;
+                if is_pageview {
+                    if out.visit_entry[v] == NONE {
+                        out.visit_entry[v] = p.path;
+                    }
+                    out.visit_exit[v] = p.path;
+                }
+                // Bounced: exactly one event, and it is a pageview.
+                out.visit_bounced[v] = at == visit_first && is_pageview;
+                out.visit_duration[v] = ((p.ts - out.ts[visit_first]) / 1_000_000_000) as u64;
+            }
+        }
+        for (k, (dict, _)) in out.visit_attributes.iter_mut().enumerate() {
+            *dict = std::mem::take(&mut self.attributes[k]);
+        }
+        // One column per property key, `(none)` where the event lacks it.
+        for key in self.prop_keys.texts() {
+            let mut dict = Dict::default();
+            let none = dict.intern(NO_PROP);
+            out.props.insert(
+                key.to_string(),
+                PropColumn {
+                    dict,
+                    values: vec![none; n],
+                },
+            );
+        }
+        for &(i, key, value) in &self.props {
+            if let Some(column) = out.props.get_mut(self.prop_keys.text(key)) {
+                let code = column.dict.intern(self.prop_values.text(value));
+                column.values[position[i as usize] as usize] = code;
+            }
+        }
+        out.names = self.names;
+        out.paths = self.paths;
+        out.hostnames = self.hostnames;
+        out
+    }
+}

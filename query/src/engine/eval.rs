@@ -1,0 +1,399 @@
+//! A query over `SiteEvents`: the reference semantics (`crate::reference`)
+//! in one pass over the columns. Conditions are decided once per
+//! dictionary entry, not per event; events come grouped by visitor and
+//! visit, so "distinct visitors" and "distinct visits" of a row are
+//! counted by remembering the last one seen in it.
+
+use super::columns::{nanos, Dict, SiteEvents, NONE};
+use crate::dimension::{Dimension, EventDimension};
+use crate::filter::{Condition, Filter, FilterDimension};
+use crate::reference::{respond, Counts, EvalError, Response, Row, NO_PROP};
+use crate::time::{Granularity, ResolvedRange};
+use crate::Query;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+
+/// Where a condition or a dimension reads its code.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Per event.
+    Event(&'a [u32]),
+    /// Per visit, through the event's visit.
+    Visit(&'a [u32]),
+    /// The same for every event (a property no event has: `(none)`).
+    Constant(u32),
+}
+
+impl Source<'_> {
+    #[inline]
+    fn code(self, event: usize, visit: u32) -> u32 {
+        match self {
+            Source::Event(codes) => codes[event],
+            Source::Visit(codes) if visit != NONE => codes[visit as usize],
+            Source::Visit(_) => NONE,
+            Source::Constant(c) => c,
+        }
+    }
+}
+
+/// A column and its dictionary; `(none)` alone for a property no event has.
+fn column<'a>(s: &'a SiteEvents, none: &'a Dict, d: &FilterDimension) -> (&'a Dict, Source<'a>) {
+    match d {
+        FilterDimension::Event(EventDimension::Page) => (&s.paths, Source::Event(&s.path)),
+        FilterDimension::Event(EventDimension::Hostname) => (&s.hostnames, Source::Event(&s.hostname)),
+        FilterDimension::Event(EventDimension::Name) => (&s.names, Source::Event(&s.name)),
+        FilterDimension::Event(EventDimension::Prop(key)) => match s.props.get(key) {
+            Some(c) => (&c.dict, Source::Event(&c.values)),
+            None => (none, Source::Constant(0)),
+        },
+        FilterDimension::Visit(v) => {
+            let (dict, codes) = s.visit_column(*v);
+            (dict, Source::Visit(codes))
+        }
+    }
+}
+
+/// A filter with each condition decided per dictionary code.
+enum Compiled<'a> {
+    Condition { source: Source<'a>, holds: Vec<bool> },
+    And(Vec<Compiled<'a>>),
+    Or(Vec<Compiled<'a>>),
+    Not(Box<Compiled<'a>>),
+}
+
+impl Compiled<'_> {
+    #[inline]
+    fn holds(&self, event: usize, visit: u32) -> bool {
+        match self {
+            Compiled::Condition { source, holds } => {
+                let code = source.code(event, visit);
+                // A missing value satisfies no condition.
+                code != NONE && holds[code as usize]
+            }
+            Compiled::And(fs) => fs.iter().all(|f| f.holds(event, visit)),
+            Compiled::Or(fs) => fs.iter().any(|f| f.holds(event, visit)),
+            Compiled::Not(f) => !f.holds(event, visit),
+        }
+    }
+}
+
+fn compile<'a>(s: &'a SiteEvents, none: &'a Dict, f: &Filter) -> Compiled<'a> {
+    match f {
+        Filter::Condition(c) => condition(s, none, c),
+        Filter::And(fs) => Compiled::And(fs.iter().map(|f| compile(s, none, f)).collect()),
+        Filter::Or(fs) => Compiled::Or(fs.iter().map(|f| compile(s, none, f)).collect()),
+        Filter::Not(f) => Compiled::Not(Box::new(compile(s, none, f))),
+    }
+}
+
+fn condition<'a>(s: &'a SiteEvents, none: &'a Dict, c: &Condition) -> Compiled<'a> {
+    let (dict, source) = column(s, none, c.dimension());
+    Compiled::Condition {
+        source,
+        holds: dict.texts().map(|t| c.holds(Some(t))).collect(),
+    }
+}
+
+/// The time bucket of an instant, by label code. Every zone's offset is
+/// a multiple of 15 minutes today, but not in history; so a UTC quarter
+/// hour's bucket is cached only when its first and last instants fall in
+/// the same bucket at the same offset (local time then runs straight
+/// through it), else each instant is labelled on its own.
+struct Buckets {
+    granularity: Granularity,
+    tz: Tz,
+    first_quarter: i64,
+    quarters: Vec<u32>,
+    labels: Dict,
+}
+
+const QUARTER: i64 = 15 * 60 * 1_000_000_000;
+/// Unknown yet in `quarters`; mixed quarters keep `NONE`.
+const UNSET: u32 = NONE - 1;
+
+impl Buckets {
+    fn new(granularity: Granularity, tz: Tz, range: ResolvedRange) -> Buckets {
+        let (start, end) = (nanos(range.start), nanos(range.end));
+        let first_quarter = start.div_euclid(QUARTER);
+        let count = (end.div_euclid(QUARTER) - first_quarter + 1).clamp(0, 1 << 22) as usize;
+        // Every label of the range first, so that an event in the range
+        // has a code below their number (rows can then be a dense array).
+        let mut labels = Dict::default();
+        for label in granularity.labels(tz, range) {
+            labels.intern(&label);
+        }
+        Buckets {
+            granularity,
+            tz,
+            first_quarter,
+            quarters: vec![UNSET; count],
+            labels,
+        }
+    }
+
+    fn label_at(&mut self, ns: i64) -> u32 {
+        let t = DateTime::<Utc>::from_timestamp_nanos(ns);
+        let label = self.granularity.label(self.tz, t);
+        self.labels.intern(&label)
+    }
+
+    #[inline]
+    fn code(&mut self, ns: i64) -> u32 {
+        let q = ns.div_euclid(QUARTER);
+        let Some(slot) = usize::try_from(q - self.first_quarter)
+            .ok()
+            .filter(|&k| k < self.quarters.len())
+        else {
+            return self.label_at(ns);
+        };
+        match self.quarters[slot] {
+            UNSET => {
+                let (a, b) = (q * QUARTER, q * QUARTER + QUARTER - 1);
+                let (la, lb) = (self.label_at(a), self.label_at(b));
+                let offset = |ns: i64| {
+                    use chrono::Offset;
+                    use chrono::TimeZone;
+                    let t = DateTime::<Utc>::from_timestamp_nanos(ns).naive_utc();
+                    self.tz.offset_from_utc_datetime(&t).fix()
+                };
+                let whole = la == lb && offset(a) == offset(b);
+                self.quarters[slot] = if whole { la } else { NONE };
+                if whole {
+                    la
+                } else {
+                    self.label_at(ns)
+                }
+            }
+            NONE => self.label_at(ns),
+            code => code,
+        }
+    }
+}
+
+/// Per row: the counts, and the last visit and visitor counted in it.
+#[derive(Clone)]
+struct Acc {
+    counts: Counts,
+    last_visit: u32,
+    last_visitor: u32,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            counts: Counts::default(),
+            last_visit: NONE,
+            last_visitor: NONE,
+        }
+    }
+}
+
+impl Acc {
+    #[inline]
+    fn add(&mut self, s: &SiteEvents, is_pageview: bool, visit: u32) {
+        let c = &mut self.counts;
+        c.events += 1;
+        if is_pageview {
+            c.pageviews += 1;
+        }
+        if visit == NONE {
+            return;
+        }
+        if is_pageview {
+            c.visit_pageviews += 1;
+        }
+        if self.last_visit != visit {
+            self.last_visit = visit;
+            c.visits += 1;
+            c.bounced += u64::from(s.visit_bounced[visit as usize]);
+            c.duration_secs += s.visit_duration[visit as usize];
+            let visitor = s.visit_visitor[visit as usize];
+            if self.last_visitor != visitor {
+                self.last_visitor = visitor;
+                c.visitors += 1;
+            }
+        }
+    }
+}
+
+/// A dimension's code per event, and its text per code.
+enum Key<'a> {
+    Column(&'a Dict, Source<'a>),
+    Time,
+}
+
+/// Largest number of rows kept as a dense array (of every combination of
+/// the dimensions' codes); beyond it, a hash map.
+const DENSE_CELLS: usize = 1 << 18;
+
+/// The rows by their dimensions' codes: a dense array indexed by the codes
+/// when their combinations are few, with a map for the rest.
+struct Rows {
+    /// Codes per dimension in the dense array (0: no dense array).
+    sizes: Vec<usize>,
+    dense: Vec<Acc>,
+    sparse: HashMap<Vec<u32>, Acc, foldhash::fast::RandomState>,
+}
+
+impl Rows {
+    fn new(sizes: Vec<usize>, dense_cells: usize) -> Rows {
+        let cells = sizes
+            .iter()
+            .try_fold(1usize, |n, &k| n.checked_mul(k))
+            .filter(|&n| n <= dense_cells);
+        Rows {
+            dense: vec![Acc::default(); cells.unwrap_or(0)],
+            sizes: if cells.is_some() { sizes } else { Vec::new() },
+            sparse: HashMap::default(),
+        }
+    }
+
+    #[inline]
+    fn get(&mut self, key: &[u32]) -> &mut Acc {
+        if !self.dense.is_empty() {
+            let mut index = 0usize;
+            let mut fits = true;
+            for (&code, &size) in key.iter().zip(&self.sizes) {
+                fits &= (code as usize) < size;
+                index = index * size + code as usize;
+            }
+            if fits {
+                return &mut self.dense[index];
+            }
+        }
+        if !self.sparse.contains_key(key) {
+            self.sparse.insert(key.to_vec(), Acc::default());
+        }
+        self.sparse
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    /// Every row with an event, with its codes.
+    fn into_rows(self) -> impl Iterator<Item = (Vec<u32>, Acc)> {
+        let sizes = self.sizes;
+        let dense = self
+            .dense
+            .into_iter()
+            .enumerate()
+            .filter(|(_, a)| a.counts.events > 0)
+            .map(move |(mut index, acc)| {
+                let mut codes = vec![0u32; sizes.len()];
+                for (code, &size) in codes.iter_mut().zip(&sizes).rev() {
+                    *code = (index % size) as u32;
+                    index /= size;
+                }
+                (codes, acc)
+            });
+        dense.chain(self.sparse)
+    }
+}
+
+/// Evaluates `query` over the columns, as `reference::evaluate` over the raw
+/// events they were built from.
+pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Result<Response, EvalError> {
+    evaluate_with(query, range, tz, s, DENSE_CELLS)
+}
+
+/// `evaluate` with rows in a dense array only up to `dense_cells` (tests
+/// take both ways).
+pub(crate) fn evaluate_with(
+    query: &Query,
+    range: ResolvedRange,
+    tz: Tz,
+    s: &SiteEvents,
+    dense_cells: usize,
+) -> Result<Response, EvalError> {
+    if range.end < range.start {
+        return Err(EvalError::InvalidRange);
+    }
+    let none = {
+        let mut d = Dict::default();
+        d.intern(NO_PROP);
+        d
+    };
+    let filters: Vec<Compiled> = query.filters().iter().map(|f| compile(s, &none, f)).collect();
+    let granularity = query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz));
+    let mut buckets = granularity.map(|g| Buckets::new(g, tz, range));
+    let keys: Vec<Key> = query
+        .dimensions()
+        .iter()
+        .map(|d| match d {
+            Dimension::Event(e) => {
+                let (dict, source) = column(s, &none, &FilterDimension::Event(e.clone()));
+                Key::Column(dict, source)
+            }
+            Dimension::Visit(v) => {
+                let (dict, source) = column(s, &none, &FilterDimension::Visit(*v));
+                Key::Column(dict, source)
+            }
+            Dimension::Time(_) => Key::Time,
+        })
+        .collect();
+
+    let (start, end) = (nanos(range.start), nanos(range.end));
+    let sizes = keys
+        .iter()
+        .map(|k| match k {
+            Key::Column(dict, _) => dict.len().max(1),
+            Key::Time => buckets.as_ref().map_or(1, |b| b.labels.len().max(1)),
+        })
+        .collect();
+    let mut rows = Rows::new(sizes, dense_cells);
+    // Without dimensions there is one row, even with no events.
+    let mut single = Acc::default();
+    let mut total = Acc::default();
+    let mut key = vec![0u32; keys.len()];
+    for i in 0..s.len() {
+        let ts = s.ts[i];
+        if ts < start || ts >= end {
+            continue;
+        }
+        let visit = s.visit[i];
+        if !filters.iter().all(|f| f.holds(i, visit)) {
+            continue;
+        }
+        let is_pageview = s.name[i] == s.pageview;
+        total.add(s, is_pageview, visit);
+        if keys.is_empty() {
+            single.add(s, is_pageview, visit);
+            continue;
+        }
+        let mut missing = false;
+        for (slot, k) in key.iter_mut().zip(&keys) {
+            *slot = match k {
+                Key::Column(_, source) => source.code(i, visit),
+                Key::Time => buckets.as_mut().map_or(NONE, |b| b.code(ts)),
+            };
+            missing |= *slot == NONE;
+        }
+        if missing {
+            continue;
+        }
+        rows.get(&key).add(s, is_pageview, visit);
+    }
+
+    let total_visitors = total.counts.visitors;
+    let out: Vec<Row> = if keys.is_empty() {
+        vec![Row {
+            metrics: single.counts.metrics(query.metrics(), total_visitors),
+            dimensions: Vec::new(),
+        }]
+    } else {
+        rows.into_rows()
+            .map(|(codes, acc)| Row {
+                metrics: acc.counts.metrics(query.metrics(), total_visitors),
+                dimensions: codes
+                    .iter()
+                    .zip(&keys)
+                    .map(|(&c, k)| match k {
+                        Key::Column(dict, _) => dict.text(c).to_owned(),
+                        Key::Time => buckets.as_ref().map_or("", |b| b.labels.text(c)).to_owned(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    Ok(respond(query, out, granularity, range, tz))
+}

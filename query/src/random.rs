@@ -1,0 +1,196 @@
+//! Random sites and random queries for property tests (here, and of the
+//! stores in `analytics-core`): a few days of events in visits, with long
+//! chains across day edges; queries over random metrics, dimensions,
+//! nested filters, ranges and pagination. Small vocabularies, so that
+//! filters match some events and miss others.
+
+use crate::reference::RawEvent;
+use chrono::{DateTime, Duration, Utc};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde_json::{json, Value};
+
+const PAGES: [&str; 5] = ["/", "/blog", "/Blog/rust", "/pricing", "/docs/a"];
+const NAMES: [&str; 4] = ["page_view", "page_view", "Signup", "click"];
+const HOSTNAMES: [&str; 2] = ["shop.example", "blog.shop.example"];
+const SOURCES: [&str; 4] = ["", "Google", "Hacker News", "news.example"];
+const REFERRERS: [&str; 3] = ["", "https://google.com/", "https://news.example/x"];
+const CHANNELS: [&str; 3] = ["Direct", "Organic Search", "Referral"];
+const UTM: [&str; 2] = ["", "newsletter"];
+const BROWSERS: [&str; 3] = ["Chrome", "Firefox", "Safari"];
+const VERSIONS: [&str; 3] = ["", "120", "17"];
+const OSES: [&str; 2] = ["Linux", "iOS"];
+const DEVICES: [&str; 2] = ["desktop", "mobile"];
+const COUNTRIES: [&str; 4] = ["", "DE", "IN", "NP"];
+const PLANS: [&str; 3] = ["free", "pro", "Pro"];
+
+fn pick<R: Rng + ?Sized>(rng: &mut R, from: &[&str]) -> String {
+    from.choose(rng).copied().unwrap_or_default().to_string()
+}
+
+/// The visitor of random events: `u:<user id>` for five users,
+/// `c:<number>` for five cookieless visitors, none for a few events (the
+/// names the stores give their visitors).
+pub fn visitor_name(k: u32) -> Option<String> {
+    match k {
+        0..=4 => Some(format!("u:user{k}")),
+        5..=9 => Some(format!("c:{}", i64::from(k) * 1_000_003)),
+        _ => None,
+    }
+}
+
+fn event<R: Rng + ?Sized>(rng: &mut R, ts: DateTime<Utc>, visitor: u32) -> RawEvent {
+    let mut e = RawEvent {
+        event_id: rng.random(),
+        timestamp: ts,
+        name: pick(rng, &NAMES),
+        path: pick(rng, &PAGES),
+        visitor: visitor_name(visitor),
+        hostname: pick(rng, &HOSTNAMES),
+        referrer: pick(rng, &REFERRERS),
+        source: pick(rng, &SOURCES),
+        channel: pick(rng, &CHANNELS),
+        utm_source: pick(rng, &UTM),
+        utm_medium: pick(rng, &UTM),
+        browser: pick(rng, &BROWSERS),
+        browser_version: pick(rng, &VERSIONS),
+        os: pick(rng, &OSES),
+        device: pick(rng, &DEVICES),
+        country: pick(rng, &COUNTRIES),
+        ..RawEvent::default()
+    };
+    if rng.random_bool(0.4) {
+        e.props.insert("plan".into(), pick(rng, &PLANS));
+    }
+    e
+}
+
+/// `scattered` events over three days from `start`, plus two long chains
+/// (gaps of at most 30 minutes, so one visit each) across the days' edges.
+pub fn events<R: Rng + ?Sized>(rng: &mut R, start: DateTime<Utc>, scattered: usize) -> Vec<RawEvent> {
+    let mut out = Vec::new();
+    for _ in 0..scattered {
+        let ts = start + Duration::seconds(rng.random_range(0..3 * 86_400));
+        let visitor = rng.random_range(0..12);
+        out.push(event(rng, ts, visitor));
+    }
+    for visitor in [1, 6] {
+        let mut ts = start + Duration::hours(rng.random_range(10..50));
+        for _ in 0..rng.random_range(10..40) {
+            out.push(event(rng, ts, visitor));
+            ts += Duration::minutes(rng.random_range(5..=30));
+        }
+    }
+    out
+}
+
+const METRICS: [&str; 8] = [
+    "visitors",
+    "visits",
+    "pageviews",
+    "events",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
+    "percentage",
+];
+const DIMENSIONS: [&str; 16] = [
+    "event:page",
+    "event:name",
+    "event:props:plan",
+    "event:props:missing",
+    "event:hostname",
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:source",
+    "visit:channel",
+    "visit:browser",
+    "visit:country",
+    "visit:referrer",
+    "time:day",
+    "time:hour",
+    "time:week",
+    "time",
+];
+const FILTER_DIMENSIONS: [&str; 12] = [
+    "event:page",
+    "event:name",
+    "event:props:plan",
+    "event:props:missing",
+    "event:hostname",
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:source",
+    "visit:browser",
+    "visit:country",
+    "visit:utm_source",
+    "visit:os",
+];
+const CLAUSES: [&str; 13] = [
+    "/",
+    "/blog",
+    "blog",
+    "Google",
+    "Chrome",
+    "DE",
+    "pro",
+    "Pro",
+    "page_view",
+    "shop",
+    "^/B",
+    "e$",
+    "(none)",
+];
+const OPERATORS: [&str; 6] = ["is", "is_not", "contains", "contains_not", "matches", "matches_not"];
+
+fn filter<R: Rng + ?Sized>(rng: &mut R, depth: u32) -> Value {
+    if depth < 2 && rng.random_bool(0.3) {
+        return match rng.random_range(0..3) {
+            0 => json!(["not", filter(rng, depth + 1)]),
+            k => {
+                let parts: Vec<Value> = (0..rng.random_range(1..=3)).map(|_| filter(rng, depth + 1)).collect();
+                json!([if k == 1 { "and" } else { "or" }, parts])
+            }
+        };
+    }
+    let clauses: Vec<String> = (0..rng.random_range(1..=2)).map(|_| pick(rng, &CLAUSES)).collect();
+    let mut f = json!([pick(rng, &OPERATORS), pick(rng, &FILTER_DIMENSIONS), clauses]);
+    if rng.random_bool(0.3) {
+        if let Value::Array(parts) = &mut f {
+            parts.push(json!({"case_sensitive": false}));
+        }
+    }
+    f
+}
+
+/// A random request for `site` over days around `start` (some invalid:
+/// the caller skips what `Query::parse` refuses).
+pub fn query<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> Value {
+    let n = rng.random_range(1..=4);
+    let mut metrics: Vec<&str> = METRICS.choose_multiple(rng, n).copied().collect();
+    metrics.shuffle(rng);
+    let n = rng.random_range(0..=2);
+    let dimensions: Vec<&str> = DIMENSIONS.choose_multiple(rng, n).copied().collect();
+    let filters: Vec<Value> = (0..rng.random_range(0..=2)).map(|_| filter(rng, 0)).collect();
+    let day = |d: i64| (start + Duration::days(d)).format("%Y-%m-%d").to_string();
+    let date_range = match rng.random_range(0..6) {
+        0 => json!("all"),
+        1 => json!("7d"),
+        2 => json!("day"),
+        3 => {
+            let a = start + Duration::minutes(rng.random_range(0..4000));
+            let b = a + Duration::minutes(rng.random_range(0..3000));
+            json!([a.to_rfc3339(), b.to_rfc3339()])
+        }
+        _ => {
+            let a = rng.random_range(-1..3);
+            json!([day(a), day(a + rng.random_range(0..2))])
+        }
+    };
+    let mut q = json!({"site_id": site, "metrics": metrics, "date_range": date_range, "dimensions": dimensions,
+                       "filters": filters, "include": {"total_rows": true, "time_labels": rng.random_bool(0.2)}});
+    if rng.random_bool(0.3) {
+        q["pagination"] = json!({"limit": rng.random_range(1..4), "offset": rng.random_range(0..3)});
+    }
+    q
+}

@@ -1,0 +1,78 @@
+//! The column engine against the reference: random sites, random queries,
+//! random zones; every answer equal.
+
+use crate::engine::{self, SiteEvents};
+use crate::reference::evaluate;
+use crate::tests::t;
+use crate::{random, Query};
+use chrono::Duration;
+use chrono_tz::Tz;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ZONES: [Tz; 5] = [
+    chrono_tz::UTC,
+    chrono_tz::Europe::Berlin,
+    chrono_tz::Asia::Kolkata,
+    chrono_tz::Asia::Kathmandu,
+    chrono_tz::America::St_Johns,
+];
+
+#[test]
+fn random_queries_answer_as_the_reference() {
+    let mut compared = 0;
+    for seed in 0..40 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Around Europe's switch to summer time (the 31st) or the US's
+        // back to winter time.
+        let start = if seed % 2 == 0 {
+            t("2024-03-30T00:00:00Z")
+        } else {
+            t("2024-11-02T00:00:00Z")
+        };
+        let scattered = rng.random_range(0..300);
+        let mut events = random::events(&mut rng, start, scattered);
+        let first = events.iter().map(|e| e.timestamp).min();
+        events.shuffle(&mut rng);
+        let columns = SiteEvents::build(&events);
+        for i in 0..50 {
+            let request = random::query(&mut rng, "s", start);
+            let Ok(query) = Query::parse(&request) else {
+                continue;
+            };
+            let tz = *ZONES.choose(&mut rng).unwrap();
+            let now = start + Duration::minutes(rng.random_range(0..6000));
+            let range = query.resolve(now, tz, first);
+            let expected = evaluate(&query, range, tz, &events).unwrap();
+            let got = engine::evaluate(&query, range, tz, &columns).unwrap();
+            // Rows in a hash map rather than a dense array: the same.
+            let sparse = engine::evaluate_with(&query, range, tz, &columns, 0).unwrap();
+            assert_eq!(
+                sparse.to_json(),
+                expected.to_json(),
+                "sparse: seed {seed} query {i}: {request}"
+            );
+            assert_eq!(
+                got.to_json(),
+                expected.to_json(),
+                "seed {seed} query {i} in {tz} at {now}: {request}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "only {compared} valid random queries");
+}
+
+#[test]
+fn an_empty_site_answers_one_zero_row() {
+    let q =
+        Query::parse(&serde_json::json!({"site_id": "s", "metrics": ["visitors", "bounce_rate"], "date_range": "7d"}))
+            .unwrap();
+    let range = q.resolve(t("2024-01-10T00:00:00Z"), chrono_tz::UTC, None);
+    let got = engine::evaluate(&q, range, chrono_tz::UTC, &SiteEvents::build(&[])).unwrap();
+    assert_eq!(
+        got.to_json()["results"],
+        serde_json::json!([{"dimensions": [], "metrics": [0, 0]}])
+    );
+}
