@@ -1,7 +1,7 @@
-//! Answers, read from the rollups and never from raw events: `/stats`
-//! (`stats`), the dashboard's series, breakdowns, sites and live count,
-//! with one way to parse parameters (`params`) and to read the weekly
-//! caches (`weeks`).
+//! Answers. From the rollups, never from raw events: `/stats` (`stats`),
+//! the dashboard's series, breakdowns, sites and live count, with one way
+//! to parse parameters (`params`) and to read the weekly caches (`weeks`).
+//! From the raw events: the Stats API v2 query (`v2`).
 
 pub mod breakdown;
 pub mod live;
@@ -11,4 +11,5 @@ pub mod sites;
 pub mod stats;
 #[cfg(test)]
 mod test_support;
+pub mod v2;
 mod weeks;

@@ -1,0 +1,275 @@
+//! A site's raw events for one query: every event in the range, and every
+//! event of the visits those events belong to, whatever their time.
+//!
+//! A visit is a visitor's run of events with no gap over
+//! [`VISIT_TIMEOUT`], so it can reach past the range by any length of
+//! chained events. The window starts at the range widened by one timeout on
+//! each side; then, for the visitors with an event in the range whose
+//! earliest (latest) loaded event lies within one timeout of the window's
+//! edge, their own events beyond the edge are fetched, in doubling steps,
+//! until each of them has a gap over the timeout at both edges. The
+//! events of one visitor are then always a whole time interval of theirs,
+//! so every visit that touches the range is complete. Visits wholly in the
+//! margins may be cut; no answer reads them.
+
+use crate::store::StoreError;
+use analytics_query::engine::{nanos, Builder, SiteEvents, NONE};
+use analytics_query::reference::{RawEvent, VISIT_TIMEOUT};
+use analytics_query::time::ResolvedRange;
+use chrono::{DateTime, Duration, Utc};
+use futures::TryStreamExt;
+use sea_orm::{DatabaseConnection, QueryResult, Statement, StreamTrait, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+const COLUMNS: &str = "event_id, timestamp, event_type, path, user_id, visitor_id, referrer, props, \
+    hostname, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, \
+    browser, browser_version, os, os_version, device, country";
+
+/// The first extension step past an edge; each further one doubles.
+const FIRST_STEP: Duration = Duration::hours(1);
+/// Visitors per statement of an extension (bind parameters stay far below
+/// PostgreSQL's 65,535).
+const VISITORS_PER_STATEMENT: usize = 1000;
+
+/// Who a stored event's visitor is: its `user_id`, else its cookieless id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum VisitorKey {
+    User(String),
+    Cookieless(i64),
+}
+
+impl VisitorKey {
+    fn parse(name: &str) -> Option<VisitorKey> {
+        match name.split_once(':') {
+            Some(("u", user)) => Some(Self::User(user.to_string())),
+            Some(("c", id)) => id.parse().ok().map(Self::Cookieless),
+            _ => None,
+        }
+    }
+
+    /// The visitor as the reference names it; the prefixes keep a user id
+    /// from ever equalling a cookieless one.
+    fn name(&self) -> String {
+        match self {
+            Self::User(u) => format!("u:{u}"),
+            Self::Cookieless(v) => format!("c:{v}"),
+        }
+    }
+}
+
+/// Where a visitor's loaded events begin and end (nanoseconds), and
+/// whether one of them is in the range.
+#[derive(Clone, Copy)]
+struct Extent {
+    first: i64,
+    last: i64,
+    in_range: bool,
+}
+
+/// Collects the loaded events into columns, and each visitor's extent.
+struct Collect {
+    builder: Builder,
+    extents: Vec<Extent>,
+    range: (i64, i64),
+}
+
+impl Collect {
+    fn add(&mut self, e: &RawEvent) {
+        let visitor = self.builder.push(e);
+        if visitor == NONE {
+            return;
+        }
+        let ts = nanos(e.timestamp);
+        let v = visitor as usize;
+        if v >= self.extents.len() {
+            self.extents.resize(
+                v + 1,
+                Extent {
+                    first: i64::MAX,
+                    last: i64::MIN,
+                    in_range: false,
+                },
+            );
+        }
+        let x = &mut self.extents[v];
+        x.first = x.first.min(ts);
+        x.last = x.last.max(ts);
+        x.in_range |= self.range.0 <= ts && ts < self.range.1;
+    }
+
+    /// The visitors with an event in the range whose loaded events come
+    /// within one timeout of `edge` (below it when `low`, above it else).
+    fn open(&self, edge: i64, low: bool) -> Vec<VisitorKey> {
+        let timeout = VISIT_TIMEOUT.num_nanoseconds().unwrap_or(i64::MAX);
+        self.extents
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                x.in_range
+                    && if low {
+                        x.first < edge.saturating_add(timeout)
+                    } else {
+                        x.last.saturating_add(timeout) > edge
+                    }
+            })
+            .filter_map(|(v, _)| VisitorKey::parse(self.builder.visitor(v as u32)))
+            .collect()
+    }
+}
+
+/// The columns of the events of `site` that a query over `range` reads
+/// (see the module).
+pub async fn columns_for(db: &DatabaseConnection, site: &str, range: ResolvedRange) -> Result<SiteEvents, StoreError> {
+    let (mut low, mut high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
+    let mut collect = Collect {
+        builder: Builder::default(),
+        extents: Vec::new(),
+        range: (nanos(range.start), nanos(range.end)),
+    };
+    fetch(db, site, low, high, None, &mut collect).await?;
+    let mut step = FIRST_STEP;
+    loop {
+        // Open at the low edge: an event before `low` could join the
+        // earliest loaded one; likewise at the high edge.
+        let open_low = collect.open(nanos(low), true);
+        let open_high = collect.open(nanos(high), false);
+        if open_low.is_empty() && open_high.is_empty() {
+            break;
+        }
+        if !open_low.is_empty() {
+            let from = low - step;
+            // `low` itself is loaded: the extension is [from, low).
+            fetch(
+                db,
+                site,
+                from,
+                low - Duration::nanoseconds(1),
+                Some(&open_low),
+                &mut collect,
+            )
+            .await?;
+            low = from;
+        }
+        if !open_high.is_empty() {
+            let to = high + step;
+            fetch(
+                db,
+                site,
+                high + Duration::nanoseconds(1),
+                to,
+                Some(&open_high),
+                &mut collect,
+            )
+            .await?;
+            high = to;
+        }
+        step = step * 2;
+    }
+    Ok(collect.builder.finish())
+}
+
+/// Events of `site` from `from` to `to` (both included), of `visitors`
+/// only when given.
+async fn fetch(
+    db: &DatabaseConnection,
+    site: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    visitors: Option<&[VisitorKey]>,
+    collect: &mut Collect,
+) -> Result<(), StoreError> {
+    let base = format!("SELECT {COLUMNS} FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp <= $3");
+    let Some(visitors) = visitors else {
+        let values: Vec<Value> = vec![site.into(), from.into(), to.into()];
+        return read(db, &base, values, collect).await;
+    };
+    for chunk in visitors.chunks(VISITORS_PER_STATEMENT) {
+        let mut values: Vec<Value> = vec![site.into(), from.into(), to.into()];
+        let mut users = Vec::new();
+        let mut cookieless = Vec::new();
+        for v in chunk {
+            values.push(match v {
+                VisitorKey::User(u) => u.clone().into(),
+                VisitorKey::Cookieless(c) => (*c).into(),
+            });
+            let n = format!("${}", values.len());
+            match v {
+                VisitorKey::User(_) => users.push(n),
+                VisitorKey::Cookieless(_) => cookieless.push(n),
+            }
+        }
+        let mut who = Vec::new();
+        if !users.is_empty() {
+            who.push(format!("user_id IN ({})", users.join(", ")));
+        }
+        if !cookieless.is_empty() {
+            who.push(format!("(user_id = '' AND visitor_id IN ({}))", cookieless.join(", ")));
+        }
+        read(db, &format!("{base} AND ({})", who.join(" OR ")), values, collect).await?;
+    }
+    Ok(())
+}
+
+/// Streams the rows into `collect`: a large range is never held as rows.
+async fn read(db: &DatabaseConnection, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), StoreError> {
+    let mut rows = db
+        .stream_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
+        .await?;
+    while let Some(row) = rows.try_next().await? {
+        collect.add(&decode(&row)?);
+    }
+    Ok(())
+}
+
+fn decode(row: &QueryResult) -> Result<RawEvent, StoreError> {
+    let text = |i: usize| -> Result<String, StoreError> { Ok(row.try_get_by_index::<String>(i)?) };
+    let user_id = text(4)?;
+    let visitor_id: Option<i64> = row.try_get_by_index(5)?;
+    let visitor = if !user_id.is_empty() {
+        Some(VisitorKey::User(user_id))
+    } else {
+        visitor_id.map(VisitorKey::Cookieless)
+    };
+    let referrer: Option<String> = row.try_get_by_index(6)?;
+    let props = props(row)?;
+    let event_id: Uuid = row.try_get_by_index(0)?;
+    Ok(RawEvent {
+        event_id: event_id.as_u128(),
+        timestamp: row.try_get_by_index(1)?,
+        name: text(2)?,
+        path: text(3)?,
+        visitor: visitor.as_ref().map(VisitorKey::name),
+        referrer: referrer.unwrap_or_default(),
+        props,
+        hostname: text(8)?,
+        source: text(9)?,
+        channel: text(10)?,
+        utm_source: text(11)?,
+        utm_medium: text(12)?,
+        utm_campaign: text(13)?,
+        utm_content: text(14)?,
+        utm_term: text(15)?,
+        browser: text(16)?,
+        browser_version: text(17)?,
+        os: text(18)?,
+        os_version: text(19)?,
+        device: text(20)?,
+        country: text(21)?,
+    })
+}
+
+/// The props as texts: a string as itself, another JSON value as its JSON.
+fn props(row: &QueryResult) -> Result<BTreeMap<String, String>, StoreError> {
+    let raw: Option<serde_json::Value> = row.try_get_by_index(7)?;
+    let Some(serde_json::Value::Object(map)) = raw else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect())
+}

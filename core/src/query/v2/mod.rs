@@ -1,0 +1,62 @@
+//! `POST /api/v2/query`: a Stats API v2 query (`analytics_query::Query`)
+//! answered over the site's raw events in its time zone. The events are
+//! read whole visits at a time (`load`) into columns, then evaluated by
+//! `analytics_query::engine`.
+
+mod load;
+
+pub use load::columns_for;
+
+use crate::store::StoreError;
+use analytics_query::engine;
+use analytics_query::reference::Response;
+use analytics_query::time::local_day_start;
+use analytics_query::Query;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+/// Answers `query` for its site as of `now`, in the site's zone `tz`.
+pub async fn run(db: &DatabaseConnection, query: &Query, tz: Tz, now: DateTime<Utc>) -> Result<Response, StoreError> {
+    let site = query.site_id();
+    let first = first_event(db, site).await?;
+    let range = query.resolve(now, tz, first);
+    let columns = columns_for(db, site, range).await?;
+    // The range was validated, so an error here is a bug, not the client's.
+    engine::evaluate(query, range, tz, &columns).map_err(|e| StoreError::internal(e.to_string()))
+}
+
+/// When `site`'s first event happened (what the `all` period starts
+/// from): its first day from the daily counts, then the earliest event of
+/// that day, so only one day of raw events is read.
+async fn first_event(db: &DatabaseConnection, site: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT MIN(day) FROM daily_event_counts WHERE site_id = $1",
+            [site.into()],
+        ))
+        .await?;
+    let Some(day) = row
+        .map(|r| r.try_get_by_index::<Option<NaiveDate>>(0))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    let start = local_day_start(chrono_tz::UTC, day);
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT MIN(timestamp) FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp < $3",
+            [site.into(), start.into(), (start + Duration::days(1)).into()],
+        ))
+        .await?;
+    // Raw events pruned by retention leave their counts: the day's start.
+    let first = row
+        .map(|r| r.try_get_by_index::<Option<DateTime<Utc>>>(0))
+        .transpose()?
+        .flatten();
+    Ok(Some(first.unwrap_or(start)))
+}
