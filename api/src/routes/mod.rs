@@ -7,6 +7,7 @@ mod dashboard;
 mod enrich;
 mod ingest;
 mod plausible;
+mod query;
 mod session;
 mod stats;
 mod tracker;
@@ -100,6 +101,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/stats/breakdown", get(stats::breakdown))
         .route("/stats/live", get(stats::live))
         .route("/sites", get(stats::sites))
+        .route("/api/v2/query", post(query::query))
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))

@@ -8,4 +8,5 @@ mod dashboard;
 mod ingest;
 mod limits;
 mod metrics;
+mod query;
 mod refused;

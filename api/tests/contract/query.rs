@@ -1,0 +1,160 @@
+//! `POST /api/v2/query` against the real router: answers in the site's
+//! time zone from events sent through `/events`, every invalid part a 400
+//! naming it, and the read keys' rules (embedded mode off loopback).
+
+use analytics_core::access::{keys, sites};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use testkit::db::temp_sqlite;
+use testkit::inproc::Running;
+
+async fn query(c: &reqwest::Client, base: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+    let mut req = c.post(format!("{base}/api/v2/query")).json(body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until the site's events are all stored (ingest is asynchronous).
+async fn until_events(c: &reqwest::Client, base: &str, site: &str, n: u64, key: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = json!({"site_id": site, "metrics": ["events"], "date_range": "all"});
+    loop {
+        let (status, v) = query(c, base, &body, key).await;
+        if status == 200 && v["results"][0]["metrics"][0] == json!(n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} events never became visible: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn event(site: &str, user: &str, path: &str, ts: &str) -> Value {
+    json!({"site_id": site, "event_type": "page_view", "path": path, "user_id": user, "timestamp": ts})
+}
+
+#[tokio::test]
+async fn answers_in_the_site_zone_and_names_every_invalid_part() {
+    let api = Running::embedded().await;
+    let (c, base) = (reqwest::Client::new(), api.base.as_str());
+    let added = c
+        .post(format!("{base}/api/admin/sites"))
+        .json(&json!({"site_id": "ktm", "timezone": "Asia/Kathmandu"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    // 18:20 UTC is 00:05 the next day in Kathmandu (+05:45).
+    for e in [
+        event("ktm", "a", "/", "2025-11-14T12:00:00Z"),
+        event("ktm", "a", "/pricing", "2025-11-14T12:10:00Z"),
+        event("ktm", "b", "/", "2025-11-14T18:20:00Z"),
+    ] {
+        let r = c.post(format!("{base}/events")).json(&e).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    until_events(&c, base, "ktm", 3, None).await;
+
+    let (status, v) = query(
+        &c,
+        base,
+        &json!({"site_id": "ktm", "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
+                "date_range": ["2025-11-14", "2025-11-15"], "dimensions": ["time:day"]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["results"],
+        json!([{"dimensions": ["2025-11-14"], "metrics": [1, 1, 2, 0, 600]},
+               {"dimensions": ["2025-11-15"], "metrics": [1, 1, 1, 100, 0]}]),
+        "{v}"
+    );
+    assert_eq!(
+        v["query"]["date_range"],
+        json!(["2025-11-14T00:00:00+05:45", "2025-11-15T23:59:59+05:45"]),
+        "{v}"
+    );
+
+    let (status, v) = query(
+        &c,
+        base,
+        &json!({"site_id": "ktm", "metrics": ["pageviews", "percentage"], "date_range": ["2025-11-14", "2025-11-15"],
+                "dimensions": ["event:page"], "filters": [["contains", "event:page", ["PRIC"], {"case_sensitive": false}]]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["results"].clone()),
+        (200, json!([{"dimensions": ["/pricing"], "metrics": [1, 100.0]}])),
+        "{v}"
+    );
+
+    // Every problem at once, each named by its path.
+    let (status, v) = query(
+        &c,
+        base,
+        &json!({"site_id": "ktm", "metrics": ["visitors", "revenue_x"], "date_range": "3d",
+                "dimensions": ["visit:city"], "filters": [["is", "event:page", "/"]]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    let fields: Vec<&str> = v["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    for f in ["metrics[1]", "date_range", "dimensions[0]", "filters[0][2]"] {
+        assert!(fields.contains(&f), "{f} not named: {v}");
+    }
+    let r = c
+        .post(format!("{base}/api/v2/query"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    let (status, v): (u16, Value) = (r.status().as_u16(), r.json().await.unwrap());
+    assert_eq!((status, v["details"][0]["field"].clone()), (400, json!("body")), "{v}");
+    let r = c.post(format!("{base}/api/v2/query")).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    api.shutdown().await;
+}
+
+#[tokio::test]
+async fn reads_need_a_key_for_the_site() {
+    let c = reqwest::Client::new();
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    let api = Running::api(&[
+        ("database-url", &url),
+        ("http-addr", "0.0.0.0:0"),
+        ("key-cache-seconds", "0"),
+    ])
+    .await;
+    let base = api.base.replace("0.0.0.0", "127.0.0.1");
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    for s in ["mine", "theirs"] {
+        sites::add(&db, s, &[]).await.unwrap();
+    }
+    let mine = keys::create(&db, "mine", keys::Scope::Read, &["mine".to_string()])
+        .await
+        .unwrap();
+    let body = |site: &str| json!({"site_id": site, "metrics": ["visitors"], "date_range": "7d"});
+    assert_eq!(query(&c, &base, &body("mine"), None).await.0, 401);
+    assert_eq!(query(&c, &base, &body("theirs"), Some(&mine)).await.0, 403);
+    let (status, v) = query(&c, &base, &body("mine"), Some(&mine)).await;
+    assert_eq!(
+        (status, v["results"].clone()),
+        (200, json!([{"dimensions": [], "metrics": [0]}])),
+        "{v}"
+    );
+    api.shutdown().await;
+}
