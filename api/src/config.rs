@@ -198,6 +198,12 @@ pub struct ApiConfig {
         default_value = "5"
     )]
     pub key_cache_seconds: u64,
+
+    /// Megabytes of query columns kept between `/api/v2/query` requests
+    /// (a month of a site's events is read once for every panel and
+    /// filter of a dashboard); 0 keeps none.
+    #[arg(long, env = "QUERY_CACHE_MB", value_name = "QUERY_CACHE_MB", default_value_t = 128)]
+    pub query_cache_mb: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

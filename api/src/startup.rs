@@ -192,6 +192,10 @@ impl Application {
             traced,
             enricher,
             salts,
+            query_cache: analytics_core::query::v2::ColumnCache::new(
+                cfg.query_cache_mb.saturating_mul(1 << 20),
+                analytics_core::query::v2::DEFAULT_MAX_AGE,
+            ),
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
         let metrics_for_serve = metrics.clone();

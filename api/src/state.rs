@@ -34,6 +34,8 @@ pub struct Shared {
     pub enricher: Option<Arc<analytics_enrich::Enricher>>,
     /// Today's salt for cookieless visitors.
     pub salts: crate::visitors::Salts,
+    /// Columns of recent `/api/v2/query` ranges.
+    pub query_cache: analytics_core::query::v2::ColumnCache,
 }
 
 #[derive(Clone)]

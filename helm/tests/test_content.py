@@ -520,6 +520,7 @@ def test_access_settings_reach_the_api(rendered):
     assert api["INGEST_AUTH"]["value"] == "registered"
     assert api["COOKIE_SECURE"]["value"] == "auto"
     assert api["KEY_CACHE_SECONDS"]["value"] == "5"
+    assert api["QUERY_CACHE_MB"]["value"] == "128"
     proc = env_of(container(helmlib.by_component(docs, "Deployment", "processor")))
     assert not {"READ_AUTH", "INGEST_AUTH", "COOKIE_SECURE", "KEY_CACHE_SECONDS"} & set(proc)
     assert not {"READ_AUTH", "INGEST_AUTH", "SESSION_SECRET"} & set(helmlib.one(docs, "ConfigMap")["data"])

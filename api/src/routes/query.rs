@@ -41,6 +41,6 @@ pub async fn query(
     let tz = sites::timezone(&state.db, query.site_id())
         .await
         .map_err(access_error)?;
-    let response = v2::run(&state.db, &query, tz, Utc::now()).await?;
+    let response = v2::run(&state.db, &state.query_cache, &query, tz, Utc::now()).await?;
     Ok(Json(response.to_json()))
 }

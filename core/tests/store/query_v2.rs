@@ -4,7 +4,7 @@
 //! queries (metrics, dimensions, nested filters, ranges, zones), every
 //! answer equal to the brute-force one.
 
-use analytics_core::event::{Context, Event};
+use analytics_core::event::{Context, ContextField, Event};
 use analytics_core::query::v2;
 use analytics_core::store::Writer;
 use analytics_query::reference::{self, RawEvent};
@@ -71,45 +71,68 @@ async fn write_shuffled(db: &DatabaseConnection, rng: &mut ChaCha8Rng, events: &
     }
 }
 
-/// Random data and queries on one store; returns how many queries were
-/// valid (and so compared).
-async fn compare(db: &DatabaseConnection, seed: u64) -> usize {
+/// Random data and queries on one store, the data written in three
+/// parts with queries after each, then a user deleted and more queries:
+/// every answer, through a cache kept all along and through no cache,
+/// equal to the reference over the events stored at that moment. Returns
+/// how many queries were valid (and so compared) and the cache's stats.
+async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let start = at("2024-03-30T00:00:00Z"); // Europe's switch to summer time on the 31st
-    let truth = random::events(&mut rng, start, 250);
-    let events: Vec<Event> = truth.iter().map(stored).collect();
+    let mut all = random::events(&mut rng, start, 250);
     // What the store keeps is what it was given (texts are cleaned on the
     // way in; these need no cleaning).
-    assert!(events
+    assert!(all
         .iter()
-        .zip(&truth)
-        .all(|(e, t)| e.context.get(analytics_core::event::ContextField::Country) == t.country));
-    write_shuffled(db, &mut rng, &events).await;
-    let first = truth.iter().map(|e| e.timestamp).min();
+        .all(|e| stored(e).context.get(ContextField::Country) == e.country));
+    all.shuffle(&mut rng);
+    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE);
+    let uncached = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE);
     let zones: [Tz; 4] = [
         chrono_tz::UTC,
         chrono_tz::Europe::Berlin,
         chrono_tz::Asia::Kolkata,
         chrono_tz::Asia::Kathmandu,
     ];
+    let mut truth: Vec<RawEvent> = Vec::new();
     let mut compared = 0;
-    for i in 0..80 {
-        let request = random::query(&mut rng, SITE, start);
-        let Ok(query) = Query::parse(&request) else {
-            continue;
-        };
-        let tz = *zones.choose(&mut rng).unwrap();
-        let now = start + Duration::hours(rng.random_range(24..100));
-        let expected = reference::evaluate(&query, query.resolve(now, tz, first), tz, &truth).unwrap();
-        let got = v2::run(db, &query, tz, now).await.unwrap();
-        assert_eq!(
-            got.to_json(),
-            expected.to_json(),
-            "seed {seed} query {i} in {tz} at {now}: {request}"
-        );
-        compared += 1;
+    let third = all.len() / 3 + 1;
+    for step in 0..4 {
+        if step < 3 {
+            let part: Vec<RawEvent> = all.iter().skip(step * third).take(third).cloned().collect();
+            write_shuffled(db, &mut rng, &part.iter().map(stored).collect::<Vec<_>>()).await;
+            truth.extend(part);
+        } else {
+            let removed = analytics_core::store::user_events::delete(db, SITE, "user1")
+                .await
+                .unwrap();
+            let before = truth.len();
+            truth.retain(|e| e.visitor.as_deref() != Some("u:user1"));
+            assert_eq!(removed as usize, before - truth.len());
+        }
+        let first = truth.iter().map(|e| e.timestamp).min();
+        for i in 0..40 {
+            let request = random::query(&mut rng, SITE, start);
+            let Ok(query) = Query::parse(&request) else {
+                continue;
+            };
+            let tz = *zones.choose(&mut rng).unwrap();
+            let now = start + Duration::hours(rng.random_range(24..100));
+            let expected = reference::evaluate(&query, query.resolve(now, tz, first), tz, &truth)
+                .unwrap()
+                .to_json();
+            for (how, cache) in [("cached", &cache), ("uncached", &uncached)] {
+                let got = v2::run(db, cache, &query, tz, now).await.unwrap();
+                assert_eq!(
+                    got.to_json(),
+                    expected,
+                    "{how}: seed {seed} step {step} query {i} in {tz} at {now}: {request}"
+                );
+            }
+            compared += 1;
+        }
     }
-    compared
+    (compared, cache.stats())
 }
 
 #[tokio::test]
@@ -117,18 +140,28 @@ async fn random_queries_equal_the_reference_on_postgres() {
     let mut compared = 0;
     for seed in [1, 3, 5] {
         let pg = testkit::db::TestDb::migrated().await;
-        compared += compare(&pg.connect().await, seed).await;
+        let (n, stats) = compare(&pg.connect().await, seed).await;
+        assert!(
+            stats.hits > 0 && stats.stale > 0,
+            "seed {seed}: the cache was not exercised: {stats:?}"
+        );
+        compared += n;
     }
-    assert!(compared >= 100, "only {compared} of the random queries were valid");
+    assert!(compared >= 200, "only {compared} of the random queries were valid");
 }
 
 #[tokio::test]
 async fn random_queries_equal_the_reference_on_sqlite() {
     let mut compared = 0;
     for seed in [2, 4, 6] {
-        compared += compare(&crate::migrated_sqlite().await, seed).await;
+        let (n, stats) = compare(&crate::migrated_sqlite().await, seed).await;
+        assert!(
+            stats.hits > 0 && stats.stale > 0,
+            "seed {seed}: the cache was not exercised: {stats:?}"
+        );
+        compared += n;
     }
-    assert!(compared >= 100, "only {compared} of the random queries were valid");
+    assert!(compared >= 200, "only {compared} of the random queries were valid");
 }
 
 /// A visit chained across many hours (a pageview every 25 minutes) is read
@@ -160,7 +193,8 @@ async fn a_visit_reaching_far_before_the_range_is_read_whole() {
         let query = Query::parse(&json!({"site_id": SITE, "metrics": ["visits", "visit_duration"],
             "dimensions": ["visit:entry_page"], "date_range": ["2024-06-02", "2024-06-02"]}))
         .unwrap();
-        let got = v2::run(&db, &query, chrono_tz::UTC, at("2024-06-03T00:00:00Z"))
+        let cache = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE);
+        let got = v2::run(&db, &cache, &query, chrono_tz::UTC, at("2024-06-03T00:00:00Z"))
             .await
             .unwrap()
             .to_json();
@@ -169,5 +203,50 @@ async fn a_visit_reaching_far_before_the_range_is_read_whole() {
             json!([{"dimensions": ["/first"], "metrics": [1, 29 * 25 * 60]}]),
             "{got}"
         );
+    }
+}
+
+/// A user deleted, then as many events written in the same hour: the
+/// hourly counts are what they were, the deletion epoch is not, so the
+/// cached columns are not used.
+#[tokio::test]
+async fn a_deletion_then_as_many_new_events_is_not_answered_from_the_cache() {
+    let pg = testkit::db::TestDb::migrated().await;
+    for db in [pg.connect().await, crate::migrated_sqlite().await] {
+        let event = |id: u128, user: &str| Event {
+            event_id: uuid::Uuid::from_u128(id),
+            site_id: SITE.into(),
+            event_type: "page_view".into(),
+            path: format!("/{user}"),
+            user_id: user.into(),
+            timestamp: at("2024-06-01T10:00:00Z") + Duration::minutes(id as i64),
+            received_at: at("2024-06-01T10:00:00Z"),
+            referrer: None,
+            props: None,
+            context: Context::default(),
+        };
+        let writer = Writer::open(&db).unwrap();
+        writer.write(&[event(1, "gone")]).await.unwrap();
+        let query = Query::parse(
+            &json!({"site_id": SITE, "metrics": ["visitors"], "dimensions": ["event:page"],
+            "date_range": ["2024-06-01", "2024-06-01"]}),
+        )
+        .unwrap();
+        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE);
+        let now = at("2024-06-02T00:00:00Z");
+        let ask = || async {
+            v2::run(&db, &cache, &query, chrono_tz::UTC, now)
+                .await
+                .unwrap()
+                .to_json()["results"]
+                .clone()
+        };
+        assert_eq!(ask().await, json!([{"dimensions": ["/gone"], "metrics": [1]}]));
+        analytics_core::store::user_events::delete(&db, SITE, "gone")
+            .await
+            .unwrap();
+        writer.write(&[event(2, "new")]).await.unwrap();
+        assert_eq!(ask().await, json!([{"dimensions": ["/new"], "metrics": [1]}]));
+        assert_eq!((cache.stats().hits, cache.stats().stale), (0, 1));
     }
 }

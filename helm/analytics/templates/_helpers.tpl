@@ -293,6 +293,8 @@ whichever pod a request lands.
   value: {{ $a.cookieSecure | quote }}
 - name: KEY_CACHE_SECONDS
   value: {{ $a.keyCacheSeconds | int64 | quote }}
+- name: QUERY_CACHE_MB
+  value: {{ $a.queryCacheMB | int64 | quote }}
 - name: SESSION_SECRET
   valueFrom:
     secretKeyRef:

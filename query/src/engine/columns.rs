@@ -47,6 +47,12 @@ impl Dict {
         self.values.is_empty()
     }
 
+    /// Each text twice (the list and the index), with their boxes and the
+    /// index's slots.
+    pub fn heap_bytes(&self) -> usize {
+        self.values.iter().map(|t| 2 * (t.len() + 16) + 8).sum()
+    }
+
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.values.iter().map(|t| &**t)
     }
@@ -131,6 +137,38 @@ impl SiteEvents {
 
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
+    }
+
+    /// The memory the columns hold (their capacity, and the dictionaries'
+    /// texts and index), roughly: what a cache of them accounts.
+    pub fn heap_bytes(&self) -> usize {
+        fn codes(v: &[u32]) -> usize {
+            v.len() * 4
+        }
+        let events =
+            self.ts.len() * 8 + codes(&self.name) + codes(&self.path) + codes(&self.hostname) + codes(&self.visit);
+        let props: usize = self
+            .props
+            .values()
+            .map(|c| codes(&c.values) + c.dict.heap_bytes())
+            .sum();
+        let visits = codes(&self.visit_visitor)
+            + codes(&self.visit_entry)
+            + codes(&self.visit_exit)
+            + self.visit_bounced.len()
+            + self.visit_duration.len() * 8;
+        let attributes: usize = self
+            .visit_attributes
+            .iter()
+            .map(|(d, c)| codes(c) + d.heap_bytes())
+            .sum();
+        events
+            + props
+            + visits
+            + attributes
+            + self.names.heap_bytes()
+            + self.paths.heap_bytes()
+            + self.hostnames.heap_bytes()
     }
 
     /// The dictionary and per-visit codes of a visit dimension.

@@ -18,7 +18,7 @@ use analytics_query::reference::{RawEvent, VISIT_TIMEOUT};
 use analytics_query::time::ResolvedRange;
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
-use sea_orm::{DatabaseConnection, QueryResult, Statement, StreamTrait, Value};
+use sea_orm::{QueryResult, Statement, StreamTrait, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -118,9 +118,19 @@ impl Collect {
     }
 }
 
+/// The columns of a site's events for a range, and the window they were
+/// read from: every event of the site in `[low, high]`, and the
+/// visits that touch the range whole.
+pub struct Loaded {
+    pub columns: SiteEvents,
+    pub low: DateTime<Utc>,
+    pub high: DateTime<Utc>,
+}
+
 /// The columns of the events of `site` that a query over `range` reads
-/// (see the module).
-pub async fn columns_for(db: &DatabaseConnection, site: &str, range: ResolvedRange) -> Result<SiteEvents, StoreError> {
+/// (see the module). Run in one snapshot (a transaction) for a read that
+/// is consistent with itself.
+pub async fn columns_for<C: StreamTrait>(db: &C, site: &str, range: ResolvedRange) -> Result<Loaded, StoreError> {
     let (mut low, mut high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
     let mut collect = Collect {
         builder: Builder::default(),
@@ -166,13 +176,17 @@ pub async fn columns_for(db: &DatabaseConnection, site: &str, range: ResolvedRan
         }
         step = step * 2;
     }
-    Ok(collect.builder.finish())
+    Ok(Loaded {
+        columns: collect.builder.finish(),
+        low,
+        high,
+    })
 }
 
 /// Events of `site` from `from` to `to` (both included), of `visitors`
 /// only when given.
-async fn fetch(
-    db: &DatabaseConnection,
+async fn fetch<C: StreamTrait>(
+    db: &C,
     site: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -212,10 +226,11 @@ async fn fetch(
 }
 
 /// Streams the rows into `collect`: a large range is never held as rows.
-async fn read(db: &DatabaseConnection, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), StoreError> {
-    let mut rows = db
+async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), StoreError> {
+    let rows = db
         .stream_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
         .await?;
+    let mut rows = std::pin::pin!(rows);
     while let Some(row) = rows.try_next().await? {
         collect.add(&decode(&row)?);
     }

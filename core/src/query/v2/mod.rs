@@ -3,9 +3,11 @@
 //! read whole visits at a time (`load`) into columns, then evaluated by
 //! `analytics_query::engine`.
 
+mod cache;
 mod load;
 
-pub use load::columns_for;
+pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE};
+pub use load::{columns_for, Loaded};
 
 use crate::store::StoreError;
 use analytics_query::engine;
@@ -16,12 +18,19 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-/// Answers `query` for its site as of `now`, in the site's zone `tz`.
-pub async fn run(db: &DatabaseConnection, query: &Query, tz: Tz, now: DateTime<Utc>) -> Result<Response, StoreError> {
+/// Answers `query` for its site as of `now`, in the site's zone `tz`,
+/// from `cache` when it holds the range.
+pub async fn run(
+    db: &DatabaseConnection,
+    cache: &ColumnCache,
+    query: &Query,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Response, StoreError> {
     let site = query.site_id();
     let first = first_event(db, site).await?;
     let range = query.resolve(now, tz, first);
-    let columns = columns_for(db, site, range).await?;
+    let columns = cache.columns(db, site, range).await?;
     // The range was validated, so an error here is a bug, not the client's.
     engine::evaluate(query, range, tz, &columns).map_err(|e| StoreError::internal(e.to_string()))
 }
