@@ -290,20 +290,148 @@ impl Rows {
     }
 }
 
+/// Events per part below which a query is not split across threads.
+const PART_EVENTS: usize = 250_000;
+
 /// Evaluates `query` over the columns, as `reference::evaluate` over the raw
-/// events they were built from.
+/// events they were built from; on several threads for many events.
 pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Result<Response, EvalError> {
-    evaluate_with(query, range, tz, s, DENSE_CELLS)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let parts = (s.len() / PART_EVENTS).clamp(1, threads);
+    evaluate_with(query, range, tz, s, DENSE_CELLS, parts)
 }
 
-/// `evaluate` with rows in a dense array only up to `dense_cells` (tests
-/// take both ways).
+/// The parts' bounds: about equal, each ending where a visitor does (a
+/// visitor's visits are then all in one part, and parts' distinct visits
+/// and visitors add up).
+fn split(s: &SiteEvents, parts: usize) -> Vec<(usize, usize)> {
+    let n = s.len();
+    let visitor = |i: usize| match s.visit[i] {
+        NONE => NONE,
+        v => s.visit_visitor[v as usize],
+    };
+    let mut bounds = vec![0];
+    for k in 1..parts {
+        let mut b = (n * k / parts).max(*bounds.last().unwrap_or(&0));
+        while b > 0 && b < n && visitor(b) != NONE && visitor(b) == visitor(b - 1) {
+            b += 1;
+        }
+        bounds.push(b);
+    }
+    bounds.push(n);
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// What one part of the events adds up to.
+struct Partial {
+    rows: Rows,
+    single: Acc,
+    total: Acc,
+    buckets: Option<Buckets>,
+}
+
+/// The compiled query, shared by the parts.
+struct Scan<'a> {
+    s: &'a SiteEvents,
+    filters: Vec<Compiled<'a>>,
+    keys: Vec<Key<'a>>,
+    granularity: Option<Granularity>,
+    tz: Tz,
+    range: ResolvedRange,
+    dense_cells: usize,
+}
+
+impl Scan<'_> {
+    fn part(&self, (from, to): (usize, usize)) -> Partial {
+        let s = self.s;
+        let mut buckets = self.granularity.map(|g| Buckets::new(g, self.tz, self.range));
+        let sizes = self
+            .keys
+            .iter()
+            .map(|k| match k {
+                Key::Column(dict, _) => dict.len().max(1),
+                Key::Time => buckets.as_ref().map_or(1, |b| b.labels.len().max(1)),
+            })
+            .collect();
+        let mut rows = Rows::new(sizes, self.dense_cells);
+        // Without dimensions there is one row, even with no events.
+        let mut single = Acc::default();
+        let mut total = Acc::default();
+        let (start, end) = (nanos(self.range.start), nanos(self.range.end));
+        let mut key = vec![0u32; self.keys.len()];
+        for i in from..to {
+            let ts = s.ts[i];
+            if ts < start || ts >= end {
+                continue;
+            }
+            let visit = s.visit[i];
+            if !self.filters.iter().all(|f| f.holds(i, visit)) {
+                continue;
+            }
+            let is_pageview = s.name[i] == s.pageview;
+            total.add(s, is_pageview, visit);
+            if self.keys.is_empty() {
+                single.add(s, is_pageview, visit);
+                continue;
+            }
+            let mut missing = false;
+            for (slot, k) in key.iter_mut().zip(&self.keys) {
+                *slot = match k {
+                    Key::Column(_, source) => source.code(i, visit),
+                    Key::Time => buckets.as_mut().map_or(NONE, |b| b.code(ts)),
+                };
+                missing |= *slot == NONE;
+            }
+            if missing {
+                continue;
+            }
+            rows.get(&key).add(s, is_pageview, visit);
+        }
+        Partial {
+            rows,
+            single,
+            total,
+            buckets,
+        }
+    }
+}
+
+fn add(into: &mut Counts, other: &Counts) {
+    into.visitors += other.visitors;
+    into.visits += other.visits;
+    into.pageviews += other.pageviews;
+    into.visit_pageviews += other.visit_pageviews;
+    into.events += other.events;
+    into.bounced += other.bounced;
+    into.duration_secs += other.duration_secs;
+}
+
+impl Partial {
+    /// Adds another part's counts: its visitors and visits are not this
+    /// part's, so distinct counts add. Time codes go through the labels.
+    fn merge(&mut self, other: Partial, keys: &[Key]) {
+        add(&mut self.single.counts, &other.single.counts);
+        add(&mut self.total.counts, &other.total.counts);
+        for (mut codes, acc) in other.rows.into_rows() {
+            for (code, k) in codes.iter_mut().zip(keys) {
+                if let (Key::Time, Some(mine), Some(theirs)) = (k, self.buckets.as_mut(), other.buckets.as_ref()) {
+                    *code = mine.labels.intern(theirs.labels.text(*code));
+                }
+            }
+            add(&mut self.rows.get(&codes).counts, &acc.counts);
+        }
+    }
+}
+
+/// `evaluate` with rows in a dense array only up to `dense_cells`, over
+/// `parts` threads (tests take every way).
 pub(crate) fn evaluate_with(
     query: &Query,
     range: ResolvedRange,
     tz: Tz,
     s: &SiteEvents,
     dense_cells: usize,
+    parts: usize,
 ) -> Result<Response, EvalError> {
     if range.end < range.start {
         return Err(EvalError::InvalidRange);
@@ -313,9 +441,6 @@ pub(crate) fn evaluate_with(
         d.intern(NO_PROP);
         d
     };
-    let filters: Vec<Compiled> = query.filters().iter().map(|f| compile(s, &none, f)).collect();
-    let granularity = query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz));
-    let mut buckets = granularity.map(|g| Buckets::new(g, tz, range));
     let keys: Vec<Key> = query
         .dimensions()
         .iter()
@@ -331,62 +456,50 @@ pub(crate) fn evaluate_with(
             Dimension::Time(_) => Key::Time,
         })
         .collect();
-
-    let (start, end) = (nanos(range.start), nanos(range.end));
-    let sizes = keys
-        .iter()
-        .map(|k| match k {
-            Key::Column(dict, _) => dict.len().max(1),
-            Key::Time => buckets.as_ref().map_or(1, |b| b.labels.len().max(1)),
+    let scan = Scan {
+        s,
+        filters: query.filters().iter().map(|f| compile(s, &none, f)).collect(),
+        keys,
+        granularity: query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz)),
+        tz,
+        range,
+        dense_cells,
+    };
+    let bounds = split(s, parts.max(1));
+    let mut partials: Vec<Partial> = if bounds.len() == 1 {
+        vec![scan.part(bounds[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let scan = &scan;
+            let handles: Vec<_> = bounds.iter().map(|&b| scope.spawn(move || scan.part(b))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         })
-        .collect();
-    let mut rows = Rows::new(sizes, dense_cells);
-    // Without dimensions there is one row, even with no events.
-    let mut single = Acc::default();
-    let mut total = Acc::default();
-    let mut key = vec![0u32; keys.len()];
-    for i in 0..s.len() {
-        let ts = s.ts[i];
-        if ts < start || ts >= end {
-            continue;
-        }
-        let visit = s.visit[i];
-        if !filters.iter().all(|f| f.holds(i, visit)) {
-            continue;
-        }
-        let is_pageview = s.name[i] == s.pageview;
-        total.add(s, is_pageview, visit);
-        if keys.is_empty() {
-            single.add(s, is_pageview, visit);
-            continue;
-        }
-        let mut missing = false;
-        for (slot, k) in key.iter_mut().zip(&keys) {
-            *slot = match k {
-                Key::Column(_, source) => source.code(i, visit),
-                Key::Time => buckets.as_mut().map_or(NONE, |b| b.code(ts)),
-            };
-            missing |= *slot == NONE;
-        }
-        if missing {
-            continue;
-        }
-        rows.get(&key).add(s, is_pageview, visit);
+    };
+    let mut result = partials.remove(0);
+    for p in partials {
+        result.merge(p, &scan.keys);
     }
 
-    let total_visitors = total.counts.visitors;
+    let keys = &scan.keys;
+    let total_visitors = result.total.counts.visitors;
     let out: Vec<Row> = if keys.is_empty() {
         vec![Row {
-            metrics: single.counts.metrics(query.metrics(), total_visitors),
+            metrics: result.single.counts.metrics(query.metrics(), total_visitors),
             dimensions: Vec::new(),
         }]
     } else {
-        rows.into_rows()
+        let buckets = result.buckets;
+        result
+            .rows
+            .into_rows()
             .map(|(codes, acc)| Row {
                 metrics: acc.counts.metrics(query.metrics(), total_visitors),
                 dimensions: codes
                     .iter()
-                    .zip(&keys)
+                    .zip(keys)
                     .map(|(&c, k)| match k {
                         Key::Column(dict, _) => dict.text(c).to_owned(),
                         Key::Time => buckets.as_ref().map_or("", |b| b.labels.text(c)).to_owned(),
@@ -395,5 +508,5 @@ pub(crate) fn evaluate_with(
             })
             .collect()
     };
-    Ok(respond(query, out, granularity, range, tz))
+    Ok(respond(query, out, scan.granularity, range, tz))
 }

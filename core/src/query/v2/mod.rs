@@ -31,8 +31,14 @@ pub async fn run(
     let first = first_event(db, site).await?;
     let range = query.resolve(now, tz, first);
     let columns = cache.columns(db, site, range).await?;
-    // The range was validated, so an error here is a bug, not the client's.
-    engine::evaluate(query, range, tz, &columns).map_err(|e| StoreError::internal(e.to_string()))
+    // Tens of milliseconds on all cores for a large site: off the async
+    // workers. The range was validated, so an error here is a bug, not the
+    // client's.
+    let query = query.clone();
+    tokio::task::spawn_blocking(move || engine::evaluate(&query, range, tz, &columns))
+        .await
+        .map_err(|e| StoreError::internal(format!("query evaluation stopped: {e}")))?
+        .map_err(|e| StoreError::internal(e.to_string()))
 }
 
 /// When `site`'s first event happened (what the `all` period starts
