@@ -1,21 +1,32 @@
 //! The read API: `GET /stats` (the seed's answer) and the dashboard's
 //! endpoints, public API like it: `/stats/timeseries`, `/stats/breakdown`,
 //! `/stats/live` and `/sites`. Parameters are validated in
-//! `analytics_core::query` and a bad one is a 400 naming it.
+//! `analytics_core::query` and a bad one is a 400 naming it. A site in a
+//! zone other than UTC is answered in its local days and hours
+//! (`analytics_core::query::zoned`).
 
-use crate::auth::Reader;
+use crate::auth::{access_error, Reader};
 use crate::error::ApiError;
 use crate::state::AppState;
+use analytics_core::access::sites as registry;
 use analytics_core::event::FieldError;
 use analytics_core::query::params::Params;
-use analytics_core::query::{breakdown, live, series, sites, stats};
+use analytics_core::query::{breakdown, live, series, sites, stats, zoned};
 use axum::extract::{Query, State};
 use axum::Json;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 fn invalid(details: Vec<FieldError>) -> ApiError {
     ApiError::invalid("invalid stats query", details)
+}
+
+/// The site's zone, when it is not UTC, and its local today (what a
+/// period without dates means there).
+async fn zone(state: &AppState, site: &str) -> Result<Option<(Tz, NaiveDate)>, ApiError> {
+    let tz = registry::timezone(&state.db, site).await.map_err(access_error)?;
+    Ok((tz != chrono_tz::UTC).then(|| (tz, Utc::now().with_timezone(&tz).date_naive())))
 }
 
 pub async fn stats(
@@ -25,6 +36,10 @@ pub async fn stats(
 ) -> Result<Json<stats::Stats>, ApiError> {
     let q = stats::StatsQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
     reader.check(&q.site_id)?;
+    if let Some((tz, today)) = zone(&state, &q.site_id).await? {
+        let q = stats::StatsQuery::parse(&params, today).map_err(invalid)?;
+        return Ok(Json(zoned::stats(&state.db, &state.query_cache, &q, tz).await?));
+    }
     Ok(Json(stats::query(&state.db, &q).await?))
 }
 
@@ -35,6 +50,10 @@ pub async fn timeseries(
 ) -> Result<Json<series::Series>, ApiError> {
     let q = series::SeriesQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
     reader.check(&q.site_id)?;
+    if let Some((tz, today)) = zone(&state, &q.site_id).await? {
+        let q = series::SeriesQuery::parse(&params, today).map_err(invalid)?;
+        return Ok(Json(zoned::series(&state.db, &state.query_cache, &q, tz).await?));
+    }
     Ok(Json(series::series(&state.db, &q).await?))
 }
 
@@ -45,6 +64,10 @@ pub async fn breakdown(
 ) -> Result<Json<breakdown::Breakdown>, ApiError> {
     let q = breakdown::BreakdownQuery::parse(&params, Utc::now().date_naive()).map_err(invalid)?;
     reader.check(&q.site_id)?;
+    if let Some((tz, today)) = zone(&state, &q.site_id).await? {
+        let q = breakdown::BreakdownQuery::parse(&params, today).map_err(invalid)?;
+        return Ok(Json(zoned::breakdown(&state.db, &state.query_cache, &q, tz).await?));
+    }
     Ok(Json(breakdown::breakdown(&state.db, &q).await?))
 }
 

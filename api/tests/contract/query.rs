@@ -1,5 +1,6 @@
 //! `POST /api/v2/query` against the real router: answers in the site's
-//! time zone from events sent through `/events`, every invalid part a 400
+//! time zone from events sent through `/events` (and `/stats*` in its local
+//! days and hours), every invalid part a 400
 //! naming it, and the read keys' rules (embedded mode off loopback).
 
 use analytics_core::access::{keys, sites};
@@ -94,6 +95,41 @@ async fn answers_in_the_site_zone_and_names_every_invalid_part() {
         (status, v["results"].clone()),
         (200, json!([{"dimensions": ["/pricing"], "metrics": [1, 100.0]}])),
         "{v}"
+    );
+
+    // /stats and its series count Kathmandu's days and hours too.
+    let get = |path: String| {
+        let c = c.clone();
+        async move {
+            c.get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let day = get("/stats?site_id=ktm&date=2025-11-15".into()).await;
+    assert_eq!(
+        (day["total_views"].clone(), day["unique_users"].clone()),
+        (json!(1), json!(1)),
+        "{day}"
+    );
+    let day = get("/stats?site_id=ktm&date=2025-11-14".into()).await;
+    assert_eq!(
+        (day["total_views"].clone(), day["top_paths"][0]["path"].clone()),
+        (json!(2), json!("/")),
+        "{day}"
+    );
+    let series = get("/stats/timeseries?site_id=ktm&date=2025-11-15".into()).await;
+    assert_eq!(series["points"][0]["start"], json!("2025-11-14T18:15:00Z"), "{series}");
+    assert_eq!(series["points"][0]["views"], json!(1), "{series}");
+    let rows = get("/stats/breakdown?site_id=ktm&date=2025-11-14&by=path".into()).await;
+    assert_eq!(
+        rows["rows"],
+        json!([{"key": "/", "count": 1}, {"key": "/pricing", "count": 1}]),
+        "{rows}"
     );
 
     // Every problem at once, each named by its path.

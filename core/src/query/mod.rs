@@ -1,7 +1,8 @@
 //! Answers. From the rollups, never from raw events: `/stats` (`stats`),
 //! the dashboard's series, breakdowns, sites and live count, with one way
 //! to parse parameters (`params`) and to read the weekly caches (`weeks`).
-//! From the raw events: the Stats API v2 query (`v2`).
+//! From the raw events: the Stats API v2 query (`v2`), and the answers
+//! above for a site whose zone is not UTC (`zoned`).
 
 pub mod breakdown;
 pub mod live;
@@ -13,3 +14,4 @@ pub mod stats;
 mod test_support;
 pub mod v2;
 mod weeks;
+pub mod zoned;

@@ -11,6 +11,7 @@ mod retention;
 mod timestamps;
 mod user_sets_writers;
 mod week_rollups;
+mod zoned;
 
 use sea_orm::DatabaseConnection;
 

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Map, Value};
 
-const SITE: &str = "shop";
+pub const SITE: &str = "shop";
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -25,7 +25,7 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// The event the store is given for a reference event (whose visitor is
 /// named as the store names it: `u:` a user id, `c:` a cookieless id).
-fn stored(e: &RawEvent) -> Event {
+pub fn stored(e: &RawEvent) -> Event {
     let (user_id, visitor_id) = match e.visitor.as_deref().and_then(|v| v.split_once(':')) {
         Some(("u", user)) => (user.to_string(), None),
         Some(("c", id)) => (String::new(), Some(id.parse().unwrap())),
@@ -62,7 +62,7 @@ fn stored(e: &RawEvent) -> Event {
     }
 }
 
-async fn write_shuffled(db: &DatabaseConnection, rng: &mut ChaCha8Rng, events: &[Event]) {
+pub async fn write_shuffled(db: &DatabaseConnection, rng: &mut ChaCha8Rng, events: &[Event]) {
     let mut order = events.to_vec();
     order.shuffle(rng);
     let writer = Writer::open(db).unwrap();

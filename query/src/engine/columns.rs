@@ -120,6 +120,8 @@ pub struct SiteEvents {
     pub hostnames: Dict,
     /// The code of `page_view` in `names`.
     pub pageview: u32,
+    /// The visitors' names, by the codes in `visit_visitor`.
+    pub visitors: Dict,
 
     pub visit_visitor: Vec<u32>,
     pub visit_entry: Vec<u32>,
@@ -166,6 +168,7 @@ impl SiteEvents {
             + props
             + visits
             + attributes
+            + self.visitors.heap_bytes()
             + self.names.heap_bytes()
             + self.paths.heap_bytes()
             + self.hostnames.heap_bytes()
@@ -358,6 +361,7 @@ impl Builder {
                 column.values[position[i as usize] as usize] = code;
             }
         }
+        out.visitors = self.visitors;
         out.names = self.names;
         out.paths = self.paths;
         out.hostnames = self.hostnames;
