@@ -204,6 +204,12 @@ pub struct ApiConfig {
     /// filter of a dashboard); 0 keeps none.
     #[arg(long, env = "QUERY_CACHE_MB", value_name = "QUERY_CACHE_MB", default_value_t = 128)]
     pub query_cache_mb: usize,
+
+    /// The most raw events one `/api/v2/query` (or a zoned `/stats`) may
+    /// read: about 80 bytes each while its columns are built. A range
+    /// holding more is a 400 naming `date_range`.
+    #[arg(long, env = "QUERY_MAX_EVENTS", value_name = "QUERY_MAX_EVENTS", default_value_t = analytics_core::query::v2::DEFAULT_MAX_EVENTS)]
+    pub query_max_events: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -146,3 +146,17 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<analytics_core::query::v2::QueryError> for ApiError {
+    /// Too many events for one read is the client's range: a 400 naming
+    /// it. The store's failures as ever.
+    fn from(e: analytics_core::query::v2::QueryError) -> Self {
+        use analytics_core::query::v2::QueryError;
+        match e {
+            QueryError::TooLarge { .. } => {
+                Self::invalid("query too large", vec![FieldError::new("date_range", e.to_string())])
+            }
+            QueryError::Store(e) => e.into(),
+        }
+    }
+}

@@ -195,6 +195,7 @@ impl Application {
             query_cache: analytics_core::query::v2::ColumnCache::new(
                 cfg.query_cache_mb.saturating_mul(1 << 20),
                 analytics_core::query::v2::DEFAULT_MAX_AGE,
+                cfg.query_max_events,
             ),
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());

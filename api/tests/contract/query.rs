@@ -194,3 +194,52 @@ async fn reads_need_a_key_for_the_site() {
     );
     api.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_range_holding_more_events_than_a_query_may_read_is_a_400() {
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    let api = Running::api(&[("database-url", &url), ("query-max-events", "2")]).await;
+    let (c, base) = (reqwest::Client::new(), api.base.as_str());
+    for (i, ts) in ["2025-11-14T12:00:00Z", "2025-11-14T12:10:00Z", "2025-11-14T12:20:00Z"]
+        .iter()
+        .enumerate()
+    {
+        let r = c
+            .post(format!("{base}/events"))
+            .json(&event("big", &format!("u{i}"), "/", ts))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let body = json!({"site_id": "big", "metrics": ["events"], "date_range": ["2025-11-14", "2025-11-14"]});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, v) = query(&c, base, &body, None).await;
+        if status == 400 {
+            assert_eq!(v["details"][0]["field"], "date_range", "{v}");
+            assert!(
+                v["details"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("QUERY_MAX_EVENTS"),
+                "{v}"
+            );
+            break;
+        }
+        // Until the third event is stored, two fit.
+        assert_eq!(status, 200, "{v}");
+        assert!(Instant::now() < deadline, "never refused: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A range with fewer events is answered.
+    let (status, v) = query(
+        &c,
+        base,
+        &json!({"site_id": "big", "metrics": ["events"], "date_range": ["2025-11-15", "2025-11-15"]}),
+        None,
+    )
+    .await;
+    assert_eq!((status, v["results"][0]["metrics"][0].clone()), (200, json!(0)), "{v}");
+    api.shutdown().await;
+}

@@ -9,9 +9,8 @@ use super::breakdown::{Breakdown, BreakdownQuery, Dimension, Row};
 use super::params::previous_period;
 use super::series::{Interval, Point, Series, SeriesQuery};
 use super::stats::{PeriodTotals, Stats, StatsQuery};
-use super::v2::ColumnCache;
+use super::v2::{ColumnCache, QueryError};
 use crate::codec::path_pack::PathViews;
-use crate::store::StoreError;
 use analytics_query::engine::{nanos, SiteEvents, NONE};
 use analytics_query::time::local_day_start;
 use analytics_query::ResolvedRange;
@@ -93,7 +92,7 @@ fn top_paths(s: &SiteEvents, range: ResolvedRange, limit: u32) -> Vec<PathViews>
     rows
 }
 
-pub async fn stats(db: &DatabaseConnection, cache: &ColumnCache, q: &StatsQuery, tz: Tz) -> Result<Stats, StoreError> {
+pub async fn stats(db: &DatabaseConnection, cache: &ColumnCache, q: &StatsQuery, tz: Tz) -> Result<Stats, QueryError> {
     let (prev_from, prev_to) = previous_period(q.from, q.to);
     let first = if q.compare { prev_from } else { q.from };
     let s = cache.columns(db, &q.site_id, days(tz, first, q.to)).await?;
@@ -147,7 +146,7 @@ pub async fn series(
     cache: &ColumnCache,
     q: &SeriesQuery,
     tz: Tz,
-) -> Result<Series, StoreError> {
+) -> Result<Series, QueryError> {
     let range = days(tz, q.from, q.to);
     let s = cache.columns(db, &q.site_id, range).await?;
     let is_user = users(&s);
@@ -190,7 +189,7 @@ pub async fn breakdown(
     cache: &ColumnCache,
     q: &BreakdownQuery,
     tz: Tz,
-) -> Result<Breakdown, StoreError> {
+) -> Result<Breakdown, QueryError> {
     let range = days(tz, q.from, q.to);
     let s = cache.columns(db, &q.site_id, range).await?;
     let mut counts: HashMap<u32, i64> = HashMap::new();

@@ -86,8 +86,8 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
         .iter()
         .all(|e| stored(e).context.get(ContextField::Country) == e.country));
     all.shuffle(&mut rng);
-    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE);
-    let uncached = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE);
+    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+    let uncached = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
     let zones: [Tz; 4] = [
         chrono_tz::UTC,
         chrono_tz::Europe::Berlin,
@@ -193,7 +193,7 @@ async fn a_visit_reaching_far_before_the_range_is_read_whole() {
         let query = Query::parse(&json!({"site_id": SITE, "metrics": ["visits", "visit_duration"],
             "dimensions": ["visit:entry_page"], "date_range": ["2024-06-02", "2024-06-02"]}))
         .unwrap();
-        let cache = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE);
+        let cache = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
         let got = v2::run(&db, &cache, &query, chrono_tz::UTC, at("2024-06-03T00:00:00Z"))
             .await
             .unwrap()
@@ -232,7 +232,7 @@ async fn a_deletion_then_as_many_new_events_is_not_answered_from_the_cache() {
             "date_range": ["2024-06-01", "2024-06-01"]}),
         )
         .unwrap();
-        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE);
+        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
         let now = at("2024-06-02T00:00:00Z");
         let ask = || async {
             v2::run(&db, &cache, &query, chrono_tz::UTC, now)

@@ -50,7 +50,7 @@ async fn check(db: &DatabaseConnection, seed: u64) -> usize {
     let start: DateTime<Utc> = "2024-10-26T00:00:00Z".parse().unwrap(); // Europe's clocks go back on the 27th
     let events = random::events(&mut rng, start, 300);
     write_shuffled(db, &mut rng, &events.iter().map(stored).collect::<Vec<_>>()).await;
-    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE);
+    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
     let mut checked = 0;
     for _ in 0..25 {
         let tz: Tz = [

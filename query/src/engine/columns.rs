@@ -128,8 +128,13 @@ pub struct SiteEvents {
     pub visit_exit: Vec<u32>,
     pub visit_bounced: Vec<bool>,
     pub visit_duration: Vec<u64>,
-    /// One column per `ATTRIBUTES`, with its dictionary.
-    pub visit_attributes: Vec<(Dict, Vec<u32>)>,
+    /// One dictionary per `ATTRIBUTES`.
+    pub attribute_dicts: Vec<Dict>,
+    /// Every distinct combination of the 14 attribute codes (visits share
+    /// them: a source, browser, OS, device and country recur together).
+    pub tuples: Vec<[u32; 14]>,
+    /// Each visit's combination, in `tuples`.
+    pub visit_tuple: Vec<u32>,
 }
 
 impl SiteEvents {
@@ -159,11 +164,9 @@ impl SiteEvents {
             + codes(&self.visit_exit)
             + self.visit_bounced.len()
             + self.visit_duration.len() * 8;
-        let attributes: usize = self
-            .visit_attributes
-            .iter()
-            .map(|(d, c)| codes(c) + d.heap_bytes())
-            .sum();
+        let attributes: usize = codes(&self.visit_tuple)
+            + self.tuples.len() * 56
+            + self.attribute_dicts.iter().map(Dict::heap_bytes).sum::<usize>();
         events
             + props
             + visits
@@ -174,15 +177,21 @@ impl SiteEvents {
             + self.hostnames.heap_bytes()
     }
 
-    /// The dictionary and per-visit codes of a visit dimension.
-    pub fn visit_column(&self, d: VisitDimension) -> (&Dict, &[u32]) {
+    /// The dictionary of a visit dimension and where a visit's code is.
+    pub fn visit_column(&self, d: VisitDimension) -> (&Dict, VisitCodes<'_>) {
         match d {
-            VisitDimension::EntryPage => (&self.paths, &self.visit_entry),
-            VisitDimension::ExitPage => (&self.paths, &self.visit_exit),
+            VisitDimension::EntryPage => (&self.paths, VisitCodes::Direct(&self.visit_entry)),
+            VisitDimension::ExitPage => (&self.paths, VisitCodes::Direct(&self.visit_exit)),
             other => {
                 let k = ATTRIBUTES.iter().position(|a| *a == other).unwrap_or(0);
-                let (dict, codes) = &self.visit_attributes[k];
-                (dict, codes)
+                (
+                    &self.attribute_dicts[k],
+                    VisitCodes::Tuple {
+                        visit_tuple: &self.visit_tuple,
+                        tuples: &self.tuples,
+                        k,
+                    },
+                )
             }
         }
     }
@@ -196,6 +205,29 @@ impl SiteEvents {
     }
 }
 
+/// Where a visit dimension's code of a visit is.
+#[derive(Debug, Clone, Copy)]
+pub enum VisitCodes<'a> {
+    /// One code per visit.
+    Direct(&'a [u32]),
+    /// Attribute `k` of the visit's combination.
+    Tuple {
+        visit_tuple: &'a [u32],
+        tuples: &'a [[u32; 14]],
+        k: usize,
+    },
+}
+
+impl VisitCodes<'_> {
+    #[inline]
+    pub fn code(self, visit: usize) -> u32 {
+        match self {
+            VisitCodes::Direct(codes) => codes[visit],
+            VisitCodes::Tuple { visit_tuple, tuples, k } => tuples[visit_tuple[visit] as usize][k],
+        }
+    }
+}
+
 /// One event before ordering.
 struct Pending {
     id: u128,
@@ -204,7 +236,8 @@ struct Pending {
     name: u32,
     path: u32,
     hostname: u32,
-    attributes: [u32; 14],
+    /// The event's attribute combination.
+    tuple: u32,
 }
 
 /// Collects raw events one at a time (the texts are interned, the event
@@ -221,6 +254,8 @@ pub struct Builder {
     paths: Dict,
     hostnames: Dict,
     attributes: Vec<Dict>,
+    tuples: HashMap<[u32; 14], u32>,
+    tuple_list: Vec<[u32; 14]>,
 }
 
 /// Nanoseconds since the epoch, saturated (events outside 1677–2262
@@ -238,7 +273,16 @@ impl Builder {
         }
         let index = u32::try_from(self.pending.len()).unwrap_or(NONE);
         let texts = attribute_texts(e);
-        let attributes = std::array::from_fn(|k| self.attributes[k].intern(texts[k]));
+        let attributes: [u32; 14] = std::array::from_fn(|k| self.attributes[k].intern(texts[k]));
+        let tuple = match self.tuples.get(&attributes) {
+            Some(&t) => t,
+            None => {
+                let t = u32::try_from(self.tuple_list.len()).unwrap_or(NONE - 1);
+                self.tuple_list.push(attributes);
+                self.tuples.insert(attributes, t);
+                t
+            }
+        };
         for (key, value) in &e.props {
             let key = self.prop_keys.intern(key);
             self.props.push((index, key, self.prop_values.intern(value)));
@@ -251,7 +295,7 @@ impl Builder {
             name: self.names.intern(&e.name),
             path: self.paths.intern(&e.path),
             hostname: self.hostnames.intern(&e.hostname),
-            attributes,
+            tuple,
         });
         visitor
     }
@@ -289,7 +333,6 @@ impl Builder {
             hostname: Vec::with_capacity(n),
             visit: Vec::with_capacity(n),
             pageview,
-            visit_attributes: self.attributes.iter().map(|d| (d.clone(), Vec::new())).collect(),
             ..SiteEvents::default()
         };
         // Where each pending event landed, for the props.
@@ -315,9 +358,7 @@ impl Builder {
                     out.visit_exit.push(NONE);
                     out.visit_bounced.push(true);
                     out.visit_duration.push(0);
-                    for (k, (_, codes)) in out.visit_attributes.iter_mut().enumerate() {
-                        codes.push(p.attributes[k]);
-                    }
+                    out.visit_tuple.push(p.tuple);
                     v
                 }
             };
@@ -340,9 +381,8 @@ impl Builder {
                 out.visit_duration[v] = ((p.ts - out.ts[visit_first]) / 1_000_000_000) as u64;
             }
         }
-        for (k, (dict, _)) in out.visit_attributes.iter_mut().enumerate() {
-            *dict = std::mem::take(&mut self.attributes[k]);
-        }
+        out.attribute_dicts = std::mem::take(&mut self.attributes);
+        out.tuples = std::mem::take(&mut self.tuple_list);
         // One column per property key, `(none)` where the event lacks it.
         for key in self.prop_keys.texts() {
             let mut dict = Dict::default();

@@ -4,7 +4,7 @@
 //! visit, so "distinct visitors" and "distinct visits" of a row are
 //! counted by remembering the last one seen in it.
 
-use super::columns::{nanos, Dict, SiteEvents, NONE};
+use super::columns::{nanos, Dict, SiteEvents, VisitCodes, NONE};
 use crate::dimension::{Dimension, EventDimension};
 use crate::filter::{Condition, Filter, FilterDimension};
 use crate::reference::{respond, Counts, EvalError, Response, Row, NO_PROP};
@@ -20,7 +20,7 @@ enum Source<'a> {
     /// Per event.
     Event(&'a [u32]),
     /// Per visit, through the event's visit.
-    Visit(&'a [u32]),
+    Visit(VisitCodes<'a>),
     /// The same for every event (a property no event has: `(none)`).
     Constant(u32),
 }
@@ -30,7 +30,7 @@ impl Source<'_> {
     fn code(self, event: usize, visit: u32) -> u32 {
         match self {
             Source::Event(codes) => codes[event],
-            Source::Visit(codes) if visit != NONE => codes[visit as usize],
+            Source::Visit(codes) if visit != NONE => codes.code(visit as usize),
             Source::Visit(_) => NONE,
             Source::Constant(c) => c,
         }

@@ -6,7 +6,7 @@
 mod columns;
 mod eval;
 
-pub use columns::{nanos, Builder, Dict, PropColumn, SiteEvents, NONE};
+pub use columns::{nanos, Builder, Dict, PropColumn, SiteEvents, VisitCodes, NONE};
 pub use eval::evaluate;
 #[cfg(test)]
 pub(crate) use eval::evaluate_with;

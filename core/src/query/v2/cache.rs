@@ -16,6 +16,7 @@
 //! Entries are dropped least recently used first past a memory budget.
 
 use super::load::{columns_for, Loaded};
+use super::QueryError;
 use crate::store::StoreError;
 use analytics_query::engine::SiteEvents;
 use analytics_query::time::ResolvedRange;
@@ -61,16 +62,19 @@ pub struct CacheStats {
 pub struct ColumnCache {
     budget: usize,
     max_age: std::time::Duration,
+    max_events: usize,
     state: Mutex<(Vec<Entry>, CacheStats)>,
 }
 
 impl ColumnCache {
     /// `budget_bytes`: the columns' memory kept at most (0: nothing kept);
-    /// `max_age`: how long an entry may answer at all.
-    pub fn new(budget_bytes: usize, max_age: std::time::Duration) -> Self {
+    /// `max_age`: how long an entry may answer at all; `max_events`: the
+    /// most events one read may hold.
+    pub fn new(budget_bytes: usize, max_age: std::time::Duration, max_events: usize) -> Self {
         Self {
             budget: budget_bytes,
             max_age,
+            max_events,
             state: Mutex::new((Vec::new(), CacheStats::default())),
         }
     }
@@ -87,7 +91,7 @@ impl ColumnCache {
         db: &DatabaseConnection,
         site: &str,
         range: ResolvedRange,
-    ) -> Result<Arc<SiteEvents>, StoreError> {
+    ) -> Result<Arc<SiteEvents>, QueryError> {
         let candidate = self.lock(|entries, _| {
             entries
                 .iter()
@@ -114,7 +118,7 @@ impl ColumnCache {
         } else {
             self.lock(|_, stats| stats.misses += 1);
         }
-        let (loaded, fingerprint) = read(db, site, range).await?;
+        let (loaded, fingerprint) = read(db, site, range, self.max_events).await?;
         let columns = Arc::new(loaded.columns);
         let bytes = columns.heap_bytes();
         if bytes <= self.budget {
@@ -156,7 +160,12 @@ impl ColumnCache {
 }
 
 /// The columns and their snapshot's fingerprint, read in one snapshot.
-async fn read(db: &DatabaseConnection, site: &str, range: ResolvedRange) -> Result<(Loaded, Fingerprint), StoreError> {
+async fn read(
+    db: &DatabaseConnection,
+    site: &str,
+    range: ResolvedRange,
+    max_events: usize,
+) -> Result<(Loaded, Fingerprint), QueryError> {
     let txn = match db.get_database_backend() {
         DbBackend::Postgres => {
             db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
@@ -165,7 +174,7 @@ async fn read(db: &DatabaseConnection, site: &str, range: ResolvedRange) -> Resu
         // A SQLite read transaction is a snapshot once it has read.
         _ => db.begin().await?,
     };
-    let loaded = columns_for(&txn, site, range).await?;
+    let loaded = columns_for(&txn, site, range, max_events).await?;
     let fingerprint = fingerprint(&txn, site, loaded.low, loaded.high).await?;
     txn.commit().await?;
     Ok((loaded, fingerprint))
@@ -221,3 +230,7 @@ async fn fingerprint<C: ConnectionTrait>(
 /// Entries older than this are read again, whatever their fingerprint
 /// (retention prunes raw events without a trace in the counts).
 pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The most events one read holds by default (`QUERY_MAX_EVENTS`): about
+/// 80 bytes each while the columns are built.
+pub const DEFAULT_MAX_EVENTS: usize = 3_000_000;

@@ -12,6 +12,7 @@
 //! so every visit that touches the range is complete. Visits wholly in the
 //! margins may be cut; no answer reads them.
 
+use super::QueryError;
 use crate::store::StoreError;
 use analytics_query::engine::{nanos, Builder, SiteEvents, NONE};
 use analytics_query::reference::{RawEvent, VISIT_TIMEOUT};
@@ -72,13 +73,17 @@ struct Collect {
     builder: Builder,
     extents: Vec<Extent>,
     range: (i64, i64),
+    max_events: usize,
 }
 
 impl Collect {
-    fn add(&mut self, e: &RawEvent) {
+    fn add(&mut self, e: &RawEvent) -> Result<(), QueryError> {
+        if self.builder.len() >= self.max_events {
+            return Err(QueryError::TooLarge { max: self.max_events });
+        }
         let visitor = self.builder.push(e);
         if visitor == NONE {
-            return;
+            return Ok(());
         }
         let ts = nanos(e.timestamp);
         let v = visitor as usize;
@@ -96,6 +101,7 @@ impl Collect {
         x.first = x.first.min(ts);
         x.last = x.last.max(ts);
         x.in_range |= self.range.0 <= ts && ts < self.range.1;
+        Ok(())
     }
 
     /// The visitors with an event in the range whose loaded events come
@@ -130,12 +136,18 @@ pub struct Loaded {
 /// The columns of the events of `site` that a query over `range` reads
 /// (see the module). Run in one snapshot (a transaction) for a read that
 /// is consistent with itself.
-pub async fn columns_for<C: StreamTrait>(db: &C, site: &str, range: ResolvedRange) -> Result<Loaded, StoreError> {
+pub async fn columns_for<C: StreamTrait>(
+    db: &C,
+    site: &str,
+    range: ResolvedRange,
+    max_events: usize,
+) -> Result<Loaded, QueryError> {
     let (mut low, mut high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
     let mut collect = Collect {
         builder: Builder::default(),
         extents: Vec::new(),
         range: (nanos(range.start), nanos(range.end)),
+        max_events,
     };
     fetch(db, site, low, high, None, &mut collect).await?;
     let mut step = FIRST_STEP;
@@ -192,7 +204,7 @@ async fn fetch<C: StreamTrait>(
     to: DateTime<Utc>,
     visitors: Option<&[VisitorKey]>,
     collect: &mut Collect,
-) -> Result<(), StoreError> {
+) -> Result<(), QueryError> {
     let base = format!("SELECT {COLUMNS} FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp <= $3");
     let Some(visitors) = visitors else {
         let values: Vec<Value> = vec![site.into(), from.into(), to.into()];
@@ -226,13 +238,13 @@ async fn fetch<C: StreamTrait>(
 }
 
 /// Streams the rows into `collect`: a large range is never held as rows.
-async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), StoreError> {
+async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), QueryError> {
     let rows = db
         .stream_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
         .await?;
     let mut rows = std::pin::pin!(rows);
     while let Some(row) = rows.try_next().await? {
-        collect.add(&decode(&row)?);
+        collect.add(&decode(&row)?)?;
     }
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! `analytics_query::engine`.
 
 mod cache;
+mod error;
 mod load;
 
-pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE};
+pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE, DEFAULT_MAX_EVENTS};
+pub use error::QueryError;
 pub use load::{columns_for, Loaded};
 
 use crate::store::StoreError;
@@ -26,7 +28,7 @@ pub async fn run(
     query: &Query,
     tz: Tz,
     now: DateTime<Utc>,
-) -> Result<Response, StoreError> {
+) -> Result<Response, QueryError> {
     let site = query.site_id();
     let first = first_event(db, site).await?;
     let range = query.resolve(now, tz, first);
@@ -38,7 +40,7 @@ pub async fn run(
     tokio::task::spawn_blocking(move || engine::evaluate(&query, range, tz, &columns))
         .await
         .map_err(|e| StoreError::internal(format!("query evaluation stopped: {e}")))?
-        .map_err(|e| StoreError::internal(e.to_string()))
+        .map_err(|e| QueryError::Store(StoreError::internal(e.to_string())))
 }
 
 /// When `site`'s first event happened (what the `all` period starts
