@@ -1,6 +1,7 @@
-// The dashboard: reads the public stats API and keeps its state (site,
-// period) in the URL so a view can be shared or reloaded. Where reads need a
-// key, any 401 sends the browser to the api's /login page.
+// The dashboard: reads the public stats API (/stats…) and the Stats API v2
+// (POST /api/v2/query) and keeps its state (site, period, filters) in the URL
+// so a view can be shared or reloaded. Where reads need a key, any 401 sends
+// the browser to the api's /login page.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -15,7 +16,59 @@ const PERIODS = {
   custom: 'Custom range',
 };
 const fmt = new Intl.NumberFormat('en-US');
+const fmt2 = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 const $ = (id) => document.getElementById(id);
+
+// The dimensions a click on a panel row can filter by: their name in the URL
+// (`?source=Google&browser=Firefox`) and on a chip.
+export const DIMENSIONS = {
+  'visit:source': { key: 'source', label: 'Source' },
+  'visit:channel': { key: 'channel', label: 'Channel' },
+  'visit:utm_source': { key: 'utm_source', label: 'UTM source' },
+  'visit:utm_medium': { key: 'utm_medium', label: 'UTM medium' },
+  'visit:utm_campaign': { key: 'utm_campaign', label: 'UTM campaign' },
+  'event:page': { key: 'page', label: 'Page' },
+  'visit:entry_page': { key: 'entry_page', label: 'Entry page' },
+  'visit:exit_page': { key: 'exit_page', label: 'Exit page' },
+  'visit:country': { key: 'country', label: 'Country' },
+  'visit:browser': { key: 'browser', label: 'Browser' },
+  'visit:os': { key: 'os', label: 'OS' },
+  'visit:device': { key: 'device', label: 'Device' },
+};
+const BY_KEY = Object.fromEntries(Object.entries(DIMENSIONS).map(([dim, d]) => [d.key, dim]));
+// UTM tabs leave out visits without a campaign (an empty value), as Plausible does.
+const NON_EMPTY = new Set(['visit:utm_source', 'visit:utm_medium', 'visit:utm_campaign']);
+export const PANELS = [
+  { id: 'sources', title: 'Sources', tabs: [['visit:source', 'Source'], ['visit:channel', 'Channel'], ['visit:utm_source', 'UTM source'], ['visit:utm_medium', 'UTM medium'], ['visit:utm_campaign', 'UTM campaign']] },
+  { id: 'pages', title: 'Pages', tabs: [['event:page', 'Top pages'], ['visit:entry_page', 'Entry pages'], ['visit:exit_page', 'Exit pages']] },
+  { id: 'locations', title: 'Locations', tabs: [['visit:country', 'Countries']] },
+  { id: 'devices', title: 'Devices', tabs: [['visit:browser', 'Browser'], ['visit:os', 'OS'], ['visit:device', 'Device']] },
+];
+const PANEL_ROWS = 10;
+const TILE_METRICS = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration'];
+
+// "1m 5s", "42s", "1h 3m".
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+const regionNames = typeof Intl.DisplayNames === 'function' ? new Intl.DisplayNames(['en'], { type: 'region' }) : null;
+function countryName(code) {
+  try { return (regionNames && regionNames.of(code)) || code; } catch { return code; }
+}
+// A two-letter code as its flag (regional indicator symbols).
+const flag = (code) => (/^[A-Z]{2}$/.test(code) ? String.fromCodePoint(...[...code].map((c) => 0x1f1a5 + c.charCodeAt(0))) : '');
+
+// How a dimension's value reads on a row or a chip.
+export function valueLabel(dim, value) {
+  if (value === '') return dim === 'visit:country' ? '(unknown)' : '(none)';
+  if (dim === 'visit:country') return countryName(value);
+  if (dim === 'visit:device') return value.charAt(0).toUpperCase() + value.slice(1);
+  return value;
+}
 
 // Days are UTC dates everywhere in the platform.
 const isoDay = (d) => d.toISOString().slice(0, 10);
@@ -41,7 +94,13 @@ export function resolvePeriod(period, from, to, today) {
 function readUrl() {
   const p = new URLSearchParams(location.search);
   const period = PERIODS[p.get('period')] ? p.get('period') : 'today';
-  return { site: p.get('site') || '', period, from: p.get('from') || '', to: p.get('to') || '' };
+  // One `is` filter per dimension, in the order they were added.
+  const filters = [];
+  for (const [key, value] of p) {
+    const dim = BY_KEY[key];
+    if (dim && !filters.some((f) => f.dim === dim)) filters.push({ dim, value });
+  }
+  return { site: p.get('site') || '', period, from: p.get('from') || '', to: p.get('to') || '', filters };
 }
 
 function writeUrl(state, push) {
@@ -52,6 +111,7 @@ function writeUrl(state, push) {
     p.set('from', state.from);
     p.set('to', state.to);
   }
+  for (const f of state.filters) p.append(DIMENSIONS[f.dim].key, f.value);
   const url = `${location.pathname}?${p}`;
   if (url !== `${location.pathname}${location.search}`) {
     history[push ? 'pushState' : 'replaceState'](null, '', url);
@@ -69,9 +129,11 @@ function toLogin() {
   location.assign('/login');
 }
 
-async function api(path, params) {
+async function api(path, params, payload) {
   if (leaving) throw new LoggedOut('going to /login');
-  const r = await fetch(`${path}?${new URLSearchParams(params)}`, { headers: { accept: 'application/json' } });
+  const r = payload === undefined
+    ? await fetch(`${path}?${new URLSearchParams(params)}`, { headers: { accept: 'application/json' } })
+    : await fetch(path, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(payload) });
   // Read first even on a 401: leaving with the body unread aborts it.
   const body = await r.json().catch(() => ({}));
   if (r.status === 401) {
@@ -103,6 +165,10 @@ let state = readUrl();
 let generation = 0;
 let chart = null;
 let liveTimer = null;
+// Each panel's chosen tab (a dimension), and the date range on screen.
+const panelTab = Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]]));
+const panelGeneration = {};
+let dateRange = null;
 
 function showError(message) {
   const el = $('error');
@@ -166,13 +232,28 @@ function axisLabel(ts, hourly) {
   return iso.slice(11, 13) === '00' ? `${iso.slice(5, 10)} 00:00` : iso.slice(11, 16);
 }
 
-function drawChart(series) {
+// The bucket label the Stats API v2 gives the same hour or day (its wall
+// clock in the site's time zone; for a UTC site the same instant).
+function bucketLabel(start, hourly) {
+  const iso = new Date(start).toISOString();
+  return hourly ? `${iso.slice(0, 10)} ${iso.slice(11, 13)}:00:00` : iso.slice(0, 10);
+}
+
+function drawChart(series, visitors) {
   const hourly = series.interval === 'hour';
   const xs = series.points.map((p) => Date.parse(p.start) / 1000);
-  const data = [xs, series.points.map((p) => p.views), series.points.map((p) => p.unique_users)];
+  const perBucket = new Map(visitors.results.map((r) => [r.dimensions[0], r.metrics[0]]));
+  const data = [
+    xs,
+    series.points.map((p) => p.views),
+    series.points.map((p) => p.unique_users),
+    series.points.map((p) => perBucket.get(bucketLabel(p.start, hourly)) || 0),
+  ];
   const el = $('chart');
   const totalViews = data[1].reduce((a, b) => a + b, 0);
-  el.setAttribute('aria-label', `${hourly ? 'Hourly' : 'Daily'} page views and unique users, ${series.points.length} points, ${fmt.format(totalViews)} views in all`);
+  const visitorsLabel = state.filters.length ? 'Visitors (filtered)' : 'Visitors';
+  el.setAttribute('aria-label', `${hourly ? 'Hourly' : 'Daily'} page views, unique users and ${visitorsLabel.toLowerCase()}, ${series.points.length} points, ${fmt.format(totalViews)} views in all`);
+  el.dataset.visitors = data[3].join(',');
   if (chart) chart.destroy();
   chart = new uPlot({
     ...chartSize(),
@@ -189,8 +270,159 @@ function drawChart(series) {
       { label: hourly ? 'Hour (UTC)' : 'Day (UTC)', value: hourly ? '{YYYY}-{MM}-{DD} {HH}:00' : '{YYYY}-{MM}-{DD}' },
       { label: 'Views', stroke: '#1f5fbf', width: 2, fill: 'rgba(31,95,191,0.08)', points: { show: xs.length <= 60 } },
       { label: 'Unique users', stroke: '#b3361d', width: 2, dash: [6, 4], points: { show: xs.length <= 60 } },
+      { label: visitorsLabel, stroke: '#1d6b2f', width: 2, dash: [2, 3], points: { show: xs.length <= 60 } },
     ],
   }, data, el);
+}
+
+// ---- the Stats API v2: visit tiles, the Visitors line, panels, filters ----
+
+const v2 = (body) => api('/api/v2/query', {}, { site_id: state.site, date_range: dateRange, ...body });
+const v2Filters = (extra = []) => [...state.filters.map((f) => ['is', f.dim, [f.value]]), ...extra];
+const filterText = (f) => `${DIMENSIONS[f.dim].label} is ${valueLabel(f.dim, f.value)}`;
+
+function setValue(id, value, text) {
+  const el = $(id).querySelector('.value');
+  el.textContent = text;
+  el.dataset.value = String(value);
+}
+
+function setVisitTiles(res) {
+  const m = Object.fromEntries(TILE_METRICS.map((k, i) => [k, res.results[0]?.metrics[i] ?? 0]));
+  setValue('tile-visitors', m.visitors, fmt.format(m.visitors));
+  setValue('tile-visits', m.visits, fmt.format(m.visits));
+  setValue('tile-pageviews', m.pageviews, fmt.format(m.pageviews));
+  setValue('tile-views-per-visit', m.views_per_visit, fmt2.format(m.views_per_visit));
+  setValue('tile-bounce-rate', m.bounce_rate, `${fmt.format(m.bounce_rate)}%`);
+  setValue('tile-visit-duration', m.visit_duration, formatDuration(m.visit_duration));
+}
+
+function panelQuery(panel) {
+  const dim = panelTab[panel.id];
+  return v2({
+    metrics: ['visitors', 'percentage'],
+    dimensions: [dim],
+    filters: v2Filters(NON_EMPTY.has(dim) ? [['is_not', dim, ['']]] : []),
+    order_by: [['visitors', 'desc']],
+    pagination: { limit: PANEL_ROWS, offset: 0 },
+    include: { total_rows: true },
+  });
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children);
+  return e;
+}
+
+function buildPanels() {
+  const root = $('panels');
+  for (const panel of PANELS) {
+    const section = el('section', { class: 'card panel', id: `panel-${panel.id}`, 'aria-labelledby': `${panel.id}-title`, 'data-dim': panelTab[panel.id] });
+    const head = el('div', { class: 'panel-head' }, el('h2', { id: `${panel.id}-title`, text: panel.title }));
+    if (panel.tabs.length > 1) {
+      const tabs = el('div', { class: 'tabs', role: 'group', 'aria-label': `${panel.title}: show by` });
+      for (const [dim, label] of panel.tabs) {
+        const b = el('button', { type: 'button', class: 'tab', 'data-dim': dim, 'aria-pressed': String(dim === panelTab[panel.id]), text: label });
+        b.addEventListener('click', () => switchTab(panel, dim));
+        tabs.append(b);
+      }
+      head.append(tabs);
+    }
+    const table = el('table', { class: 'top' },
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: DIMENSIONS[panelTab[panel.id]].label }), el('th', { scope: 'col', class: 'num', text: 'Visitors' }))),
+      el('tbody'));
+    table.addEventListener('click', (e) => {
+      const b = e.target.closest('button.row-filter');
+      if (b) addFilter(b.dataset.dim, b.dataset.value);
+    });
+    section.append(head, table, el('p', { class: 'more', hidden: '' }));
+    root.append(section);
+  }
+}
+
+function renderPanel(panel, dim, res) {
+  const section = $(`panel-${panel.id}`);
+  section.dataset.dim = dim;
+  section.querySelector('thead th').textContent = DIMENSIONS[dim].label;
+  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  const rows = res.results.map((r) => {
+    const [value] = r.dimensions;
+    const [visitors, pct] = r.metrics;
+    const label = valueLabel(dim, value);
+    const button = el('button', { type: 'button', class: 'row-filter', 'data-dim': dim, 'data-value': value, title: `Filter: ${DIMENSIONS[dim].label} is ${label}` });
+    if (dim === 'visit:country' && flag(value)) button.append(el('span', { class: 'flag', 'aria-hidden': 'true', text: flag(value) }));
+    button.append(label);
+    const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
+    bar.style.width = `${Math.min(100, Math.max(0, pct))}%`;
+    const tr = el('tr', { 'data-value': value },
+      el('td', { class: 'label' }, bar, button),
+      el('td', { class: 'num', title: `${pct}% of visitors`, text: fmt.format(visitors) }));
+    tr.dataset.visitors = String(visitors);
+    return tr;
+  });
+  if (rows.length === 0) {
+    rows.push(el('tr', {}, el('td', { colspan: '2', class: 'none', text: NON_EMPTY.has(dim) ? 'No campaign visits in this period' : 'No visitors in this period' })));
+  }
+  section.querySelector('tbody').replaceChildren(...rows);
+  const total = res.meta?.total_rows ?? res.results.length;
+  const more = section.querySelector('.more');
+  more.textContent = total > res.results.length ? `Top ${res.results.length} of ${fmt.format(total)}` : '';
+  more.hidden = !more.textContent;
+}
+
+async function switchTab(panel, dim) {
+  panelTab[panel.id] = dim;
+  const gen = (panelGeneration[panel.id] = (panelGeneration[panel.id] || 0) + 1);
+  const section = $(`panel-${panel.id}`);
+  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  if (!dateRange || !state.site) return;
+  try {
+    const res = await panelQuery(panel);
+    if (gen !== panelGeneration[panel.id] || dim !== panelTab[panel.id]) return;
+    renderPanel(panel, dim, res);
+  } catch (e) {
+    if (e instanceof LoggedOut) return;
+    showError(`Could not load ${panel.title.toLowerCase()}: ${e.message}`);
+  }
+}
+
+function renderFilters() {
+  const chips = state.filters.map((f) => {
+    const remove = el('button', { type: 'button', class: 'chip-remove', 'data-dim': f.dim, 'aria-label': `Remove filter: ${filterText(f)}`, text: '×' });
+    return el('li', { class: 'chip', 'data-dim': f.dim, 'data-value': f.value },
+      el('span', { text: `${DIMENSIONS[f.dim].label} is ` }), el('strong', { text: valueLabel(f.dim, f.value) }), remove);
+  });
+  $('chips').replaceChildren(...chips);
+  $('filters').hidden = chips.length === 0;
+  $('clear-filters').hidden = chips.length < 2;
+}
+
+// A click on a row: filter by its value (replacing a filter on the same dimension).
+function addFilter(dim, value) {
+  const i = state.filters.findIndex((f) => f.dim === dim);
+  if (i >= 0 && state.filters[i].value === value) return;
+  if (i >= 0) state.filters[i] = { dim, value };
+  else state.filters.push({ dim, value });
+  writeUrl(state, true);
+  load();
+}
+
+function removeFilter(dim) {
+  const i = state.filters.findIndex((f) => f.dim === dim);
+  if (i < 0) return;
+  state.filters.splice(i, 1);
+  writeUrl(state, true);
+  load();
+  // Keep keyboard focus in the filter bar while it has chips.
+  const next = $('chips').querySelectorAll('.chip-remove')[Math.min(i, state.filters.length - 1)];
+  if (next) next.focus();
+  else $('main').focus();
 }
 
 async function loadSites() {
@@ -223,27 +455,40 @@ async function load() {
   $('to').value = range.to;
   $('period-title').textContent = periodLabel(range);
   writeUrl(state, false);
+  renderFilters();
   if (!state.site) return;
   const q = { site_id: state.site, from: range.from, to: range.to };
+  const days = Math.round((Date.parse(range.to) - Date.parse(range.from)) / 86400000) + 1;
+  // The same days as /stats: the chart's buckets are hours up to two days.
+  dateRange = [range.from, range.to];
+  const filters = v2Filters();
+  const tabs = PANELS.map((p) => panelTab[p.id]);
+  // A tab's answer still in flight is for the old filters: drop it.
+  for (const p of PANELS) panelGeneration[p.id] = (panelGeneration[p.id] || 0) + 1;
   $('status').textContent = 'Loading…';
   try {
-    const [stats, series, paths, types] = await Promise.all([
+    const [stats, series, paths, types, visits, visitors, ...panels] = await Promise.all([
       api('/stats', { ...q, limit: 1, compare: 'previous' }),
       api('/stats/timeseries', q),
       api('/stats/breakdown', { ...q, by: 'path', limit: PATH_ROWS }),
       api('/stats/breakdown', { ...q, by: 'event_type', limit: 100 }),
+      v2({ metrics: TILE_METRICS, filters }),
+      v2({ metrics: ['visitors'], dimensions: [days <= 2 ? 'time:hour' : 'time:day'], filters }),
+      ...PANELS.map(panelQuery),
     ]);
     if (gen !== generation) return;
-    const days = Math.round((Date.parse(range.to) - Date.parse(range.from)) / 86400000) + 1;
     const label = days === 1 ? 'previous day' : `previous ${days} days`;
     setTile('tile-views', stats.total_views, stats.previous.total_views, label);
     setTile('tile-users', stats.unique_users, stats.previous.unique_users, label);
     setTile('tile-events', stats.total_events, stats.previous.total_events, label);
-    drawChart(series);
+    setVisitTiles(visits);
+    drawChart(series, visitors);
+    PANELS.forEach((p, i) => { if (panelTab[p.id] === tabs[i]) renderPanel(p, tabs[i], panels[i]); });
     fillTable('paths', paths.rows, 'No page views in this period');
     fillTable('types', types.rows, 'No events in this period');
     showError('');
-    $('status').textContent = `Showing ${state.site}, ${periodLabel(range)}`;
+    const filtered = state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : '';
+    $('status').textContent = `Showing ${state.site}, ${periodLabel(range)}${filtered}`;
   } catch (e) {
     if (gen !== generation || e instanceof LoggedOut) return;
     $('status').textContent = '';
@@ -276,6 +521,8 @@ function startLive() {
 function bind() {
   $('site').addEventListener('change', (e) => {
     state.site = e.target.value;
+    // Filters name one site's values (its pages, its sources): start afresh.
+    state.filters = [];
     writeUrl(state, true);
     $('live-count').textContent = '–';
     load();
@@ -303,6 +550,16 @@ function bind() {
     writeUrl(state, true);
     load();
   });
+  $('chips').addEventListener('click', (e) => {
+    const b = e.target.closest('button.chip-remove');
+    if (b) removeFilter(b.dataset.dim);
+  });
+  $('clear-filters').addEventListener('click', () => {
+    state.filters = [];
+    writeUrl(state, true);
+    load();
+    $('main').focus();
+  });
   window.addEventListener('popstate', () => {
     state = readUrl();
     $('site').value = state.site;
@@ -329,6 +586,7 @@ function showAccess(kind, sites) {
 }
 
 async function main() {
+  buildPanels();
   bind();
   try {
     const sites = await loadSites();

@@ -2,6 +2,10 @@
 // (embedded mode, a temp SQLite file, free ports), opens the page in headless
 // Chromium at 1280 px and 375 px, and checks that what is on screen equals
 // both the API's answers and the truth computed here from the seeded events.
+// The visit tiles, the Visitors line and the panels (Stats API v2) are held
+// to POST /api/v2/query and to visits computed here (site delta: visitors
+// with known sources, agents, countries and pages); clicking panel rows adds
+// filters (chips, in the URL, kept on reload, removable).
 // Then a second api in keys mode (bound to 0.0.0.0, its own SQLite file, a
 // site, a read key and a shared link made with analytics-admin): login,
 // logout and the shared link's read-only view. Every page runs under the
@@ -58,6 +62,65 @@ for (let d = 0; d < 366; d++) {
   }
 }
 
+// delta, yesterday: visitors with known referrers, campaigns, agents,
+// countries (the CF-IPCountry header, trusted by the api here) and pages.
+// `ctx` is what the api's enrichment makes of them (enrich/src: the known
+// sources and GA4's channel rules, ua-parser's names), kept here only.
+const UA = {
+  chromeWin: ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36', 'Chrome', 'Windows', 'desktop'],
+  firefoxWin: ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0', 'Firefox', 'Windows', 'desktop'],
+  chromeMac: ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36', 'Chrome', 'macOS', 'desktop'],
+  safariIphone: ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1', 'Safari', 'iOS', 'mobile'],
+  chromeAndroid: ['Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36', 'Chrome', 'Android', 'mobile'],
+  safariIpad: ['Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1', 'Safari', 'iOS', 'tablet'],
+};
+// How a visit arrives: [referrer, url query, source, channel, utm_source, utm_medium, utm_campaign].
+const ARRIVAL = {
+  google: ['https://www.google.com/search?q=analytics', '', 'Google', 'Organic Search', '', '', ''],
+  hn: ['https://news.ycombinator.com/item?id=1', '', 'Hacker News', 'Organic Social', '', '', ''],
+  blog: ['https://blog.example.org/post/1', '', 'blog.example.org', 'Referral', '', '', ''],
+  direct: [undefined, '', 'Direct', 'Direct', '', '', ''],
+  spring: [undefined, '?utm_source=newsletter&utm_medium=email&utm_campaign=spring', 'newsletter', 'Email', 'newsletter', 'email', 'spring'],
+  autumn: [undefined, '?utm_source=newsletter&utm_medium=email&utm_campaign=autumn', 'newsletter', 'Email', 'newsletter', 'email', 'autumn'],
+};
+const yesterday = addDays(today, -1);
+// [user, agent, country ('' = none), [[arrival, 'HH:MM:SS', [[seconds after, type, path], …]], …]]
+const VISITORS = [
+  ['d0', 'chromeWin', 'US', [['google', '01:00:00', [[0, 'page_view', '/home'], [65, 'page_view', '/pricing']]]]],
+  ['d1', 'firefoxWin', 'DE', [['google', '01:10:00', [[0, 'page_view', '/home']]]]],
+  ['d2', 'safariIphone', 'US', [['direct', '02:00:00', [[0, 'page_view', '/docs'], [20, 'page_view', '/home'], [100, 'page_view', '/pricing']]]]],
+  ['d3', 'chromeMac', 'GB', [['hn', '03:00:00', [[0, 'page_view', '/blog/launch'], [30, 'click', '/blog/launch']]]]],
+  ['d4', 'chromeAndroid', 'FR', [['spring', '04:00:00', [[0, 'page_view', '/pricing']]]]],
+  ['d5', 'firefoxWin', 'DE', [['blog', '05:00:00', [[0, 'page_view', '/blog/launch'], [40, 'page_view', '/home']]]]],
+  // Two visits (2 hours apart): Google, then direct.
+  ['d6', 'chromeMac', 'US', [['google', '06:00:00', [[0, 'page_view', '/home']]], ['direct', '08:00:00', [[0, 'page_view', '/docs'], [15, 'page_view', '/docs/api']]]]],
+  ['d7', 'safariIpad', '', [['direct', '09:00:00', [[0, 'page_view', '/home'], [5, 'click', '/home']]]]],
+  ['d8', 'safariIphone', 'GB', [['hn', '10:00:00', [[0, 'page_view', '/home']]]]],
+  ['d9', 'chromeWin', 'DE', [['google', '11:00:00', [[0, 'page_view', '/pricing'], [200, 'page_view', '/home']]]]],
+  ['d10', 'firefoxWin', 'US', [['autumn', '12:00:00', [[0, 'page_view', '/docs']]]]],
+  ['d11', 'chromeWin', 'US', [['direct', '13:00:00', [[0, 'page_view', '/home'], [10, 'page_view', '/home']]]]],
+];
+for (const [user, agent, country, visits] of VISITORS) {
+  const [ua, browser, os, device] = UA[agent];
+  for (const [arrival, start, steps] of visits) {
+    const [referrer, query, source, channel, utmSource, utmMedium, utmCampaign] = ARRIVAL[arrival];
+    steps.forEach(([after, type, path], i) => {
+      const t = new Date(Date.parse(`${yesterday}T${start}Z`) + after * 1000);
+      const e = { site_id: 'delta', event_type: type, path, user_id: user, timestamp: t.toISOString().replace('.000Z', 'Z'), user_agent: ua };
+      // The visit's first event says where it came from.
+      if (i === 0) {
+        if (referrer) e.referrer = referrer;
+        if (query) e.url = `https://delta.example${path}${query}`;
+      }
+      Object.defineProperty(e, 'ctx', {
+        enumerable: false,
+        value: { 'visit:source': source, 'visit:channel': channel, 'visit:utm_source': utmSource, 'visit:utm_medium': utmMedium, 'visit:utm_campaign': utmCampaign, 'visit:browser': browser, 'visit:os': os, 'visit:device': device, 'visit:country': country },
+      });
+      events.push(e);
+    });
+  }
+}
+
 // The keys-mode api's events: two registered sites.
 const keyedEvents = [];
 for (let i = 0; i < 9; i++) keyedEvents.push(ev('north', today, 'page_view', ['/a', '/b', '/c'][i % 3 === 0 ? 0 : i % 2 + 1], `n${i % 5}`, i));
@@ -84,12 +147,118 @@ function truth(site, from, to, list = events) {
   };
 }
 
+// ---- the truth of the Stats API v2 (query/README.md's semantics) ----
+// The dashboard's URL names of the filterable dimensions.
+const DIM_KEYS = {
+  source: 'visit:source', channel: 'visit:channel', utm_source: 'visit:utm_source', utm_medium: 'visit:utm_medium',
+  utm_campaign: 'visit:utm_campaign', page: 'event:page', entry_page: 'visit:entry_page', exit_page: 'visit:exit_page',
+  country: 'visit:country', browser: 'visit:browser', os: 'visit:os', device: 'visit:device',
+};
+const KEY_OF = Object.fromEntries(Object.entries(DIM_KEYS).map(([k, d]) => [d, k]));
+const PANEL_TABS = {
+  sources: ['visit:source', 'visit:channel', 'visit:utm_source', 'visit:utm_medium', 'visit:utm_campaign'],
+  pages: ['event:page', 'visit:entry_page', 'visit:exit_page'],
+  locations: ['visit:country'],
+  devices: ['visit:browser', 'visit:os', 'visit:device'],
+};
+const NON_EMPTY = new Set(['visit:utm_source', 'visit:utm_medium', 'visit:utm_campaign']);
+const halfUp = (num, den) => (den === 0 ? 0 : Math.floor((2 * num + den) / (2 * den)));
+const byteOrder = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+// Visits over all of a site's events: a gap over 30 minutes starts a new one.
+function sessionize(site, list) {
+  const byUser = new Map();
+  for (const e of list.filter((x) => x.site_id === site && x.user_id)) {
+    if (!byUser.has(e.user_id)) byUser.set(e.user_id, []);
+    byUser.get(e.user_id).push(e);
+  }
+  const visitOf = new Map();
+  for (const evs of byUser.values()) {
+    evs.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+    let visit = null;
+    for (const e of evs) {
+      if (!visit || Date.parse(e.timestamp) - Date.parse(visit.events.at(-1).timestamp) > 30 * 60000) {
+        visit = { events: [] };
+      }
+      visit.events.push(e);
+      visitOf.set(e, visit);
+    }
+  }
+  for (const v of new Set(visitOf.values())) {
+    const views = v.events.filter((e) => e.event_type === 'page_view');
+    v.entry = views[0]?.path;
+    v.exit = views.at(-1)?.path;
+    v.bounce = v.events.length === 1 && v.events[0].event_type === 'page_view';
+    v.duration = Math.floor((Date.parse(v.events.at(-1).timestamp) - Date.parse(v.events[0].timestamp)) / 1000);
+    v.ctx = v.events[0].ctx;
+  }
+  return visitOf;
+}
+
+// A dimension's value for an event (undefined: none, or not known here).
+function dimValue(e, visit, dim) {
+  if (dim === 'event:page') return e.path;
+  if (!visit) return undefined;
+  if (dim === 'visit:entry_page') return visit.entry;
+  if (dim === 'visit:exit_page') return visit.exit;
+  return visit.ctx ? visit.ctx[dim] : undefined;
+}
+
+function visitTruth(site, from, to, filters, list = events) {
+  const visitOf = sessionize(site, list);
+  const kept = list.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to
+    && filters.every((f) => dimValue(e, visitOf.get(e), f.dim) === f.value));
+  const visits = new Set(kept.map((e) => visitOf.get(e)).filter(Boolean));
+  const pageviews = kept.filter((e) => e.event_type === 'page_view');
+  const vs = [...visits];
+  const tiles = {
+    visitors: new Set(kept.map((e) => e.user_id).filter(Boolean)).size,
+    visits: visits.size,
+    pageviews: pageviews.length,
+    views_per_visit: halfUp(100 * pageviews.filter((e) => visitOf.get(e)).length, visits.size) / 100,
+    bounce_rate: halfUp(100 * vs.filter((v) => v.bounce).length, visits.size),
+    visit_duration: halfUp(vs.reduce((a, v) => a + v.duration, 0), visits.size),
+  };
+  // A panel's rows: [value, visitors], visitors descending then value; null
+  // when the value is not known here (a site seeded without ctx).
+  const rows = (dim) => {
+    const by = new Map();
+    for (const e of kept) {
+      const value = dimValue(e, visitOf.get(e), dim);
+      if (value === undefined && dim.startsWith('visit:') && !['visit:entry_page', 'visit:exit_page'].includes(dim) && visitOf.get(e)) return null;
+      if (value === undefined || (NON_EMPTY.has(dim) && value === '')) continue;
+      if (!by.has(value)) by.set(value, new Set());
+      by.get(value).add(e.user_id);
+    }
+    return [...by].map(([v, users]) => [v, users.size]).sort((a, b) => b[1] - a[1] || byteOrder(a[0], b[0])).slice(0, 10);
+  };
+  // Visitors per hour (`YYYY-MM-DD HH:00:00`) or day.
+  const perBucket = (hourly) => {
+    const by = new Map();
+    for (const e of kept) {
+      const key = hourly ? `${e.timestamp.slice(0, 10)} ${e.timestamp.slice(11, 13)}:00:00` : e.timestamp.slice(0, 10);
+      if (!by.has(key)) by.set(key, new Set());
+      by.get(key).add(e.user_id);
+    }
+    return by;
+  };
+  return { tiles, rows, perBucket };
+}
+
+// "1m 5s", as the dashboard writes a visit duration.
+function formatDuration(s) {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
 // ---- the api ----
 const dir = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
 const [http, metrics] = [await freePort(), await freePort()];
 const log = openSync(join(SHOTS, 'analytics-api.log'), 'w');
 const api = spawn(BIN, [], {
-  env: { PATH: process.env.PATH, RUST_LOG: 'warn', DATABASE_URL: `sqlite://${join(dir, 'a.db')}?mode=rwc`, HTTP_ADDR: `127.0.0.1:${http}`, METRICS_ADDR: `127.0.0.1:${metrics}` },
+  // TRUST_CDN_COUNTRY: the test gives its visitors countries with CF-IPCountry.
+  env: { PATH: process.env.PATH, RUST_LOG: 'warn', DATABASE_URL: `sqlite://${join(dir, 'a.db')}?mode=rwc`, HTTP_ADDR: `127.0.0.1:${http}`, METRICS_ADDR: `127.0.0.1:${metrics}`, TRUST_CDN_COUNTRY: 'true' },
   stdio: ['ignore', log, log],
 });
 const base = `http://127.0.0.1:${http}`;
@@ -110,9 +279,15 @@ async function getJson(path, srv = openSrv) {
   assert.equal(r.status, 200, path);
   return r.json();
 }
-async function post(body, srv = openSrv) {
-  const r = await fetch(`${srv.base}/events/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(body, srv = openSrv, headers = {}) {
+  const r = await fetch(`${srv.base}/events/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   assert.equal(r.status, 202, await r.text());
+}
+async function v2(body, srv = openSrv) {
+  const r = await fetch(`${srv.base}/api/v2/query`, { method: 'POST', headers: { 'content-type': 'application/json', ...srv.headers }, body: JSON.stringify(body) });
+  const text = await r.text();
+  assert.equal(r.status, 200, `POST /api/v2/query ${JSON.stringify(body)}: ${text}`);
+  return JSON.parse(text);
 }
 
 async function waitReady(metricsPort) {
@@ -161,11 +336,14 @@ function checkHeaders(resp, label) {
 
 const num = async (page, sel) => Number((await page.locator(sel).innerText()).replace(/,/g, ''));
 
-// Waits until the tiles show the period in the URL (no request in flight).
+// Waits until the tiles show the period and filters in the URL (no request
+// in flight): the status names the filters the chips show.
 async function settled(page) {
   await page.waitForFunction(() => {
     const s = document.getElementById('status').textContent;
-    return s.startsWith('Showing') && document.querySelector('#tile-views .value').dataset.value !== undefined;
+    const chips = [...document.querySelectorAll('#chips .chip')].map((li) => li.textContent.replace('×', '').trim());
+    const tail = chips.length ? `, filtered by ${chips.join(' and ')}` : '(UTC)';
+    return s.startsWith('Showing') && s.endsWith(tail) && document.querySelector('#tile-views .value').dataset.value !== undefined;
   }, null, { timeout: 10000 });
 }
 
@@ -236,7 +414,96 @@ async function checkScreen(page, site, from, to, label, srv = openSrv) {
   const contrast = await contrastFailures(page);
   assert.ok(contrast.checked >= 20, `${label}: only ${contrast.checked} text elements found for the contrast check`);
   assert.deepEqual(contrast.failures, [], `${label}: text below WCAG AA contrast`);
-  console.log(`ok ${label}: ${JSON.stringify(shown)}, ${rows.length} path rows`);
+  const visits = await checkVisits(page, site, from, to, label, srv);
+  console.log(`ok ${label}: ${JSON.stringify(shown)}, ${rows.length} path rows; visits ${JSON.stringify(visits)}`);
+}
+
+// The filters in the page's URL, as the dashboard reads them.
+const urlFilters = (page) => [...new URL(page.url()).searchParams]
+  .filter(([k]) => DIM_KEYS[k]).map(([k, value]) => ({ dim: DIM_KEYS[k], value }));
+const apiFilters = (filters) => filters.map((f) => ['is', f.dim, [f.value]]);
+const TILES = [['visitors', 'visitors'], ['visits', 'visits'], ['pageviews', 'pageviews'], ['views_per_visit', 'views-per-visit'], ['bounce_rate', 'bounce-rate'], ['visit_duration', 'visit-duration']];
+const regionName = new Intl.DisplayNames(['en'], { type: 'region' });
+
+// The visit tiles, every panel's rows (its tab on screen) and the Visitors
+// line equal POST /api/v2/query's answers and the truth computed here.
+async function checkVisits(page, site, from, to, label, srv = openSrv) {
+  const filters = urlFilters(page);
+  const chips = await page.locator('#chips .chip').evaluateAll((lis) => lis.map((li) => ({ dim: li.dataset.dim, value: li.dataset.value })));
+  assert.deepEqual(chips, filters, `${label}: chips vs URL`);
+  assert.equal(await page.locator('#filters').isVisible(), filters.length > 0, `${label}: filter bar shown`);
+  const t = visitTruth(site, from, to, filters, srv.events);
+  const shown = {};
+  for (const [m, id] of TILES) shown[m] = Number(await page.locator(`#tile-${id} .value`).getAttribute('data-value'));
+  const res = await v2({ site_id: site, metrics: TILES.map(([m]) => m), date_range: [from, to], filters: apiFilters(filters) }, srv);
+  assert.deepEqual(shown, Object.fromEntries(TILES.map(([m], i) => [m, res.results[0].metrics[i]])), `${label}: visit tiles vs API`);
+  assert.deepEqual(shown, t.tiles, `${label}: visit tiles vs truth`);
+  const text = async (id) => page.locator(`#tile-${id} .value`).innerText();
+  assert.equal(await text('visitors'), t.tiles.visitors.toLocaleString('en-US'), `${label}: visitors text`);
+  assert.equal(await text('views-per-visit'), t.tiles.views_per_visit.toLocaleString('en-US', { maximumFractionDigits: 2 }), `${label}: views per visit text`);
+  assert.equal(await text('bounce-rate'), `${t.tiles.bounce_rate}%`, `${label}: bounce rate text`);
+  assert.equal(await text('visit-duration'), formatDuration(t.tiles.visit_duration), `${label}: visit duration text`);
+  const panels = {};
+  for (const id of Object.keys(PANEL_TABS)) {
+    const dim = await page.locator(`#panel-${id}`).getAttribute('data-dim');
+    panels[dim] = (await checkPanel(page, id, dim, site, from, to, label, srv, t)).length;
+  }
+  // The chart's Visitors line: one value per bucket of /stats/timeseries.
+  const series = await getJson(`/stats/timeseries?site_id=${site}&from=${from}&to=${to}`, srv);
+  const hourly = series.interval === 'hour';
+  const keyOf = (start) => { const iso = new Date(start).toISOString(); return hourly ? `${iso.slice(0, 10)} ${iso.slice(11, 13)}:00:00` : iso.slice(0, 10); };
+  const line = (await page.locator('#chart').getAttribute('data-visitors')).split(',').map(Number);
+  const perApi = new Map((await v2({ site_id: site, metrics: ['visitors'], date_range: [from, to], dimensions: [hourly ? 'time:hour' : 'time:day'], filters: apiFilters(filters) }, srv))
+    .results.map((r) => [r.dimensions[0], r.metrics[0]]));
+  const perTruth = t.perBucket(hourly);
+  assert.deepEqual(line, series.points.map((p) => perApi.get(keyOf(p.start)) || 0), `${label}: Visitors line vs API`);
+  assert.deepEqual(line, series.points.map((p) => perTruth.get(keyOf(p.start))?.size || 0), `${label}: Visitors line vs truth`);
+  const legend = await page.locator('#chart .u-legend').innerText();
+  assert.ok(legend.includes(filters.length ? 'Visitors (filtered)' : 'Visitors'), `${label}: legend "${legend}"`);
+  return { ...shown, panels };
+}
+
+// A panel's rows ([value, visitors], at most 10) equal the API's and, where
+// this test knows the dimension's values, the truth's.
+async function checkPanel(page, id, dim, site, from, to, label, srv, t) {
+  const rows = await page.locator(`#panel-${id} tbody tr[data-value]`).evaluateAll((trs) => trs.map((tr) => [tr.dataset.value, Number(tr.dataset.visitors)]));
+  const filters = urlFilters(page);
+  const res = await v2({
+    site_id: site, metrics: ['visitors', 'percentage'], date_range: [from, to], dimensions: [dim],
+    filters: [...apiFilters(filters), ...(NON_EMPTY.has(dim) ? [['is_not', dim, ['']]] : [])],
+    order_by: [['visitors', 'desc']], pagination: { limit: 10, offset: 0 }, include: { total_rows: true },
+  }, srv);
+  assert.deepEqual(rows, res.results.map((r) => [r.dimensions[0], r.metrics[0]]), `${label}: ${dim} rows vs API`);
+  // More rows than shown: "Top 10 of N".
+  const more = page.locator(`#panel-${id} .more`);
+  if (res.meta.total_rows > rows.length) assert.equal(await more.innerText(), `Top ${rows.length} of ${res.meta.total_rows.toLocaleString('en-US')}`, `${label}: ${dim} row count`);
+  else assert.equal(await more.isVisible(), false, `${label}: ${dim} no row count`);
+  const want = (t || visitTruth(site, from, to, filters, srv.events)).rows(dim);
+  if (want) assert.deepEqual(rows, want, `${label}: ${dim} rows vs truth`);
+  if (rows.length === 0) assert.equal(await page.locator(`#panel-${id} tbody td.none`).count(), 1, `${label}: ${dim} empty row`);
+  // Each row names its value (countries by name) and is a button.
+  const labels = await page.locator(`#panel-${id} tbody button.row-filter`).allInnerTexts();
+  assert.deepEqual(labels.map((l) => l.trim()), rows.map(([v]) => {
+    if (v === '') return dim === 'visit:country' ? '(unknown)' : '(none)';
+    if (dim === 'visit:country') return `${String.fromCodePoint(...[...v].map((c) => 0x1f1a5 + c.charCodeAt(0)))}${regionName.of(v)}`;
+    if (dim === 'visit:device') return v[0].toUpperCase() + v.slice(1);
+    return v;
+  }), `${label}: ${dim} row labels`);
+  return rows;
+}
+
+// Shows a panel's tab and waits for its rows.
+async function selectTab(page, id, dim) {
+  await page.click(`#panel-${id} .tab[data-dim="${dim}"]`);
+  await page.locator(`#panel-${id}[data-dim="${dim}"]`).waitFor();
+  assert.equal(await page.locator(`#panel-${id} .tab[data-dim="${dim}"]`).getAttribute('aria-pressed'), 'true');
+}
+
+// Clicks a panel row; waits for the URL to carry its filter.
+async function clickRow(page, id, value) {
+  const dim = await page.locator(`#panel-${id}`).getAttribute('data-dim');
+  await page.locator(`#panel-${id} tbody tr`).filter({ has: page.locator(`button.row-filter[data-value="${value}"]`) }).locator('button').click();
+  await page.waitForURL((u) => u.searchParams.get(KEY_OF[dim]) === value);
 }
 
 // ---- keys mode: login, logout, shared links ----
@@ -374,6 +641,92 @@ async function keysMode() {
   console.log(`keys mode: ${expected401s} expected 401s logged by Chromium on the way to /login`);
 }
 
+// Site delta on the wide page: every tab of every panel, then filters added
+// by clicking rows (chips, URL, reload, back), removed, and cleared.
+async function visitsAndFilters(page) {
+  const [from, to] = [yesterday, yesterday];
+  await page.goto(`${base}/?site=delta&period=yesterday`);
+  await checkScreen(page, 'delta', from, to, '1280 delta yesterday');
+  const all = visitTruth('delta', from, to, []);
+  let tabsChecked = 0;
+  for (const [id, dims] of Object.entries(PANEL_TABS)) {
+    for (const dim of dims.length > 1 ? [...dims.slice(1), dims[0]] : dims) {
+      if (dims.length > 1) await selectTab(page, id, dim);
+      const rows = await checkPanel(page, id, dim, 'delta', from, to, `1280 delta ${dim}`, openSrv, all);
+      assert.ok(rows.length >= 1, `delta ${dim}: ${JSON.stringify(rows)}`);
+      tabsChecked += 1;
+    }
+  }
+  console.log(`ok 1280 delta: ${tabsChecked} panel tabs equal the API and the truth`);
+  await page.screenshot({ path: join(SHOTS, '1280-delta-yesterday.png'), fullPage: true });
+
+  // A click on a row adds a chip, the URL keeps it, everything else follows.
+  await clickRow(page, 'sources', 'Google');
+  await checkScreen(page, 'delta', from, to, '1280 delta source Google');
+  assert.deepEqual(await page.locator('#chips .chip').allTextContents().then((t) => t.map((x) => x.replace('×', '').trim())), ['Source is Google']);
+  const google = visitTruth('delta', from, to, [{ dim: 'visit:source', value: 'Google' }]).tiles;
+  assert.ok(google.visitors < all.tiles.visitors && google.visitors > 0, `Google filters: ${JSON.stringify(google)}`);
+
+  await clickRow(page, 'devices', 'Chrome');
+  await checkScreen(page, 'delta', from, to, '1280 delta source Google, browser Chrome');
+  assert.deepEqual(urlFilters(page), [{ dim: 'visit:source', value: 'Google' }, { dim: 'visit:browser', value: 'Chrome' }]);
+  assert.equal(await page.locator('#clear-filters').isVisible(), true, 'Clear all with two filters');
+  await page.screenshot({ path: join(SHOTS, '1280-delta-filtered.png'), fullPage: true });
+
+  // The URL is the view: a reload, and a fresh page on the same URL.
+  const shared = page.url();
+  await page.reload();
+  await checkScreen(page, 'delta', from, to, '1280 delta two filters after reload');
+  assert.equal(page.url(), shared);
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await watch(other, '1280 shared url');
+  await other.goto(shared);
+  await checkScreen(other, 'delta', from, to, '1280 delta two filters, opened anew');
+  await other.close();
+
+  // Back and forward step through the filters.
+  await page.goBack();
+  await page.waitForURL((u) => !u.searchParams.has('browser'));
+  await checkScreen(page, 'delta', from, to, '1280 delta back: source Google');
+  await page.goForward();
+  await page.waitForURL((u) => u.searchParams.has('browser'));
+  await checkScreen(page, 'delta', from, to, '1280 delta forward: two filters');
+
+  // Removing the Source chip leaves the browser filter.
+  await page.click('#chips .chip[data-dim="visit:source"] .chip-remove');
+  await page.waitForURL((u) => !u.searchParams.has('source') && u.searchParams.get('browser') === 'Chrome');
+  await checkScreen(page, 'delta', from, to, '1280 delta browser Chrome');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Remove filter: Browser is Chrome', 'focus stays in the filter bar');
+
+  // An event filter (a page) with the session metrics, and a channel.
+  await clickRow(page, 'pages', '/pricing');
+  await selectTab(page, 'sources', 'visit:channel');
+  await clickRow(page, 'sources', 'Organic Search');
+  await checkScreen(page, 'delta', from, to, '1280 delta browser Chrome, page /pricing, channel Organic Search');
+  assert.equal(urlFilters(page).length, 3);
+
+  // Clear all restores the totals.
+  await page.click('#clear-filters');
+  await page.waitForURL((u) => !Object.keys(DIM_KEYS).some((k) => u.searchParams.has(k)));
+  await checkScreen(page, 'delta', from, to, '1280 delta cleared');
+  const readTiles = async () => {
+    const got = {};
+    for (const [m, id] of TILES) got[m] = Number(await page.locator(`#tile-${id} .value`).getAttribute('data-value'));
+    return got;
+  };
+  assert.deepEqual(await readTiles(), all.tiles, 'clearing restores the totals');
+  assert.equal(await page.locator('#filters').isVisible(), false, 'no filter bar without filters');
+
+  // One filter again, removed by its chip: the totals again.
+  await clickRow(page, 'locations', 'DE');
+  await checkScreen(page, 'delta', from, to, '1280 delta country DE');
+  await page.click('#chips .chip-remove');
+  await page.waitForURL((u) => !u.searchParams.has('country'));
+  await checkScreen(page, 'delta', from, to, '1280 delta chip removed');
+  assert.deepEqual(await readTiles(), all.tiles, 'removing the chip restores the totals');
+  console.log(`ok filters: rows add chips, kept in the URL through reload, back and forward; removing them restores ${JSON.stringify(all.tiles)}`);
+}
+
 async function checkShared(page, srv, label) {
   await checkScreen(page, 'south', today, today, `${label} south today`, srv);
   assert.deepEqual(await page.locator('#site option').allTextContents(), ['south'], `${label}: only its site`);
@@ -384,8 +737,14 @@ async function checkShared(page, srv, label) {
 
 try {
   await waitReady(metrics);
-  for (let i = 0; i < events.length; i += 500) await post(events.slice(i, i + 500));
-  console.log(`seeded ${events.length} events`);
+  const plain = events.filter((e) => !e.ctx);
+  for (let i = 0; i < plain.length; i += 500) await post(plain.slice(i, i + 500));
+  // delta's visitors: one batch per country, named by the CDN header.
+  const countries = [...new Set(events.filter((e) => e.ctx).map((e) => e.ctx['visit:country']))];
+  for (const c of countries) {
+    await post(events.filter((e) => e.ctx && e.ctx['visit:country'] === c), openSrv, c ? { 'CF-IPCountry': c } : {});
+  }
+  console.log(`seeded ${events.length} events (${events.length - plain.length} of delta's visitors from ${countries.length} countries)`);
 
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -399,7 +758,7 @@ try {
   console.log(`page served with Content-Security-Policy: ${csp}`);
   // The first site in byte order, today, by default.
   await checkScreen(wide, 'alpha', today, today, '1280 alpha today');
-  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'gamma']);
+  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'delta', 'gamma']);
   // Open mode: no login, so no Log out and no shared-view banner.
   assert.equal(await wide.locator('#logout').isVisible(), false, 'open mode: no Log out');
   assert.equal(await wide.locator('#shared').isVisible(), false, 'open mode: no shared banner');
@@ -441,6 +800,8 @@ try {
   await checkScreen(wide, 'beta', addDays(today, -10), addDays(today, -3), '1280 beta custom after reload');
   assert.equal(await wide.inputValue('#site'), 'beta');
   assert.equal(await wide.inputValue('#period'), 'custom');
+
+  await visitsAndFilters(wide);
 
   // A year of daily points and 400 paths: measured from navigation to a
   // settled screen (reported, not asserted: this machine is shared).
@@ -491,9 +852,16 @@ try {
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(overflow <= 375, `page is ${overflow} px wide at 375 px`);
   await narrow.screenshot({ path: join(SHOTS, '375-alpha-today.png'), fullPage: true });
+  // A filtered view from a shared URL: chips and panels fit 375 px.
+  await narrow.goto(`${base}/?site=delta&period=yesterday&country=DE&device=desktop`);
+  await checkScreen(narrow, 'delta', yesterday, yesterday, '375 delta yesterday, country DE and device desktop');
+  assert.ok((await narrow.evaluate(() => document.documentElement.scrollWidth)) <= 375, 'filtered view fits 375 px');
+  await narrow.screenshot({ path: join(SHOTS, '375-delta-filtered.png'), fullPage: true });
+  // Another site starts without filters (they name one site's values).
   await narrow.selectOption('#site', 'beta');
   await narrow.selectOption('#period', '7d');
   await checkScreen(narrow, 'beta', addDays(today, -6), today, '375 beta 7d');
+  assert.deepEqual(urlFilters(narrow), [], 'switching site drops the filters');
   assert.ok((await narrow.evaluate(() => document.documentElement.scrollWidth)) <= 375);
   await narrow.screenshot({ path: join(SHOTS, '375-beta-7d.png'), fullPage: true });
 
