@@ -5,6 +5,7 @@
 //!
 //! Pure: no database, no network, no async runtime.
 
+pub mod csv;
 pub mod dimension;
 pub mod engine;
 pub mod error;

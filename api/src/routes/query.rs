@@ -1,7 +1,7 @@
 //! `POST /api/v2/query`: Plausible's Stats API v2 request and response,
 //! validated in `analytics_query` (every problem a 400 naming its part,
 //! such as `filters[0][1]`) and answered in the site's time zone by
-//! `analytics_core::query::v2`.
+//! `analytics_core::query::v2`; as CSV with `Accept: text/csv`.
 
 use super::body::read_json_body;
 use crate::auth::{access_error, Reader};
@@ -13,7 +13,8 @@ use analytics_core::query::v2;
 use analytics_query::Query;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use serde_json::Value;
@@ -21,12 +22,27 @@ use serde_json::Value;
 /// A query is a few kilobytes; filters with thousands of clauses fit.
 const QUERY_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Whether the client asked for CSV (`Accept: text/csv`) rather than JSON.
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
 pub async fn query(
     State(state): State<AppState>,
     reader: Reader,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let bytes = read_json_body(&headers, body, QUERY_BODY_LIMIT).await?;
     let request: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid("invalid query", vec![FieldError::new("body", format!("not JSON: {e}"))]))?;
@@ -42,5 +58,9 @@ pub async fn query(
         .await
         .map_err(access_error)?;
     let response = v2::run(&state.db, &state.query_cache, &query, tz, Utc::now()).await?;
-    Ok(Json(response.to_json()))
+    if wants_csv(&headers) {
+        let csv = analytics_query::csv::to_csv(&query, &response);
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    Ok(Json(response.to_json()).into_response())
 }

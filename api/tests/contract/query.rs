@@ -97,6 +97,21 @@ async fn answers_in_the_site_zone_and_names_every_invalid_part() {
         "{v}"
     );
 
+    // The same as CSV.
+    let csv = c
+        .post(format!("{base}/api/v2/query"))
+        .header("accept", "text/csv")
+        .json(&json!({"site_id": "ktm", "metrics": ["visitors", "bounce_rate"], "date_range": ["2025-11-14", "2025-11-15"],
+                      "dimensions": ["time:day"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "time:day,visitors,bounce_rate\n2025-11-14,1,0\n2025-11-15,1,100\n"
+    );
+
     // /stats and its series count Kathmandu's days and hours too.
     let get = |path: String| {
         let c = c.clone();

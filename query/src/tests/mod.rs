@@ -1,5 +1,6 @@
 //! Unit tests: validation, date ranges and buckets, and hand-worked examples of the reference semantics.
 
+mod csv;
 mod engine;
 mod reference;
 mod time;
