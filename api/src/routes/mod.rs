@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod dashboard;
 mod enrich;
+mod export;
 mod ingest;
 mod plausible;
 mod query;
@@ -102,6 +103,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/stats/live", get(stats::live))
         .route("/sites", get(stats::sites))
         .route("/api/v2/query", post(query::query))
+        .route("/api/export/events", get(export::events))
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))

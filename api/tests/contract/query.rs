@@ -258,3 +258,59 @@ async fn a_range_holding_more_events_than_a_query_may_read_is_a_400() {
     assert_eq!((status, v["results"][0]["metrics"][0].clone()), (200, json!(0)), "{v}");
     api.shutdown().await;
 }
+
+#[tokio::test]
+async fn raw_events_export_as_ndjson_and_csv() {
+    let api = Running::embedded().await;
+    let (c, base) = (reqwest::Client::new(), api.base.as_str());
+    for (i, ts) in ["2025-11-14T12:00:00Z", "2025-11-14T12:10:00Z", "2025-11-15T09:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        let r = c
+            .post(format!("{base}/events"))
+            .json(&event("exp", &format!("u{i}"), "/x,y", ts))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    until_events(&c, base, "exp", 3, None).await;
+    let get = |q: &str| c.get(format!("{base}/api/export/events?{q}")).send();
+    let r = get("site_id=exp&from=2025-11-14&to=2025-11-14").await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("exp-2025-11-14-2025-11-14.ndjson"));
+    let text = r.text().await.unwrap();
+    let users: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(users, ["u0", "u1"]);
+    let csv = get("site_id=exp&from=2025-11-14&to=2025-11-15&format=csv")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().contains(",page_view,\"/x,y\",u0,"), "{csv}");
+    let r = get("site_id=exp&from=2025-11-15&format=xml").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = v["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["to", "format"], "{v}");
+    api.shutdown().await;
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod deletion;
+mod export;
 mod path_packs;
 mod query_v2;
 mod raw_events;
