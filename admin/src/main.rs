@@ -4,7 +4,7 @@
 
 use analytics_core::access::{keys, links, sites, timezone, AccessError};
 use analytics_core::ops::config::{parse_or_exit, DatabaseUrl, LogFormat};
-use analytics_core::store::{connect, user_events};
+use analytics_core::store::{connect, import, user_events};
 use clap::{Parser, Subcommand};
 use migration::MigratorTrait;
 use sea_orm::DbBackend;
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[command(
     name = "analytics-admin",
     version,
-    about = "Sites, API keys, shared links and user deletion"
+    about = "Sites, API keys, shared links, user deletion and imports"
 )]
 struct Cli {
     #[arg(
@@ -45,6 +45,20 @@ enum Command {
     /// Shared read-only dashboard links.
     #[command(subcommand)]
     Links(LinksCmd),
+    /// Imports raw events of one site from our export (NDJSON or CSV):
+    /// idempotent on event_id, history of any age allowed.
+    Import {
+        #[arg(long)]
+        site: String,
+        /// `ndjson` or `csv`; by default from the file's extension.
+        #[arg(long)]
+        format: Option<String>,
+        /// Import nothing when a line is bad (by default the good lines are
+        /// imported and the bad ones reported).
+        #[arg(long)]
+        all_or_nothing: bool,
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +254,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             links::revoke(&db, &id).await.map_err(clear)?;
             println!("link {id} revoked");
         }
+        Command::Import {
+            site,
+            format,
+            all_or_nothing,
+            file,
+        } => import_file(&db, &site, format.as_deref(), all_or_nothing, &file).await?,
+    }
+    Ok(())
+}
+
+async fn import_file(
+    db: &sea_orm::DatabaseConnection,
+    site: &str,
+    format: Option<&str>,
+    all_or_nothing: bool,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use analytics_core::event::exchange::Format;
+    let format = match format.or_else(|| file.extension().and_then(|e| e.to_str())) {
+        Some("ndjson" | "jsonl" | "json") => Format::Ndjson,
+        Some("csv") => Format::Csv,
+        other => anyhow::bail!(
+            "format: give --format ndjson or csv (got {})",
+            other.unwrap_or("no extension")
+        ),
+    };
+    let writer = analytics_core::store::Writer::open(db)?;
+    let open = || std::fs::File::open(file).map(std::io::BufReader::new);
+    let report = import::import(&writer, open, format, site, all_or_nothing, |r| {
+        eprintln!(
+            "… {} events read, {} new, {} already stored, {} bad lines",
+            r.read, r.inserted, r.duplicates, r.bad_lines
+        );
+    })
+    .await?;
+    for bad in &report.bad {
+        eprintln!("line {}: {}", bad.line, bad.message);
+    }
+    if report.bad_lines as usize > report.bad.len() {
+        eprintln!("… and {} more bad lines", report.bad_lines as usize - report.bad.len());
+    }
+    if report.aborted {
+        anyhow::bail!(
+            "nothing imported: {} bad lines (without --all-or-nothing the good lines are imported)",
+            report.bad_lines
+        );
+    }
+    println!(
+        "imported into {site}: {} events read, {} new, {} already stored, {} bad lines",
+        report.read, report.inserted, report.duplicates, report.bad_lines
+    );
+    if report.bad_lines > 0 {
+        anyhow::bail!("{} bad lines were not imported", report.bad_lines);
     }
     Ok(())
 }

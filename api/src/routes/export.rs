@@ -46,11 +46,11 @@ pub async fn events(
         "attachment; filename=\"{safe}-{}-{}.{}\"",
         q.from,
         q.to,
-        q.format.extension()
+        export::extension(q.format)
     );
     Ok((
         [
-            (header::CONTENT_TYPE, q.format.content_type().to_string()),
+            (header::CONTENT_TYPE, export::content_type(q.format).to_string()),
             (header::CONTENT_DISPOSITION, filename),
         ],
         Body::from_stream(chunks),

@@ -6,6 +6,7 @@
 //! size: a slow client slows the read.
 
 use super::params::{parse_site, reject_unknown, Params};
+use crate::event::exchange;
 use crate::event::{Context, Event, FieldError};
 use crate::store::StoreError;
 use analytics_query::time::local_day_start;
@@ -15,25 +16,20 @@ use futures::{Stream, TryStreamExt};
 use sea_orm::{DatabaseConnection, QueryResult, Statement, StreamTrait};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Ndjson,
-    Csv,
+pub use crate::event::exchange::Format;
+
+/// What a response of each format is.
+pub fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::Ndjson => "application/x-ndjson",
+        Format::Csv => "text/csv; charset=utf-8",
+    }
 }
 
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Ndjson => "application/x-ndjson",
-            Format::Csv => "text/csv; charset=utf-8",
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-        }
+pub fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Ndjson => "ndjson",
+        Format::Csv => "csv",
     }
 }
 
@@ -96,15 +92,14 @@ impl ExportQuery {
     }
 }
 
-/// The stored columns, in the CSV's order (the context's texts in
-/// `Context::TEXT_FIELDS` order).
+/// The stored columns, in the CSV's order.
 const COLUMNS: &str = "event_id, site_id, event_type, path, user_id, timestamp, received_at, referrer, props, \
     visitor_id, hostname, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, \
     browser, browser_version, os, os_version, device, country";
 
 /// The CSV header: the columns above.
 pub fn csv_header() -> Vec<&'static str> {
-    COLUMNS.split(',').map(str::trim).collect()
+    exchange::CSV_HEADER.to_vec()
 }
 
 fn decode(row: &QueryResult) -> Result<Event, StoreError> {
@@ -127,41 +122,6 @@ fn decode(row: &QueryResult) -> Result<Event, StoreError> {
         },
         context: Context::new(row.try_get_by_index(9)?, std::array::from_fn(|i| texts[i].as_str())),
     })
-}
-
-/// One event as a line of the format.
-pub fn line(format: Format, e: &Event) -> Vec<u8> {
-    match format {
-        Format::Ndjson => {
-            // An `Event` is plain data: serializing it cannot fail.
-            let mut out = serde_json::to_vec(e).unwrap_or_default();
-            out.push(b'\n');
-            out
-        }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let props = e
-                .props
-                .as_ref()
-                .map(|p| Value::Object(p.clone()).to_string())
-                .unwrap_or_default();
-            let mut record: Vec<String> = vec![
-                e.event_id.to_string(),
-                e.site_id.clone(),
-                e.event_type.clone(),
-                e.path.clone(),
-                e.user_id.clone(),
-                e.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                e.received_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                e.referrer.clone().unwrap_or_default(),
-                props,
-                e.context.visitor_id.map(|v| v.to_string()).unwrap_or_default(),
-            ];
-            record.extend(e.context.text_values().map(str::to_string));
-            let _ = w.write_record(&record);
-            w.into_inner().unwrap_or_default()
-        }
-    }
 }
 
 /// Chunks of the export, each about this size, at most `IN_FLIGHT` of
@@ -198,9 +158,7 @@ async fn produce(
 ) -> Result<(), StoreError> {
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
     if format == Format::Csv {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(csv_header());
-        chunk.extend(w.into_inner().unwrap_or_default());
+        chunk.extend(exchange::csv_header_line());
     }
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp < $3 ORDER BY timestamp"
@@ -214,7 +172,7 @@ async fn produce(
         .await?;
     let mut rows = std::pin::pin!(rows);
     while let Some(row) = rows.try_next().await? {
-        chunk.extend(line(format, &decode(&row)?));
+        chunk.extend(exchange::to_line(format, &decode(&row)?));
         if chunk.len() >= CHUNK_BYTES {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 4096));
             if tx.send(Ok(full)).await.is_err() {

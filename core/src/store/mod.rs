@@ -7,6 +7,7 @@
 
 pub mod connect;
 mod error;
+pub mod import;
 pub mod postgres;
 pub mod salts;
 pub mod schema;

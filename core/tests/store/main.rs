@@ -5,6 +5,7 @@
 
 mod deletion;
 mod export;
+mod import;
 mod path_packs;
 mod query_v2;
 mod raw_events;

@@ -188,3 +188,44 @@ async fn an_operator_sets_time_zones_on_postgres() {
         .await
         .unwrap();
 }
+
+/// `analytics-admin import`: an export file into an empty install, again
+/// (nothing changes), and a file with a bad line (reported by number;
+/// `--all-or-nothing` imports nothing and exits 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_imports_an_export_with_analytics_admin() {
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    let dir = testkit::db::log_dir();
+    let line = |id: u32, path: &str| {
+        json!({"event_id": format!("00000000-0000-0000-0000-{id:012}"), "site_id": "old", "event_type": "page_view",
+               "path": path, "user_id": "u", "timestamp": "2001-05-01T10:00:00Z", "received_at": "2025-01-01T00:00:00Z"})
+        .to_string()
+    };
+    let file = dir.join(format!("{}.ndjson", testkit::db::unique_name("import")));
+    std::fs::write(&file, [line(1, "/a"), line(2, "/b")].join("\n")).unwrap();
+    let path = file.to_str().unwrap();
+    let out = admin(&url, &["import", "--site", "old", path]);
+    assert!(
+        out.contains("2 events read, 2 new, 0 already stored, 0 bad lines"),
+        "{out}"
+    );
+    let out = admin(&url, &["import", "--site", "old", path]);
+    assert!(out.contains("2 events read, 0 new, 2 already stored"), "{out}");
+
+    let bad = dir.join(format!("{}.ndjson", testkit::db::unique_name("import-bad")));
+    std::fs::write(&bad, [line(3, "/c"), "{oops".to_string()].join("\n")).unwrap();
+    let (code, err) = admin_fails(
+        &url,
+        &["import", "--site", "old", "--all-or-nothing", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("line 2: not an event") && err.contains("nothing imported"),
+        "{err}"
+    );
+    let (code, err) = admin_fails(&url, &["import", "--site", "old", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 bad lines were not imported"), "{err}");
+    let out = admin(&url, &["import", "--site", "old", path]);
+    assert!(out.contains("0 new, 2 already stored"), "{out}");
+}

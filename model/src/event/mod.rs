@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod context;
+pub mod exchange;
 pub mod payload;
 pub mod plausible;
 pub mod text;
