@@ -70,12 +70,31 @@ export function valueLabel(dim, value) {
   return value;
 }
 
-// Days are UTC dates everywhere in the platform.
-const isoDay = (d) => d.toISOString().slice(0, 10);
+// Days, hours and weeks are the site's own, in its IANA time zone (GET
+// /sites names it; UTC unless an admin set another): the api reads the
+// dates it is sent as the site's local days, and a timeseries point's
+// `start` is the UTC instant its local hour or day begins.
+const zoneParts = new Map();
+// The wall clock of `date` (a Date or epoch ms) in `zone`:
+// { day: 'YYYY-MM-DD', hour: 'HH', minute: 'MM' }.
+export function wallClock(date, zone) {
+  let f = zoneParts.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    });
+    zoneParts.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(date).map((x) => [x.type, x.value]));
+  return { day: `${p.year}-${p.month}-${p.day}`, hour: p.hour === '24' ? '00' : p.hour, minute: p.minute };
+}
+// The site's local date now: what Today means there.
+export const localToday = (zone, now = new Date()) => wallClock(now, zone).day;
+// Calendar arithmetic on a YYYY-MM-DD date (no zone involved).
 function addDays(day, n) {
   const d = new Date(`${day}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() + n);
-  return isoDay(d);
+  return d.toISOString().slice(0, 10);
 }
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -169,6 +188,9 @@ let liveTimer = null;
 const panelTab = Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]]));
 const panelGeneration = {};
 let dateRange = null;
+// Each listed site's time zone (GET /sites); a site not listed reads as UTC.
+let siteZones = {};
+const siteZone = () => siteZones[state.site] || 'UTC';
 
 function showError(message) {
   const el = $('error');
@@ -226,20 +248,46 @@ function chartSize() {
   return { width: w, height: w < 500 ? 220 : 300 };
 }
 
-function axisLabel(ts, hourly) {
-  const iso = new Date(ts * 1000).toISOString();
-  if (!hourly) return iso.slice(5, 10);
-  return iso.slice(11, 13) === '00' ? `${iso.slice(5, 10)} 00:00` : iso.slice(11, 16);
+// An x-axis label: the local hour ("05:00"; "12-07 00:00" where a day
+// begins) or day ("12-07") in the site's zone.
+function axisLabel(ts, hourly, zone) {
+  const w = wallClock(ts * 1000, zone);
+  if (!hourly) return w.day.slice(5);
+  const hm = `${w.hour}:${w.minute}`;
+  return hm === '00:00' ? `${w.day.slice(5)} 00:00` : hm;
 }
 
-// The bucket label the Stats API v2 gives the same hour or day (its wall
-// clock in the site's time zone; for a UTC site the same instant).
-function bucketLabel(start, hourly) {
-  const iso = new Date(start).toISOString();
-  return hourly ? `${iso.slice(0, 10)} ${iso.slice(11, 13)}:00:00` : iso.slice(0, 10);
+// The hover readout: "2026-12-07 05:00" or "2026-12-07", in the site's zone.
+function pointLabel(ts, hourly, zone) {
+  if (ts == null) return '–';
+  const w = wallClock(ts * 1000, zone);
+  return hourly ? `${w.day} ${w.hour}:${w.minute}` : w.day;
 }
 
-function drawChart(series, visitors) {
+// Where the x axis has labels: on points (each the start of a local hour or
+// day), every `step` hours of the local clock or every `step` days, as many
+// as fit; so they read 00:00, 03:00… in any zone, DST and :45 offsets too.
+function xSplits(xs, hourly, zone, width) {
+  const room = Math.max(2, Math.floor(width / (hourly ? 56 : 64)));
+  if (hourly) {
+    const step = [1, 2, 3, 4, 6, 12, 24].find((s) => xs.length / s <= room) || 24;
+    return xs.filter((ts) => {
+      const w = wallClock(ts * 1000, zone);
+      return w.minute === '00' && Number(w.hour) % step === 0;
+    });
+  }
+  const step = [1, 2, 3, 7, 14, 28, 56, 91, 182].find((s) => xs.length / s <= room) || 182;
+  return xs.filter((_, i) => i % step === 0);
+}
+
+// The bucket label the Stats API v2 gives the same hour or day: its wall
+// clock in the site's time zone.
+function bucketLabel(start, hourly, zone) {
+  const w = wallClock(Date.parse(start), zone);
+  return hourly ? `${w.day} ${w.hour}:00:00` : w.day;
+}
+
+function drawChart(series, visitors, zone) {
   const hourly = series.interval === 'hour';
   const xs = series.points.map((p) => Date.parse(p.start) / 1000);
   const perBucket = new Map(visitors.results.map((r) => [r.dimensions[0], r.metrics[0]]));
@@ -247,27 +295,39 @@ function drawChart(series, visitors) {
     xs,
     series.points.map((p) => p.views),
     series.points.map((p) => p.unique_users),
-    series.points.map((p) => perBucket.get(bucketLabel(p.start, hourly)) || 0),
+    series.points.map((p) => perBucket.get(bucketLabel(p.start, hourly, zone)) || 0),
   ];
   const el = $('chart');
   const totalViews = data[1].reduce((a, b) => a + b, 0);
   const visitorsLabel = state.filters.length ? 'Visitors (filtered)' : 'Visitors';
   el.setAttribute('aria-label', `${hourly ? 'Hourly' : 'Daily'} page views, unique users and ${visitorsLabel.toLowerCase()}, ${series.points.length} points, ${fmt.format(totalViews)} views in all`);
   el.dataset.visitors = data[3].join(',');
+  el.dataset.zone = zone;
+  delete el.dataset.ticks;
   if (chart) chart.destroy();
   chart = new uPlot({
     ...chartSize(),
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone === 'UTC' ? 'Etc/UTC' : zone),
     cursor: { drag: { x: false, y: false } },
     legend: { live: true },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
-      // 24-hour UTC labels: the platform's days are UTC dates.
-      { stroke: '#333', grid: { stroke: '#e5e5e5' }, values: (u, splits) => splits.map((ts) => axisLabel(ts, hourly)) },
+      // 24-hour labels on the site's local hours and days; the ones drawn
+      // are kept in data-ticks (the canvas has no text to read).
+      {
+        stroke: '#333',
+        grid: { stroke: '#e5e5e5' },
+        splits: (u) => xSplits(xs, hourly, zone, u.width - 60),
+        values: (u, splits) => {
+          const labels = splits.map((ts) => axisLabel(ts, hourly, zone));
+          el.dataset.ticks = labels.join('|');
+          return labels;
+        },
+      },
       { stroke: '#333', grid: { stroke: '#e5e5e5' }, size: 56, values: (u, vals) => vals.map((v) => fmt.format(v)) },
     ],
     series: [
-      { label: hourly ? 'Hour (UTC)' : 'Day (UTC)', value: hourly ? '{YYYY}-{MM}-{DD} {HH}:00' : '{YYYY}-{MM}-{DD}' },
+      { label: `${hourly ? 'Hour' : 'Day'} (${zone})`, value: (u, ts) => pointLabel(ts, hourly, zone) },
       { label: 'Views', stroke: '#1f5fbf', width: 2, fill: 'rgba(31,95,191,0.08)', points: { show: xs.length <= 60 } },
       { label: 'Unique users', stroke: '#b3361d', width: 2, dash: [6, 4], points: { show: xs.length <= 60 } },
       { label: visitorsLabel, stroke: '#1d6b2f', width: 2, dash: [2, 3], points: { show: xs.length <= 60 } },
@@ -426,7 +486,8 @@ function removeFilter(dim) {
 }
 
 async function loadSites() {
-  const { sites } = await api('/sites', {});
+  const { sites, timezones } = await api('/sites', {});
+  siteZones = timezones || {};
   const select = $('site');
   select.replaceChildren(...sites.map((s) => new Option(s, s)));
   if (state.site && !sites.includes(state.site)) {
@@ -438,22 +499,24 @@ async function loadSites() {
   return sites;
 }
 
-function periodLabel(range) {
+// "Today: 2026-12-07 (Asia/Kathmandu)": the site's local dates, and its zone.
+function periodLabel(range, zone) {
   const name = PERIODS[state.period];
   const span = range.from === range.to ? range.from : `${range.from} to ${range.to}`;
-  return `${name}: ${span} (UTC)`;
+  return `${name}: ${span} (${zone})`;
 }
 
 async function load() {
   const gen = ++generation;
-  const today = isoDay(new Date());
-  const range = resolvePeriod(state.period, state.from, state.to, today);
+  const zone = siteZone();
+  const range = resolvePeriod(state.period, state.from, state.to, localToday(zone));
   if (state.period === 'custom') Object.assign(state, range);
   $('period').value = state.period;
   $('custom').hidden = state.period !== 'custom';
   $('from').value = range.from;
   $('to').value = range.to;
-  $('period-title').textContent = periodLabel(range);
+  $('period-title').textContent = periodLabel(range, zone);
+  $('custom-zone').textContent = zone;
   writeUrl(state, false);
   renderFilters();
   if (!state.site) return;
@@ -482,13 +545,13 @@ async function load() {
     setTile('tile-users', stats.unique_users, stats.previous.unique_users, label);
     setTile('tile-events', stats.total_events, stats.previous.total_events, label);
     setVisitTiles(visits);
-    drawChart(series, visitors);
+    drawChart(series, visitors, zone);
     PANELS.forEach((p, i) => { if (panelTab[p.id] === tabs[i]) renderPanel(p, tabs[i], panels[i]); });
     fillTable('paths', paths.rows, 'No page views in this period');
     fillTable('types', types.rows, 'No events in this period');
     showError('');
     const filtered = state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : '';
-    $('status').textContent = `Showing ${state.site}, ${periodLabel(range)}${filtered}`;
+    $('status').textContent = `Showing ${state.site}, ${periodLabel(range, zone)}${filtered}`;
   } catch (e) {
     if (gen !== generation || e instanceof LoggedOut) return;
     $('status').textContent = '';

@@ -33,6 +33,37 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const isoDay = (d) => d.toISOString().slice(0, 10);
 const addDays = (day, n) => { const d = new Date(`${day}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + n); return isoDay(d); };
 
+// ---- time zones ----
+// Sites registered (over the admin API) in a zone other than UTC; every
+// other site is in UTC. Kathmandu is +05:45 (its hours start at :15 UTC),
+// St John's -03:30 (-02:30 in summer).
+const ZONES = { ktm: 'Asia/Kathmandu', nfld: 'America/St_Johns' };
+const zoneOf = (site) => ZONES[site] || 'UTC';
+const wallFormats = new Map();
+// The wall clock of an instant (ms or an ISO string) in `zone`: 'YYYY-MM-DD', 'HH', 'MM'.
+function wall(t, zone) {
+  if (!wallFormats.has(zone)) {
+    wallFormats.set(zone, new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+  }
+  const p = Object.fromEntries(wallFormats.get(zone).formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+  return { day: `${p.year}-${p.month}-${p.day}`, hour: p.hour, minute: p.minute };
+}
+const dayIn = (t, zone) => wall(t, zone).day;
+// The UTC instants (ms) at which the local hours of days from..to begin in
+// `zone`, found on a 15-minute grid (every zone's offset is a multiple of
+// 15 minutes): 24 a day, 23 or 25 on a DST change, a repeated hour twice.
+function localHourStarts(from, to, zone) {
+  const out = [];
+  const end = Date.parse(`${addDays(to, 2)}T00:00:00Z`);
+  for (let t = Date.parse(`${addDays(from, -1)}T00:00:00Z`); t < end; t += 15 * 60000) {
+    const w = wall(t, zone);
+    if (w.minute === '00' && w.day >= from && w.day <= to) out.push(t);
+  }
+  return out;
+}
+// The UTC instant (ms) at which `day` begins in `zone`.
+const localMidnight = (day, zone) => localHourStarts(day, day, zone)[0];
+
 // ---- seed data and its truth ----
 const today = isoDay(new Date());
 function ev(site, day, type, path, user, second = 0) {
@@ -121,6 +152,31 @@ for (const [user, agent, country, visits] of VISITORS) {
   }
 }
 
+// ktm (Asia/Kathmandu) and nfld (America/St_Johns), registered with their
+// zones: events on both sides of the local midnight that begins the local
+// today, and of yesterday's. 18:20 UTC is 00:05 the next day in Kathmandu,
+// and 03:35 UTC is 00:05 in St John's (in winter), so a local day and the
+// UTC date of the same name hold different events. Never in the future:
+// "00:05" is at most half the time since the local midnight.
+const seededAt = Date.now();
+const zoneDays = {};
+for (const [site, zone] of Object.entries(ZONES)) {
+  const day = dayIn(seededAt, zone);
+  const [midnight, prevMidnight] = [localMidnight(day, zone), localMidnight(addDays(day, -1), zone)];
+  const after = Math.min(300, Math.floor((seededAt - midnight) / 2000)) * 1000;
+  const at = (ms, type, path, user) => ({ site_id: site, event_type: type, path, user_id: `${site}-${user}`, timestamp: new Date(ms).toISOString().replace('.000Z', 'Z') });
+  events.push(
+    at(midnight + after, 'page_view', '/after-midnight', 1), // today 00:05
+    at(midnight + after, 'click', '/after-midnight', 1),
+    at(midnight - 10 * 60000, 'page_view', '/before-midnight', 2), // yesterday 23:50
+    at(midnight - 20 * 60000, 'page_view', '/evening', 2), // yesterday 23:40
+    at(midnight - 20 * 60000, 'sign_up', '/evening', 2),
+    at(prevMidnight + 5 * 60000, 'page_view', '/early', 3), // yesterday 00:05
+    at(prevMidnight - 10 * 60000, 'page_view', '/late', 4), // the day before, 23:50
+  );
+  zoneDays[site] = { today: day, yesterday: addDays(day, -1), midnight, after };
+}
+
 // The keys-mode api's events: two registered sites.
 const keyedEvents = [];
 for (let i = 0; i < 9; i++) keyedEvents.push(ev('north', today, 'page_view', ['/a', '/b', '/c'][i % 3 === 0 ? 0 : i % 2 + 1], `n${i % 5}`, i));
@@ -130,8 +186,10 @@ for (let i = 0; i < 6; i++) keyedEvents.push(ev('south', today, 'page_view', i <
 keyedEvents.push(ev('south', today, 'download', '/s/menu.pdf', 's9', 30));
 for (let i = 0; i < 10; i++) keyedEvents.push(ev('south', addDays(today, -1 - (i % 3)), 'page_view', `/s/${i % 4}`, `s${i}`, i));
 
-function truth(site, from, to, list = events) {
-  const sel = list.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to);
+// The site's local days from..to (its zone: UTC unless ZONES names another).
+function truth(site, from, to, list = events, zone = zoneOf(site)) {
+  const inRange = (e) => { const d = dayIn(e.timestamp, zone); return d >= from && d <= to; };
+  const sel = list.filter((e) => e.site_id === site && inRange(e));
   const views = sel.filter((e) => e.event_type === 'page_view');
   const paths = new Map();
   for (const e of views) paths.set(e.path, (paths.get(e.path) || 0) + 1);
@@ -205,8 +263,9 @@ function dimValue(e, visit, dim) {
 }
 
 function visitTruth(site, from, to, filters, list = events) {
+  const zone = zoneOf(site);
   const visitOf = sessionize(site, list);
-  const kept = list.filter((e) => e.site_id === site && e.timestamp.slice(0, 10) >= from && e.timestamp.slice(0, 10) <= to
+  const kept = list.filter((e) => e.site_id === site && dayIn(e.timestamp, zone) >= from && dayIn(e.timestamp, zone) <= to
     && filters.every((f) => dimValue(e, visitOf.get(e), f.dim) === f.value));
   const visits = new Set(kept.map((e) => visitOf.get(e)).filter(Boolean));
   const pageviews = kept.filter((e) => e.event_type === 'page_view');
@@ -232,11 +291,12 @@ function visitTruth(site, from, to, filters, list = events) {
     }
     return [...by].map(([v, users]) => [v, users.size]).sort((a, b) => b[1] - a[1] || byteOrder(a[0], b[0])).slice(0, 10);
   };
-  // Visitors per hour (`YYYY-MM-DD HH:00:00`) or day.
+  // Visitors per local hour (`YYYY-MM-DD HH:00:00`) or day.
   const perBucket = (hourly) => {
     const by = new Map();
     for (const e of kept) {
-      const key = hourly ? `${e.timestamp.slice(0, 10)} ${e.timestamp.slice(11, 13)}:00:00` : e.timestamp.slice(0, 10);
+      const w = wall(e.timestamp, zone);
+      const key = hourly ? `${w.day} ${w.hour}:00:00` : w.day;
       if (!by.has(key)) by.set(key, new Set());
       by.get(key).add(e.user_id);
     }
@@ -339,12 +399,14 @@ const num = async (page, sel) => Number((await page.locator(sel).innerText()).re
 // Waits until the tiles show the period and filters in the URL (no request
 // in flight): the status names the filters the chips show.
 async function settled(page) {
-  await page.waitForFunction(() => {
+  await page.waitForFunction((zones) => {
     const s = document.getElementById('status').textContent;
     const chips = [...document.querySelectorAll('#chips .chip')].map((li) => li.textContent.replace('×', '').trim());
-    const tail = chips.length ? `, filtered by ${chips.join(' and ')}` : '(UTC)';
-    return s.startsWith('Showing') && s.endsWith(tail) && document.querySelector('#tile-views .value').dataset.value !== undefined;
-  }, null, { timeout: 10000 });
+    const zone = zones[new URLSearchParams(location.search).get('site')] || 'UTC';
+    const tail = chips.length ? `, filtered by ${chips.join(' and ')}` : `(${zone})`;
+    return s.startsWith('Showing') && s.endsWith(tail) && document.querySelector('#tile-views .value').dataset.value !== undefined
+      && document.getElementById('chart').dataset.ticks !== undefined;
+  }, ZONES, { timeout: 10000 });
 }
 
 // WCAG 2.1 contrast of every visible text element against its effective
@@ -385,6 +447,10 @@ async function checkScreen(page, site, from, to, label, srv = openSrv) {
   await settled(page);
   const url = new URL(page.url());
   assert.equal(url.searchParams.get('site'), site, `${label}: site in URL`);
+  // The heading: the site's local dates, and its zone.
+  const zone = zoneOf(site);
+  const heading = await page.locator('#period-title').innerText();
+  assert.ok(heading.endsWith(`: ${from === to ? from : `${from} to ${to}`} (${zone})`), `${label}: heading "${heading}"`);
   const t = truth(site, from, to, srv.events);
   const apiStats = await getJson(`/stats?site_id=${site}&from=${from}&to=${to}&compare=previous`, srv);
   const shown = {
@@ -409,8 +475,16 @@ async function checkScreen(page, site, from, to, label, srv = openSrv) {
   await page.locator('#chart canvas').waitFor();
   const series = await getJson(`/stats/timeseries?site_id=${site}&from=${from}&to=${to}`, srv);
   const days = (Date.parse(to) - Date.parse(from)) / 86400000 + 1;
-  assert.equal(series.points.length, days <= 2 ? days * 24 : days, `${label}: series length`);
+  // Points start where the site's local hours (or days) begin.
+  const starts = days <= 2 ? localHourStarts(from, to, zone) : Array.from({ length: days }, (_, i) => localMidnight(addDays(from, i), zone));
+  assert.deepEqual(series.points.map((p) => Date.parse(p.start)), starts, `${label}: series starts (${zone})`);
   assert.equal(series.points.reduce((a, p) => a + p.views, 0), t.views, `${label}: series views`);
+  // The x axis is labelled in the site's zone: the first label is the
+  // first local day (its 00:00 for hours), every label a point's local time.
+  const ticks = (await page.locator('#chart').getAttribute('data-ticks')).split('|');
+  const pointLabels = starts.map((ms) => { const w = wall(ms, zone); return days <= 2 ? (`${w.hour}:${w.minute}` === '00:00' ? `${w.day.slice(5)} 00:00` : `${w.hour}:${w.minute}`) : w.day.slice(5); });
+  assert.equal(ticks[0], days <= 2 ? `${from.slice(5)} 00:00` : from.slice(5), `${label}: first x label ${JSON.stringify(ticks)}`);
+  assert.ok(ticks.length >= 2 && ticks.every((x) => pointLabels.includes(x)), `${label}: x labels ${JSON.stringify(ticks)}`);
   const contrast = await contrastFailures(page);
   assert.ok(contrast.checked >= 20, `${label}: only ${contrast.checked} text elements found for the contrast check`);
   assert.deepEqual(contrast.failures, [], `${label}: text below WCAG AA contrast`);
@@ -451,7 +525,7 @@ async function checkVisits(page, site, from, to, label, srv = openSrv) {
   // The chart's Visitors line: one value per bucket of /stats/timeseries.
   const series = await getJson(`/stats/timeseries?site_id=${site}&from=${from}&to=${to}`, srv);
   const hourly = series.interval === 'hour';
-  const keyOf = (start) => { const iso = new Date(start).toISOString(); return hourly ? `${iso.slice(0, 10)} ${iso.slice(11, 13)}:00:00` : iso.slice(0, 10); };
+  const keyOf = (start) => { const w = wall(start, zoneOf(site)); return hourly ? `${w.day} ${w.hour}:00:00` : w.day; };
   const line = (await page.locator('#chart').getAttribute('data-visitors')).split(',').map(Number);
   const perApi = new Map((await v2({ site_id: site, metrics: ['visitors'], date_range: [from, to], dimensions: [hourly ? 'time:hour' : 'time:day'], filters: apiFilters(filters) }, srv))
     .results.map((r) => [r.dimensions[0], r.metrics[0]]));
@@ -735,8 +809,71 @@ async function checkShared(page, srv, label) {
   assert.equal(await page.locator('#logout').isVisible(), false, `${label}: no Log out`);
 }
 
+// ktm and nfld: Today, Yesterday and the last 7 days are their local dates,
+// the heading names the zone, the chart's hours and the hover readout are
+// local. The ktm page's clock is set to 00:06 (or earlier) of Kathmandu's
+// today, when the UTC date is still the day before: a dashboard reading
+// UTC dates would show other days and numbers.
+async function zonedSites() {
+  const sites = await getJson('/sites');
+  assert.deepEqual(sites.timezones, { alpha: 'UTC', beta: 'UTC', delta: 'UTC', gamma: 'UTC', ktm: 'Asia/Kathmandu', nfld: 'America/St_Johns' }, 'GET /sites names the zones');
+  for (const [site, zone] of Object.entries(ZONES)) {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await watch(page, `1280 ${site}`);
+    const { midnight, after } = zoneDays[site];
+    if (site === 'ktm') {
+      const pinned = Math.min(Date.now(), midnight + after + 60000);
+      await page.clock.setFixedTime(pinned);
+      assert.notEqual(dayIn(pinned, 'UTC'), dayIn(pinned, zone), 'ktm: the pinned clock is on another UTC date');
+    }
+    // What the page's clock says today is there (the pinned one for ktm).
+    const now = await page.evaluate(() => Date.now());
+    const today = dayIn(now, zone);
+    const yesterday = addDays(today, -1);
+    assert.equal(today, zoneDays[site].today, `${site}: the local day did not change during the test`);
+    await page.goto(`${base}/?site=${site}&period=today`);
+    await checkScreen(page, site, today, today, `1280 ${site} today (${zone})`);
+    assert.equal(await page.locator('#period-title').innerText(), `Today: ${today} (${zone})`);
+    const localToday = truth(site, today, today);
+    assert.deepEqual(
+      { views: await num(page, '#tile-views .value'), events: await num(page, '#tile-events .value') },
+      { views: 1, events: 2 },
+      `${site} today: the one visit after the local midnight`,
+    );
+    // The hover readout: the first point is the local 00:00.
+    await page.locator('#chart .u-over').hover({ position: { x: 1, y: 20 } });
+    const readout = page.locator('#chart .u-legend .u-series').first();
+    await page.waitForFunction(() => document.querySelector('#chart .u-legend .u-series .u-value').textContent.includes(':'));
+    assert.equal(await readout.locator('.u-value').innerText(), `${today} 00:00`, `${site}: hover readout`);
+    assert.equal(await readout.locator('.u-label').innerText(), `Hour (${zone})`, `${site}: readout label`);
+    await page.screenshot({ path: join(SHOTS, `1280-${site}-today.png`), fullPage: true });
+
+    await page.selectOption('#period', 'yesterday');
+    await checkScreen(page, site, yesterday, yesterday, `1280 ${site} yesterday (${zone})`);
+    assert.equal(await page.locator('#period-title').innerText(), `Yesterday: ${yesterday} (${zone})`);
+    const localYesterday = truth(site, yesterday, yesterday);
+    assert.deepEqual([localYesterday.views, localYesterday.events], [3, 4], `${site} yesterday truth`);
+    assert.equal(await num(page, '#tile-views .value'), 3, `${site} yesterday: 00:05, 23:40 and 23:50`);
+    if (site === 'ktm') {
+      // The UTC dates' numbers are other: the test can tell them apart.
+      const utc = (day) => truth(site, day, day, events, 'UTC');
+      assert.notDeepEqual(utc(dayIn(now, 'UTC')), localToday, 'ktm today differs from the UTC date');
+      assert.notDeepEqual(utc(addDays(dayIn(now, 'UTC'), -1)), localYesterday, 'ktm yesterday differs from the UTC date');
+    }
+
+    await page.selectOption('#period', '7d');
+    await checkScreen(page, site, addDays(today, -6), today, `1280 ${site} 7d (${zone})`);
+    await page.close();
+  }
+}
+
 try {
   await waitReady(metrics);
+  // Register the zoned sites first (open admin API on loopback).
+  for (const [site, timezone] of Object.entries(ZONES)) {
+    const r = await fetch(`${base}/api/admin/sites`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ site_id: site, timezone }) });
+    assert.equal(r.status, 201, `register ${site}: ${await r.text()}`);
+  }
   const plain = events.filter((e) => !e.ctx);
   for (let i = 0; i < plain.length; i += 500) await post(plain.slice(i, i + 500));
   // delta's visitors: one batch per country, named by the CDN header.
@@ -758,7 +895,7 @@ try {
   console.log(`page served with Content-Security-Policy: ${csp}`);
   // The first site in byte order, today, by default.
   await checkScreen(wide, 'alpha', today, today, '1280 alpha today');
-  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'delta', 'gamma']);
+  assert.deepEqual(await wide.locator('#site option').allTextContents(), ['alpha', 'beta', 'delta', 'gamma', 'ktm', 'nfld']);
   // Open mode: no login, so no Log out and no shared-view banner.
   assert.equal(await wide.locator('#logout').isVisible(), false, 'open mode: no Log out');
   assert.equal(await wide.locator('#shared').isVisible(), false, 'open mode: no shared banner');
@@ -802,6 +939,7 @@ try {
   assert.equal(await wide.inputValue('#period'), 'custom');
 
   await visitsAndFilters(wide);
+  await zonedSites();
 
   // A year of daily points and 400 paths: measured from navigation to a
   // settled screen (reported, not asserted: this machine is shared).

@@ -1,8 +1,8 @@
 //! The read API: `GET /stats` (the seed's answer) and the dashboard's
 //! endpoints, public API like it: `/stats/timeseries`, `/stats/breakdown`,
-//! `/stats/live` and `/sites`. Parameters are validated in
-//! `analytics_core::query` and a bad one is a 400 naming it. A site in a
-//! zone other than UTC is answered in its local days and hours
+//! `/stats/live` and `/sites` (with each site's zone). Parameters are
+//! validated in `analytics_core::query` and a bad one is a 400 naming it. A
+//! site in a zone other than UTC is answered in its local days and hours
 //! (`analytics_core::query::zoned`).
 
 use crate::auth::{access_error, Reader};
@@ -81,7 +81,9 @@ pub async fn live(
     Ok(Json(live::live(&state.db, &site_id, Utc::now()).await?))
 }
 
-/// The sites the caller may read, byte order.
+/// The sites the caller may read, byte order, and each one's time zone
+/// (what its days and hours are read in: the registered zone, UTC for a
+/// site that is not registered).
 pub async fn sites(
     State(state): State<AppState>,
     reader: Reader,
@@ -90,5 +92,19 @@ pub async fn sites(
     sites::parse_sites(&params).map_err(|d| ApiError::invalid("invalid sites query", d))?;
     let all = sites::sites(&state.db).await?;
     let readable: Vec<String> = all.into_iter().filter(|s| reader.0.can_read(s)).collect();
-    Ok(Json(json!({ "sites": readable })))
+    let registered: std::collections::HashMap<String, String> = registry::list(&state.db)
+        .await
+        .map_err(access_error)?
+        .into_iter()
+        .filter(|s| s.registered)
+        .map(|s| (s.site_id, s.timezone))
+        .collect();
+    let timezones: serde_json::Map<String, Value> = readable
+        .iter()
+        .map(|s| {
+            let zone = registered.get(s).map_or(chrono_tz::UTC.name(), String::as_str);
+            (s.clone(), Value::from(zone))
+        })
+        .collect();
+    Ok(Json(json!({ "sites": readable, "timezones": timezones })))
 }

@@ -167,11 +167,11 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     // /sites lists only what the key may read.
     assert_eq!(
         get(&c, &format!("{base}/sites"), Some(&reader_a)).await.1,
-        json!({"sites": ["a"]})
+        json!({"sites": ["a"], "timezones": {"a": "UTC"}})
     );
     assert_eq!(
         get(&c, &format!("{base}/sites"), Some(&reader_all)).await.1,
-        json!({"sites": ["a", "b"]})
+        json!({"sites": ["a", "b"], "timezones": {"a": "UTC", "b": "UTC"}})
     );
     assert_eq!(get(&c, &format!("{base}/sites"), None).await.0, 401);
 
@@ -212,7 +212,7 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     let made_key = made["key"].as_str().unwrap().to_string();
     assert_eq!(
         get(&c, &format!("{base}/sites"), Some(&made_key)).await.1,
-        json!({"sites": ["c"]})
+        json!({"sites": ["c"], "timezones": {"c": "UTC"}})
     );
 
     // Revoked: 401 at once (the cache is off here; KEY_CACHE_SECONDS bounds it).
@@ -283,7 +283,7 @@ async fn kafka_mode_needs_keys_and_registered_sites() {
     assert_eq!(with_cookie(&nc, &stats("b"), &share).await.0, 403);
     assert_eq!(
         with_cookie(&nc, &format!("{base}/sites"), &share).await.1,
-        json!({"sites": ["a"]})
+        json!({"sites": ["a"], "timezones": {"a": "UTC"}})
     );
     links::revoke(&db, &token).await.unwrap();
     assert_eq!(with_cookie(&nc, &stats("a"), &share).await.0, 401);
@@ -440,7 +440,8 @@ async fn admin_call(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, Va
 
 /// Sites' time zones over `/api/admin/sites` at `base`: UTC by default,
 /// set on creation, changed with PATCH, refused with a 400 naming
-/// `timezone` and the value, and listed; `/sites` still lists ids.
+/// `timezone` and the value, and listed; `/sites` still lists ids (and
+/// names their zones).
 async fn admin_api_manages_time_zones(base: &str, key: Option<&str>) {
     let c = reqwest::Client::new();
     let sites_url = format!("{base}/api/admin/sites");
@@ -552,7 +553,13 @@ async fn admin_api_manages_time_zones(base: &str, key: Option<&str>) {
         "{listed}"
     );
     let (status, public) = admin_call(c.get(format!("{base}/sites")), key).await;
-    assert_eq!((status, public), (200, json!({"sites": ["berlin", "plain"]})));
+    assert_eq!(
+        (status, public),
+        (
+            200,
+            json!({"sites": ["berlin", "plain"], "timezones": {"berlin": "Asia/Kathmandu", "plain": "UTC"}})
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +583,96 @@ async fn the_admin_api_manages_time_zones_on_postgres_with_an_admin_key() {
 async fn the_admin_api_manages_time_zones_in_embedded_mode() {
     let api = Running::embedded().await;
     admin_api_manages_time_zones(&api.base, None).await;
+}
+
+/// `GET /sites` until it lists `n` sites (ingest is asynchronous): its body.
+async fn sites_until(c: &reqwest::Client, base: &str, n: usize, key: Option<&str>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, v) = get(c, &format!("{base}/sites"), key).await;
+        if status == 200 && v["sites"].as_array().map_or(0, Vec::len) == n {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "/sites never listed {n} sites: {status} {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `GET /sites` keeps `{"sites": [ids]}` and adds `"timezones"`: each listed
+/// site's IANA zone (the registered one, UTC for a site with data only), a
+/// change over the admin API shown at once, and only for the sites the
+/// caller may read (embedded mode, open on loopback, keys off it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_names_each_readable_sites_time_zone() {
+    let api = Running::embedded().await;
+    let (c, base) = (reqwest::Client::new(), api.base.as_str());
+    for body in [
+        json!({"site_id": "ktm", "timezone": "Asia/Kathmandu"}),
+        json!({"site_id": "nl", "timezone": "America/St_Johns"}),
+        json!({"site_id": "plain"}),
+    ] {
+        let (status, v) = admin_call(c.post(format!("{base}/api/admin/sites")).json(&body), None).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    // A site that only has data (open ingest on loopback) is in UTC.
+    let r = c
+        .post(format!("{base}/events"))
+        .json(&event("loose", "u"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let listed = sites_until(&c, base, 4, None).await;
+    assert_eq!(
+        listed,
+        json!({
+            "sites": ["ktm", "loose", "nl", "plain"],
+            "timezones": {"ktm": "Asia/Kathmandu", "loose": "UTC", "nl": "America/St_Johns", "plain": "UTC"}
+        })
+    );
+
+    // A new zone shows at once.
+    let (status, v) = admin_call(
+        c.patch(format!("{base}/api/admin/sites/plain"))
+            .json(&json!({"timezone": "Europe/Berlin"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = get(&c, &format!("{base}/sites"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["sites"], json!(["ktm", "loose", "nl", "plain"]), "{v}");
+    assert_eq!(v["timezones"]["plain"], "Europe/Berlin", "{v}");
+
+    // Off loopback: a key limited to one site sees that site and its zone only.
+    let file = temp_sqlite();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let exposed = Running::api(&[
+        ("database-url", &url),
+        ("http-addr", "0.0.0.0:0"),
+        ("key-cache-seconds", "0"),
+    ])
+    .await;
+    let base = exposed.base.replace("0.0.0.0", "127.0.0.1");
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    sites::add_in(&db, "ktm", &[], Some(chrono_tz::Asia::Kathmandu))
+        .await
+        .unwrap();
+    sites::add(&db, "other", &[]).await.unwrap();
+    let only_ktm = keys::create(&db, "ktm-reader", keys::Scope::Read, &["ktm".to_string()])
+        .await
+        .unwrap();
+    let every = keys::create(&db, "reader", keys::Scope::Read, &[]).await.unwrap();
+    assert_eq!(get(&c, &format!("{base}/sites"), None).await.0, 401);
+    assert_eq!(
+        get(&c, &format!("{base}/sites"), Some(&only_ktm)).await,
+        (200, json!({"sites": ["ktm"], "timezones": {"ktm": "Asia/Kathmandu"}}))
+    );
+    assert_eq!(
+        get(&c, &format!("{base}/sites"), Some(&every)).await,
+        (
+            200,
+            json!({"sites": ["ktm", "other"], "timezones": {"ktm": "Asia/Kathmandu", "other": "UTC"}})
+        )
+    );
 }

@@ -61,7 +61,11 @@ async fn check_endpoints(base: &str, w: &Workload) {
         .filter(|s| w.events.iter().any(|e| &e.site == *s))
         .collect();
     sites.sort();
-    assert_eq!(ok(&client, &format!("{base}/sites")).await, json!({ "sites": sites }));
+    let zones: serde_json::Map<String, Value> = sites.iter().map(|s| (s.to_string(), json!("UTC"))).collect();
+    assert_eq!(
+        ok(&client, &format!("{base}/sites")).await,
+        json!({ "sites": sites, "timezones": zones })
+    );
 
     let (first, last) = (&w.days[0], &w.days[w.days.len() - 1]);
     for site in &w.sites {
