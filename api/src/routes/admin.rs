@@ -4,13 +4,14 @@
 //! Sites: `GET` lists them (each with its `timezone`), `POST {"site_id",
 //! "domains"?, "timezone"?}` registers one (201), `PATCH /{site}
 //! {"timezone"}` changes its zone (200), `DELETE /{site}` removes it. A zone
-//! that is not an IANA name is a 400 naming `timezone`.
+//! that is not an IANA name is a 400 naming `timezone`. `POST import`
+//! takes our export's NDJSON or CSV for one site.
 
 use crate::auth::{access_error, Admin};
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::access::{keys, links, sites, timezone};
-use analytics_core::store::user_events;
+use analytics_core::store::{import, user_events};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -28,6 +29,86 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/users/delete", post(delete_user))
         .route("/api/admin/links", get(list_links).post(create_link))
         .route("/api/admin/links/{id}", delete(revoke_link))
+        .route("/api/admin/import", post(import_events))
+}
+
+/// An upload is read whole (all-or-nothing reads it twice) within the
+/// request deadline: larger histories go through `analytics-admin import`.
+const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportParams {
+    site: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    all_or_nothing: bool,
+}
+
+/// `POST /api/admin/import?site=S&format=ndjson|csv&all_or_nothing=true`,
+/// the body our export: the report as JSON, 200 (422 when all-or-nothing
+/// refused the file).
+async fn import_events(
+    State(state): State<AppState>,
+    _: Admin,
+    axum::extract::Query(p): axum::extract::Query<ImportParams>,
+    body: axum::body::Body,
+) -> Result<impl IntoResponse, ApiError> {
+    use analytics_core::event::exchange::Format;
+    use analytics_core::event::FieldError;
+    let format = match p.format.as_deref() {
+        None | Some("ndjson") => Format::Ndjson,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "invalid import",
+                vec![FieldError::new(
+                    "format",
+                    format!("must be `ndjson` or `csv` (got `{other}`)"),
+                )],
+            ))
+        }
+    };
+    let bytes = axum::body::to_bytes(body, IMPORT_BODY_LIMIT).await.map_err(|_| {
+        ApiError::TooLarge(format!(
+            "an import upload is at most {} MiB; use analytics-admin import",
+            IMPORT_BODY_LIMIT >> 20
+        ))
+    })?;
+    let writer = analytics_core::store::Writer::open(&state.db)?;
+    let report = import::import(
+        &writer,
+        || Ok(std::io::Cursor::new(&bytes[..])),
+        format,
+        &p.site,
+        p.all_or_nothing,
+        |_| {},
+    )
+    .await
+    .map_err(|e| match e {
+        import::ImportError::Store(e) => ApiError::from(e),
+        import::ImportError::Read(e) => {
+            ApiError::invalid("invalid import", vec![FieldError::new("body", e.to_string())])
+        }
+    })?;
+    let status = if report.aborted {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let bad: Vec<serde_json::Value> = report
+        .bad
+        .iter()
+        .map(|b| json!({"line": b.line, "message": b.message}))
+        .collect();
+    Ok((
+        status,
+        Json(
+            json!({"site_id": p.site, "read": report.read, "inserted": report.inserted, "duplicates": report.duplicates,
+                    "bad_lines": report.bad_lines, "bad": bad, "aborted": report.aborted}),
+        ),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -302,6 +302,47 @@ async fn raw_events_export_as_ndjson_and_csv() {
         .unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains(",page_view,\"/x,y\",u0,"), "{csv}");
+    // Into another install through the admin API: the same answers, and
+    // a second upload changes nothing.
+    let all = get("site_id=exp&from=2025-11-14&to=2025-11-15")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let other = Running::embedded().await;
+    let upload = |body: String, q: &str| {
+        c.post(format!("{}/api/admin/import?site=exp{q}", other.base))
+            .body(body)
+            .send()
+    };
+    let first: Value = upload(all.clone(), "").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (first["inserted"].clone(), first["duplicates"].clone()),
+        (json!(3), json!(0)),
+        "{first}"
+    );
+    let again: Value = upload(all.clone(), "").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (again["inserted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(3)),
+        "{again}"
+    );
+    let q = json!({"site_id": "exp", "metrics": ["visitors", "pageviews"], "dimensions": ["time:day"], "date_range": "all"});
+    assert_eq!(
+        query(&c, &other.base, &q, None).await.1["results"],
+        query(&c, base, &q, None).await.1["results"]
+    );
+    let refused = upload(format!("{all}{{oops\n"), "&all_or_nothing=true").await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (refused["bad"][0]["line"].clone(), refused["aborted"].clone()),
+        (json!(4), json!(true)),
+        "{refused}"
+    );
+    other.shutdown().await;
+
     let r = get("site_id=exp&from=2025-11-15&format=xml").await.unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
