@@ -227,6 +227,7 @@ async fn all(args: AllArgs) -> Result<()> {
         Scenario::Enrichment,
         Scenario::Freshness,
         Scenario::Queries,
+        Scenario::V2,
         Scenario::Soak,
     ] {
         if !ctx.args.selected(s) {
@@ -239,6 +240,7 @@ async fn all(args: AllArgs) -> Result<()> {
             Scenario::Enrichment => scenarios::enrichment::run(&ctx).await.and_then(to_json),
             Scenario::Freshness => scenarios::freshness::run(&ctx).await.and_then(to_json),
             Scenario::Queries => scenarios::queries::run(&ctx).await.and_then(to_json),
+            Scenario::V2 => scenarios::query_v2::run(&ctx).await.and_then(to_json),
             Scenario::Soak => match scenarios::soak::run(&ctx).await {
                 Ok(r) => {
                     // A plot that fails must not lose ten minutes of samples.

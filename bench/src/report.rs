@@ -131,6 +131,10 @@ impl Results {
         self.typed("queries")
     }
 
+    pub fn v2(&self) -> Option<crate::scenarios::query_v2::V2Results> {
+        self.typed("v2")
+    }
+
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(self)? + "\n")?;
@@ -384,10 +388,39 @@ pub fn markdown(r: &Results) -> String {
     if let Some(q) = r.queries() {
         queries_md(&mut s, &q);
     }
+    if let Some(v) = r.v2() {
+        v2_md(&mut s, &v);
+    }
     if let Some(i) = r.ingest() {
         memory_md(&mut s, &i);
     }
     s
+}
+
+fn v2_md(s: &mut String, v: &crate::scenarios::query_v2::V2Results) {
+    let _ = writeln!(
+        s,
+        "\n## Stats API v2 queries (`--only v2`)\n\n`{}` ({} to {}); sites {}; up to {} answers per (query, system), {:.0} s each at most; ClickHouse {} (chdb){}. {} of {} answers equal in all three.\n",
+        v.dataset.database,
+        v.dataset.first_day,
+        v.dataset.last_day,
+        v.sites
+            .iter()
+            .map(|(site, n)| format!("`{site}` ({} events)", int(*n as f64)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        v.repetitions,
+        v.budget_seconds,
+        v.clickhouse_version,
+        if v.clickhouse_load_seconds > 0.0 {
+            format!(", loaded in {:.0} s", v.clickhouse_load_seconds)
+        } else {
+            String::new()
+        },
+        v.queries.len() - v.mismatches,
+        v.queries.len()
+    );
+    s.push_str(&crate::scenarios::query_v2::markdown(v));
 }
 
 fn errors_cell(l: &crate::loadgen::LoadResult) -> String {

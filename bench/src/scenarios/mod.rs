@@ -5,6 +5,7 @@ pub mod enrichment;
 pub mod freshness;
 pub mod ingest;
 pub mod queries;
+pub mod query_v2;
 pub mod soak;
 
 use crate::services::{self, Env, Service};
@@ -27,6 +28,10 @@ pub enum Scenario {
     Freshness,
     /// /stats at scale, beside the seed's SQL on raw events.
     Queries,
+    /// Stats API v2 queries (`POST /api/v2/query`) on the query dataset,
+    /// beside ClickHouse (chdb) and the seed-style SQL (only with
+    /// `--only v2`: it takes tens of minutes).
+    V2,
     /// RSS and file descriptors of the services over a long steady load
     /// (only with `--only soak`: it takes `--soak-minutes`).
     Soak,
@@ -40,6 +45,7 @@ impl Scenario {
             Scenario::Enrichment => "enrichment",
             Scenario::Freshness => "freshness",
             Scenario::Queries => "queries",
+            Scenario::V2 => "v2",
             Scenario::Soak => "soak",
         }
     }
@@ -122,6 +128,20 @@ pub struct AllArgs {
     /// by a batch stops growing with them.
     #[arg(long)]
     pub soak_batch_max_events: Option<usize>,
+    /// Answers per (query, system) of the v2 scenario, at most.
+    #[arg(long, default_value_t = 20)]
+    pub v2_repetitions: usize,
+    /// Seconds per (query, system) of the v2 scenario: past them, no new
+    /// repetition once 3 answers are timed.
+    #[arg(long, default_value_t = 15.0)]
+    pub v2_budget: f64,
+    /// Timed answers per (query, system) of the v2 scenario, at least
+    /// (whatever the budget).
+    #[arg(long, default_value_t = 3)]
+    pub v2_min_samples: usize,
+    /// A Python with chdb (bench/chdb.sh installs one) [~/.cache/analytics/chdb-venv/bin/python].
+    #[arg(long, env = "BENCH_CHDB_PYTHON")]
+    pub chdb_python: Option<PathBuf>,
     /// Concurrent writers while building the query dataset (disjoint sites).
     #[arg(long, default_value_t = 2)]
     pub load_writers: usize,
@@ -145,7 +165,7 @@ pub struct AllArgs {
 
 impl AllArgs {
     pub fn selected(&self, s: Scenario) -> bool {
-        (self.only.is_empty() && s != Scenario::Soak) || self.only.contains(&s)
+        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2)) || self.only.contains(&s)
     }
 
     fn pick<T>(&self, given: Option<T>, full: T, quick: T) -> T {

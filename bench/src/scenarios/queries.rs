@@ -1,7 +1,11 @@
 //! Scenario 4: queries at scale. A database of N events (10M) over the last
 //! 30 UTC days and 20 sites, written with the real writer
 //! (`analytics_core::store::Writer`), kept between runs (a marker table
-//! records how it was generated). The api answers `/stats` for one day and
+//! records how it was generated). The events come in visits
+//! (`Generator::visit`): a person's pageviews minutes apart, now and then a
+//! custom event, with the enrichment context (source and channel, browser,
+//! OS, device, country, hostname; a daily cookieless `visitor_id`, or a
+//! `user_id` for logged-in people); scenario `v2` queries the same dataset. The api answers `/stats` for one day and
 //! for the 30-day range; beside it, the seed's design: the same answers
 //! computed with SQL over the raw `events` table (the seed's columns and
 //! indexes): COUNT, COUNT DISTINCT, GROUP BY. A few answers are compared.
@@ -9,7 +13,7 @@
 use super::{say, Ctx};
 use crate::loadgen::{new_histogram, record, HttpConn, Latency};
 use crate::services::{self, Service};
-use crate::workload::{site_name, Generator, MixConfig};
+use crate::workload::{site_name, Generator, MixConfig, EVENTS_PER_VISIT, MAX_PAGES, VISITS_PER_PERSON};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use rand::rngs::StdRng;
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 
 const WRITE_BATCH: usize = 10_000;
 /// Bump when the generation changes, so that an old dataset is rebuilt.
-const GENERATOR_VERSION: u32 = 2;
+const GENERATOR_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -145,7 +149,7 @@ pub async fn run(ctx: &Ctx) -> Result<QueriesResults> {
 
 // ------------------------------------------------------------------ dataset
 
-async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
+pub(crate) async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
     let events = ctx.args.query_events();
     let days = ctx.args.query_days;
     let mix = ctx.args.mix();
@@ -306,6 +310,18 @@ fn plan(events: u64, mix: &MixConfig, writers: usize) -> Vec<Vec<(usize, u64)>> 
     plan
 }
 
+/// The people of a site with `events` events: about
+/// [`VISITS_PER_PERSON`] visits each over the dataset.
+fn people(events: u64) -> u64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let n = (events as f64 / EVENTS_PER_VISIT / VISITS_PER_PERSON).round() as u64;
+    n.max(100)
+}
+
 async fn build(ctx: &Ctx, url: &str, events: u64, days: u32, last_day: NaiveDate, mix: &MixConfig) -> Result<()> {
     let plan = plan(events, mix, ctx.args.load_writers);
     let written = Arc::new(AtomicU64::new(0));
@@ -320,19 +336,23 @@ async fn build(ctx: &Ctx, url: &str, events: u64, days: u32, last_day: NaiveDate
             let writer = analytics_core::store::Writer::open(&db)?;
             let mut gen = Generator::with_seed(mix.seed.wrapping_add(1000 + w as u64), mix);
             for (site, count) in sites {
+                let people = people(count);
                 let mut left = count;
+                let mut batch = Vec::with_capacity(WRITE_BATCH + MAX_PAGES * 2);
                 while left > 0 {
-                    let n = usize::try_from(left.min(WRITE_BATCH as u64)).unwrap_or(WRITE_BATCH);
-                    let batch: Vec<_> = (0..n)
-                        .map(|_| {
-                            let t = gen.timestamp(last_day, days);
-                            gen.stored_event(site, t, received_at)
-                        })
-                        .collect();
+                    // Whole visits, the last one cut to the site's count.
+                    while batch.len() < WRITE_BATCH && (batch.len() as u64) < left {
+                        let start = gen.timestamp(last_day, days);
+                        let who = gen.person_index(people);
+                        batch.extend(gen.visit(site, who, start, received_at));
+                    }
+                    batch.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = batch.len();
                     writer
                         .write(&batch)
                         .await
                         .with_context(|| format!("writing a batch of {}", site_name(site)))?;
+                    batch.clear();
                     left -= n as u64;
                     written.fetch_add(n as u64, Ordering::Relaxed);
                 }
