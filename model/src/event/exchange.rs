@@ -13,9 +13,8 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV columns, in order (the context's texts in
-/// `Context::TEXT_FIELDS` order).
-pub const CSV_HEADER: [&str; 24] = [
+/// The stored fields before the context's texts.
+const FIXED_COLUMNS: [&str; 10] = [
     "event_id",
     "site_id",
     "event_type",
@@ -26,21 +25,23 @@ pub const CSV_HEADER: [&str; 24] = [
     "referrer",
     "props",
     "visitor_id",
-    "hostname",
-    "source",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "device",
-    "country",
 ];
+
+/// The CSV columns, in order: the fixed fields, then the context's texts
+/// in `Context::TEXT_FIELDS` order.
+pub const CSV_HEADER: [&str; 24] = {
+    let mut out = [""; 24];
+    let mut i = 0;
+    while i < 24 {
+        out[i] = if i < 10 {
+            FIXED_COLUMNS[i]
+        } else {
+            Context::TEXT_FIELDS[i - 10]
+        };
+        i += 1;
+    }
+    out
+};
 
 /// One event as a line (CSV: one record, quoted as RFC 4180 wants).
 pub fn to_line(format: Format, e: &Event) -> Vec<u8> {
