@@ -128,6 +128,11 @@ pub struct SiteEvents {
     pub visit_exit: Vec<u32>,
     pub visit_bounced: Vec<bool>,
     pub visit_duration: Vec<u64>,
+    /// Where each visit's events begin, how many there are, and how many
+    /// of them are pageviews (a visit's events are contiguous).
+    pub visit_start: Vec<u32>,
+    pub visit_len: Vec<u32>,
+    pub visit_pageviews: Vec<u32>,
     /// One dictionary per `ATTRIBUTES`.
     pub attribute_dicts: Vec<Dict>,
     /// Every distinct combination of the 14 attribute codes (visits share
@@ -163,7 +168,10 @@ impl SiteEvents {
             + codes(&self.visit_entry)
             + codes(&self.visit_exit)
             + self.visit_bounced.len()
-            + self.visit_duration.len() * 8;
+            + self.visit_duration.len() * 8
+            + codes(&self.visit_start)
+            + codes(&self.visit_len)
+            + codes(&self.visit_pageviews);
         let attributes: usize = codes(&self.visit_tuple)
             + self.tuples.len() * 56
             + self.attribute_dicts.iter().map(Dict::heap_bytes).sum::<usize>();
@@ -359,6 +367,9 @@ impl Builder {
                     out.visit_bounced.push(true);
                     out.visit_duration.push(0);
                     out.visit_tuple.push(p.tuple);
+                    out.visit_start.push(at as u32);
+                    out.visit_len.push(0);
+                    out.visit_pageviews.push(0);
                     v
                 }
             };
@@ -370,6 +381,8 @@ impl Builder {
             if visit != NONE {
                 let v = visit as usize;
                 let is_pageview = p.name == pageview;
+                out.visit_len[v] += 1;
+                out.visit_pageviews[v] += u32::from(is_pageview);
                 if is_pageview {
                     if out.visit_entry[v] == NONE {
                         out.visit_entry[v] = p.path;

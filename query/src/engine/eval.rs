@@ -26,6 +26,11 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
+    /// The same for every event of a visit.
+    fn per_visit(self) -> bool {
+        matches!(self, Source::Visit(_) | Source::Constant(_))
+    }
+
     #[inline]
     fn code(self, event: usize, visit: u32) -> u32 {
         match self {
@@ -63,6 +68,15 @@ enum Compiled<'a> {
 }
 
 impl Compiled<'_> {
+    /// Whether the filter holds for all of a visit's events or none.
+    fn per_visit(&self) -> bool {
+        match self {
+            Compiled::Condition { source, .. } => source.per_visit(),
+            Compiled::And(fs) | Compiled::Or(fs) => fs.iter().all(Compiled::per_visit),
+            Compiled::Not(f) => f.per_visit(),
+        }
+    }
+
     #[inline]
     fn holds(&self, event: usize, visit: u32) -> bool {
         match self {
@@ -190,6 +204,33 @@ impl Default for Acc {
 }
 
 impl Acc {
+    /// A whole visit at once: its events, pageviews, and itself.
+    #[inline]
+    fn add_visit(&mut self, s: &SiteEvents, visit: u32) {
+        let v = visit as usize;
+        let (events, pageviews) = (u64::from(s.visit_len[v]), u64::from(s.visit_pageviews[v]));
+        self.counts.events += events;
+        self.counts.pageviews += pageviews;
+        self.counts.visit_pageviews += pageviews;
+        self.count_visit(s, visit);
+    }
+
+    #[inline]
+    fn count_visit(&mut self, s: &SiteEvents, visit: u32) {
+        let c = &mut self.counts;
+        if self.last_visit != visit {
+            self.last_visit = visit;
+            c.visits += 1;
+            c.bounced += u64::from(s.visit_bounced[visit as usize]);
+            c.duration_secs += s.visit_duration[visit as usize];
+            let visitor = s.visit_visitor[visit as usize];
+            if self.last_visitor != visitor {
+                self.last_visitor = visitor;
+                c.visitors += 1;
+            }
+        }
+    }
+
     #[inline]
     fn add(&mut self, s: &SiteEvents, is_pageview: bool, visit: u32) {
         let c = &mut self.counts;
@@ -203,17 +244,7 @@ impl Acc {
         if is_pageview {
             c.visit_pageviews += 1;
         }
-        if self.last_visit != visit {
-            self.last_visit = visit;
-            c.visits += 1;
-            c.bounced += u64::from(s.visit_bounced[visit as usize]);
-            c.duration_secs += s.visit_duration[visit as usize];
-            let visitor = s.visit_visitor[visit as usize];
-            if self.last_visitor != visitor {
-                self.last_visitor = visitor;
-                c.visitors += 1;
-            }
-        }
+        self.count_visit(s, visit);
     }
 }
 
@@ -339,6 +370,9 @@ struct Scan<'a> {
     tz: Tz,
     range: ResolvedRange,
     dense_cells: usize,
+    /// Every dimension and filter is a property of the visit: a visit
+    /// wholly in the range is counted at once, not event by event.
+    per_visit: bool,
 }
 
 impl Scan<'_> {
@@ -359,7 +393,38 @@ impl Scan<'_> {
         let mut total = Acc::default();
         let (start, end) = (nanos(self.range.start), nanos(self.range.end));
         let mut key = vec![0u32; self.keys.len()];
-        for i in from..to {
+        let mut i = from;
+        while i < to {
+            let visit = s.visit[i];
+            if self.per_visit && visit != NONE && s.visit_start[visit as usize] as usize == i {
+                let after = i + s.visit_len[visit as usize] as usize;
+                if start <= s.ts[i] && s.ts[after - 1] < end {
+                    i = after;
+                    if !self.filters.iter().all(|f| f.holds(after - 1, visit)) {
+                        continue;
+                    }
+                    total.add_visit(s, visit);
+                    if self.keys.is_empty() {
+                        single.add_visit(s, visit);
+                        continue;
+                    }
+                    let mut missing = false;
+                    for (slot, k) in key.iter_mut().zip(&self.keys) {
+                        *slot = match k {
+                            Key::Column(_, source) => source.code(after - 1, visit),
+                            Key::Time => NONE,
+                        };
+                        missing |= *slot == NONE;
+                    }
+                    if !missing {
+                        rows.get(&key).add_visit(s, visit);
+                    }
+                    continue;
+                }
+            }
+            let i_now = i;
+            i += 1;
+            let i = i_now;
             let ts = s.ts[i];
             if ts < start || ts >= end {
                 continue;
@@ -464,7 +529,14 @@ pub(crate) fn evaluate_with(
         tz,
         range,
         dense_cells,
+        per_visit: false,
     };
+    let per_visit = scan.filters.iter().all(Compiled::per_visit)
+        && scan
+            .keys
+            .iter()
+            .all(|k| matches!(k, Key::Column(_, source) if source.per_visit()));
+    let scan = Scan { per_visit, ..scan };
     let bounds = split(s, parts.max(1));
     let mut partials: Vec<Partial> = if bounds.len() == 1 {
         vec![scan.part(bounds[0])]
