@@ -373,6 +373,9 @@ struct Scan<'a> {
     /// Every dimension and filter is a property of the visit: a visit
     /// wholly in the range is counted at once, not event by event.
     per_visit: bool,
+    /// The visitors of all kept events are asked for (`percentage`) and
+    /// are not those of the single row.
+    total: bool,
 }
 
 impl Scan<'_> {
@@ -403,7 +406,9 @@ impl Scan<'_> {
                     if !self.filters.iter().all(|f| f.holds(after - 1, visit)) {
                         continue;
                     }
-                    total.add_visit(s, visit);
+                    if self.total {
+                        total.add_visit(s, visit);
+                    }
                     if self.keys.is_empty() {
                         single.add_visit(s, visit);
                         continue;
@@ -434,7 +439,9 @@ impl Scan<'_> {
                 continue;
             }
             let is_pageview = s.name[i] == s.pageview;
-            total.add(s, is_pageview, visit);
+            if self.total {
+                total.add(s, is_pageview, visit);
+            }
             if self.keys.is_empty() {
                 single.add(s, is_pageview, visit);
                 continue;
@@ -530,13 +537,20 @@ pub(crate) fn evaluate_with(
         range,
         dense_cells,
         per_visit: false,
+        total: false,
     };
     let per_visit = scan.filters.iter().all(Compiled::per_visit)
         && scan
             .keys
             .iter()
             .all(|k| matches!(k, Key::Column(_, source) if source.per_visit()));
-    let scan = Scan { per_visit, ..scan };
+    // Without dimensions the single row's visitors are all kept events'.
+    let total = !scan.keys.is_empty() && query.metrics().contains(&crate::Metric::Percentage);
+    let scan = Scan {
+        per_visit,
+        total,
+        ..scan
+    };
     let bounds = split(s, parts.max(1));
     let mut partials: Vec<Partial> = if bounds.len() == 1 {
         vec![scan.part(bounds[0])]
@@ -556,7 +570,11 @@ pub(crate) fn evaluate_with(
     }
 
     let keys = &scan.keys;
-    let total_visitors = result.total.counts.visitors;
+    let total_visitors = if scan.total {
+        result.total.counts.visitors
+    } else {
+        result.single.counts.visitors
+    };
     let out: Vec<Row> = if keys.is_empty() {
         vec![Row {
             metrics: result.single.counts.metrics(query.metrics(), total_visitors),
