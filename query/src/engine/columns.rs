@@ -58,24 +58,9 @@ impl Dict {
     }
 }
 
-/// The visit attributes taken from a visit's first event, in
-/// `VisitDimension` order after the entry and exit pages.
-pub(crate) const ATTRIBUTES: [VisitDimension; 14] = [
-    VisitDimension::Source,
-    VisitDimension::Referrer,
-    VisitDimension::Channel,
-    VisitDimension::UtmSource,
-    VisitDimension::UtmMedium,
-    VisitDimension::UtmCampaign,
-    VisitDimension::UtmContent,
-    VisitDimension::UtmTerm,
-    VisitDimension::Device,
-    VisitDimension::Browser,
-    VisitDimension::BrowserVersion,
-    VisitDimension::Os,
-    VisitDimension::OsVersion,
-    VisitDimension::Country,
-];
+/// The visit attributes taken from a visit's first event: every visit
+/// dimension after the entry and exit pages, in `VisitDimension::ALL` order.
+pub(crate) const ATTRIBUTES: &[VisitDimension] = VisitDimension::ALL.split_at(2).1;
 
 fn attribute_texts(e: &RawEvent) -> [&str; 14] {
     [
