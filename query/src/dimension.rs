@@ -54,6 +54,9 @@ pub enum Dimension {
     Event(EventDimension),
     Visit(VisitDimension),
     Time(TimeDimension),
+    /// `event:goal`: the site's goals the event converts on (an event may
+    /// convert on several, and is then in each goal's row).
+    Goal,
 }
 
 /// Why a dimension name was refused.
@@ -67,9 +70,8 @@ pub enum DimensionError {
     EmptyPropKey,
 }
 
-/// Dimensions Plausible documents that this platform does not support (goals, cities, regions, names, screen).
+/// Dimensions Plausible documents that this platform does not support (cities, regions, names, screen).
 pub const UNSUPPORTED_DIMENSIONS: &[&str] = &[
-    "event:goal",
     "visit:region",
     "visit:city",
     "visit:country_name",
@@ -81,6 +83,8 @@ pub const UNSUPPORTED_DIMENSIONS: &[&str] = &[
 ];
 
 const PROP_PREFIX: &str = "event:props:";
+/// The goal dimension's name.
+pub const GOAL: &str = "event:goal";
 
 impl VisitDimension {
     pub const ALL: [VisitDimension; 16] = [
@@ -169,6 +173,7 @@ impl Dimension {
             "event:page" => return Ok(Dimension::Event(EventDimension::Page)),
             "event:hostname" => return Ok(Dimension::Event(EventDimension::Hostname)),
             "event:name" => return Ok(Dimension::Event(EventDimension::Name)),
+            GOAL => return Ok(Dimension::Goal),
             _ => {}
         }
         if let Some(v) = VisitDimension::ALL.into_iter().find(|v| v.name() == name) {
@@ -190,6 +195,7 @@ impl Dimension {
             Dimension::Event(e) => e.name(),
             Dimension::Visit(v) => v.name().to_owned(),
             Dimension::Time(t) => t.name().to_owned(),
+            Dimension::Goal => GOAL.to_owned(),
         }
     }
 
@@ -197,8 +203,9 @@ impl Dimension {
         matches!(self, Dimension::Time(_))
     }
 
+    /// A property of single events (goals included), not of visits.
     pub fn is_event(&self) -> bool {
-        matches!(self, Dimension::Event(_))
+        matches!(self, Dimension::Event(_) | Dimension::Goal)
     }
 }
 

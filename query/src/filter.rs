@@ -62,6 +62,9 @@ impl Operator {
 pub enum FilterDimension {
     Event(EventDimension),
     Visit(VisitDimension),
+    /// `event:goal`: the clauses are goal names, tested against the names
+    /// of the goals the event converts on.
+    Goal,
 }
 
 impl FilterDimension {
@@ -69,6 +72,7 @@ impl FilterDimension {
         match self {
             FilterDimension::Event(e) => e.name(),
             FilterDimension::Visit(v) => v.name().to_owned(),
+            FilterDimension::Goal => crate::dimension::GOAL.to_owned(),
         }
     }
 }
@@ -128,6 +132,41 @@ impl Condition {
         any != self.op.is_negated()
     }
 
+    /// Whether the condition holds for a set of values (the goals an
+    /// event converts on): a positive operator when some value matches a
+    /// clause, a negated one when none does.
+    pub fn holds_any(&self, values: &[&str]) -> bool {
+        let negated = self.op.is_negated();
+        values.iter().any(|v| self.holds(Some(v)) != negated) != negated
+    }
+
+    /// A condition built in code (goals' filters), case-sensitive.
+    pub(crate) fn plain(op: Operator, dimension: FilterDimension, clauses: Vec<String>) -> Condition {
+        Condition {
+            op,
+            dimension,
+            clauses,
+            case_sensitive: true,
+            patterns: Vec::new(),
+        }
+    }
+
+    /// `matches` with one regular expression built in code; an expression
+    /// that does not compile (goals validate theirs first) matches nothing.
+    pub(crate) fn anchored_regex(dimension: FilterDimension, regex: &str) -> Condition {
+        Condition {
+            op: Operator::Matches,
+            dimension,
+            clauses: vec![regex.to_owned()],
+            case_sensitive: true,
+            patterns: RegexBuilder::new(regex)
+                .size_limit(MAX_REGEX_SIZE)
+                .build()
+                .into_iter()
+                .collect(),
+        }
+    }
+
     fn clause_matches(&self, value: &str, clause: &str) -> bool {
         match self.op {
             Operator::Is | Operator::IsNot => value == clause,
@@ -178,6 +217,13 @@ impl Filter {
             Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.collect(out)),
             Filter::Not(f) => f.collect(out),
         }
+    }
+
+    /// Whether any condition of the filter tests `event:goal`.
+    pub fn mentions_goal(&self) -> bool {
+        self.conditions()
+            .iter()
+            .any(|c| *c.dimension() == FilterDimension::Goal)
     }
 
     pub fn to_json(&self) -> Value {
@@ -339,6 +385,7 @@ fn parse_condition(
         Value::String(name) => match Dimension::parse(name) {
             Ok(Dimension::Event(e)) => Some(FilterDimension::Event(e)),
             Ok(Dimension::Visit(v)) => Some(FilterDimension::Visit(v)),
+            Ok(Dimension::Goal) => Some(FilterDimension::Goal),
             Ok(Dimension::Time(_)) => {
                 errors.push(
                     &dim_path,

@@ -10,6 +10,7 @@ pub mod dimension;
 pub mod engine;
 pub mod error;
 pub mod filter;
+pub mod goal;
 pub mod metric;
 #[cfg(any(test, feature = "testing"))]
 pub mod random;
@@ -20,6 +21,7 @@ pub mod time;
 pub use dimension::{Dimension, EventDimension, TimeDimension, VisitDimension};
 pub use error::{ValidationError, ValidationErrors};
 pub use filter::{Condition, Filter, FilterDimension, Operator};
+pub use goal::{Goal, GoalKind};
 pub use metric::Metric;
 pub use reference::{evaluate, Counts, EvalError, Meta, MetricValue, RawEvent, Response, Row};
 pub use request::{Direction, Include, OrderBy, OrderKey, Pagination, Query};

@@ -21,17 +21,16 @@ pub enum Metric {
     VisitDuration,
     /// The row's visitors as a percentage of all visitors (same filters, no dimensions), one decimal.
     Percentage,
+    /// The row's converted visitors as a percentage of all visitors without the goal filters and dimensions, two
+    /// decimals. Needs an `event:goal` filter or dimension.
+    ConversionRate,
+    /// The row's converted visitors as a percentage of the visitors with the same non-goal dimension values
+    /// without the goal filters, two decimals. Needs dimensions, and an `event:goal` filter or dimension.
+    GroupConversionRate,
 }
 
-/// Metrics Plausible documents that this platform does not compute (goals, revenue, engagement).
-pub const UNSUPPORTED_METRICS: &[&str] = &[
-    "conversion_rate",
-    "group_conversion_rate",
-    "total_revenue",
-    "average_revenue",
-    "scroll_depth",
-    "time_on_page",
-];
+/// Metrics Plausible documents that this platform does not compute (revenue, engagement).
+pub const UNSUPPORTED_METRICS: &[&str] = &["total_revenue", "average_revenue", "scroll_depth", "time_on_page"];
 
 /// Why a metric name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +42,7 @@ pub enum MetricError {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 10] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -52,6 +51,8 @@ impl Metric {
         Metric::BounceRate,
         Metric::VisitDuration,
         Metric::Percentage,
+        Metric::ConversionRate,
+        Metric::GroupConversionRate,
     ];
 
     /// The metric's name in requests and responses.
@@ -65,6 +66,8 @@ impl Metric {
             Metric::BounceRate => "bounce_rate",
             Metric::VisitDuration => "visit_duration",
             Metric::Percentage => "percentage",
+            Metric::ConversionRate => "conversion_rate",
+            Metric::GroupConversionRate => "group_conversion_rate",
         }
     }
 
@@ -76,6 +79,11 @@ impl Metric {
         } else {
             Err(MetricError::Unknown)
         }
+    }
+
+    /// The goal metrics, which need an `event:goal` filter or dimension.
+    pub fn is_goal_metric(self) -> bool {
+        matches!(self, Metric::ConversionRate | Metric::GroupConversionRate)
     }
 
     /// The session metrics, which Plausible documents cannot be mixed with event dimensions.

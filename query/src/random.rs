@@ -4,6 +4,7 @@
 //! nested filters, ranges and pagination. Small vocabularies, so that
 //! filters match some events and miss others.
 
+use crate::goal::Goal;
 use crate::reference::RawEvent;
 use chrono::{DateTime, Duration, Utc};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -84,7 +85,25 @@ pub fn events<R: Rng + ?Sized>(rng: &mut R, start: DateTime<Utc>, scattered: usi
     out
 }
 
-const METRICS: [&str; 8] = [
+/// A random subset of a fixed list of goals, in random order: pageview
+/// goals with and without wildcards, event goals with and without a
+/// property.
+pub fn goals<R: Rng + ?Sized>(rng: &mut R) -> Vec<Goal> {
+    let all = [
+        Goal::page("Home", "/"),
+        Goal::page("Docs", "/docs/*"),
+        Goal::page("Blogs", "/*log**"),
+        Goal::page("Everything", "/**"),
+        Goal::event("Signup", "Signup", None),
+        Goal::event("Pro signup", "Signup", Some(("plan", "pro"))),
+        Goal::event("Click", "click", None),
+    ];
+    let mut goals: Vec<Goal> = all.into_iter().flatten().filter(|_| rng.random_bool(0.6)).collect();
+    goals.shuffle(rng);
+    goals
+}
+
+const METRICS: [&str; 10] = [
     "visitors",
     "visits",
     "pageviews",
@@ -93,8 +112,12 @@ const METRICS: [&str; 8] = [
     "bounce_rate",
     "visit_duration",
     "percentage",
+    "conversion_rate",
+    "group_conversion_rate",
 ];
-const DIMENSIONS: [&str; 16] = [
+const DIMENSIONS: [&str; 18] = [
+    "event:goal",
+    "event:goal",
     "event:page",
     "event:name",
     "event:props:plan",
@@ -112,7 +135,9 @@ const DIMENSIONS: [&str; 16] = [
     "time:week",
     "time",
 ];
-const FILTER_DIMENSIONS: [&str; 12] = [
+const FILTER_DIMENSIONS: [&str; 14] = [
+    "event:goal",
+    "event:goal",
     "event:page",
     "event:name",
     "event:props:plan",
@@ -141,6 +166,18 @@ const CLAUSES: [&str; 13] = [
     "e$",
     "(none)",
 ];
+/// Goal names (some of them a site's) and parts of them.
+const GOAL_CLAUSES: [&str; 9] = [
+    "Home",
+    "Docs",
+    "Blogs",
+    "Everything",
+    "Signup",
+    "Pro signup",
+    "Click",
+    "sign",
+    "^[A-D]",
+];
 const OPERATORS: [&str; 6] = ["is", "is_not", "contains", "contains_not", "matches", "matches_not"];
 
 fn filter<R: Rng + ?Sized>(rng: &mut R, depth: u32) -> Value {
@@ -153,8 +190,14 @@ fn filter<R: Rng + ?Sized>(rng: &mut R, depth: u32) -> Value {
             }
         };
     }
-    let clauses: Vec<String> = (0..rng.random_range(1..=2)).map(|_| pick(rng, &CLAUSES)).collect();
-    let mut f = json!([pick(rng, &OPERATORS), pick(rng, &FILTER_DIMENSIONS), clauses]);
+    let dimension = pick(rng, &FILTER_DIMENSIONS);
+    let vocabulary: &[&str] = if dimension == "event:goal" {
+        &GOAL_CLAUSES
+    } else {
+        &CLAUSES
+    };
+    let clauses: Vec<String> = (0..rng.random_range(1..=2)).map(|_| pick(rng, vocabulary)).collect();
+    let mut f = json!([pick(rng, &OPERATORS), dimension, clauses]);
     if rng.random_bool(0.3) {
         if let Value::Array(parts) = &mut f {
             parts.push(json!({"case_sensitive": false}));
@@ -171,7 +214,22 @@ pub fn query<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> 
     metrics.shuffle(rng);
     let n = rng.random_range(0..=2);
     let dimensions: Vec<&str> = DIMENSIONS.choose_multiple(rng, n).copied().collect();
-    let filters: Vec<Value> = (0..rng.random_range(0..=2)).map(|_| filter(rng, 0)).collect();
+    let mut dimensions = dimensions;
+    let mut filters: Vec<Value> = (0..rng.random_range(0..=2)).map(|_| filter(rng, 0)).collect();
+    // Goal metrics need a goal: give most such queries one.
+    let has_goal = dimensions.contains(&"event:goal") || filters.iter().any(|f| f.to_string().contains("event:goal"));
+    if metrics.iter().any(|m| m.contains("conversion")) && !has_goal && rng.random_bool(0.8) {
+        if rng.random_bool(0.5) && dimensions.len() < 2 {
+            dimensions.push("event:goal");
+        } else {
+            let clause = pick(rng, &GOAL_CLAUSES);
+            filters.push(json!([
+                pick(rng, &["is", "contains", "is_not"]),
+                "event:goal",
+                [clause]
+            ]));
+        }
+    }
     let day = |d: i64| (start + Duration::days(d)).format("%Y-%m-%d").to_string();
     let date_range = match rng.random_range(0..6) {
         0 => json!("all"),

@@ -28,6 +28,14 @@
 //!   visit without pageviews — satisfies **no** condition, negated or not; `not` still negates the condition's
 //!   result.
 //!
+//! # Goals
+//! - An event converts on a goal when the goal matches it ([`crate::goal::Goal::matches`]); it may convert on
+//!   several goals, or none.
+//! - An `event:goal` condition tests the names of the goals the event converts on: a positive operator holds when
+//!   one of them matches a clause, a negated one when none does (so `is_not` keeps events of no goal).
+//! - The `event:goal` dimension puts an event in the row of each goal it converts on; an event of no goal is in no
+//!   row.
+//!
 //! # Metrics, per result row, over the row's kept events
 //! - `visitors`: distinct visitors; `visits`: distinct visits; `pageviews`: `page_view` events; `events`: events.
 //! - `views_per_visit`: pageviews that belong to a visit, divided by visits, rounded half up to 2 decimals.
@@ -35,6 +43,10 @@
 //! - `visit_duration`: mean duration of the visits in seconds, rounded half up to an integer.
 //! - `percentage`: the row's visitors as a percentage of the visitors of all kept events (no dimensions, same
 //!   filters and range), rounded half up to 1 decimal.
+//! - `conversion_rate`: the row's visitors as a percentage of the visitors of the events kept by the top-level
+//!   filters that do not test `event:goal` (no dimensions), rounded half up to 2 decimals.
+//! - `group_conversion_rate`: the same, divided by those visitors among the events with the row's values of the
+//!   dimensions other than `event:goal`.
 //! - Divisions by zero give 0. Rounding is done in integers, so results are exact.
 //! - A visit's bounce and duration are properties of the whole visit, even when only some of its events are kept.
 //!
@@ -58,7 +70,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::dimension::{Dimension, EventDimension, VisitDimension};
-use crate::filter::{Condition, FilterDimension};
+use crate::filter::{Condition, Filter, FilterDimension};
 use crate::metric::Metric;
 use crate::request::{Direction, OrderKey, Query};
 use crate::time::{Granularity, ResolvedRange};
@@ -306,47 +318,100 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
     }
     let sessions = sessionize(events)?;
     let visit_of = |i: usize| sessions.visit_of[i].map(|v| &sessions.visits[v]);
-
-    // 1. The kept events: in range, and every top-level filter holds.
-    let kept: Vec<usize> = (0..events.len())
-        .filter(|&i| range.contains(events[i].timestamp))
-        .filter(|&i| {
-            let mut atom = |c: &Condition| match c.dimension() {
-                FilterDimension::Event(d) => c.holds(Some(event_value(d, &events[i]))),
-                FilterDimension::Visit(d) => c.holds(visit_value(*d, visit_of(i), events)),
-            };
-            query.filters().iter().all(|f| f.holds(&mut atom))
+    // The names of the goals each event converts on.
+    let goals_of: Vec<Vec<&str>> = events
+        .iter()
+        .map(|e| {
+            query
+                .goals()
+                .iter()
+                .filter(|g| g.matches(e))
+                .map(|g| g.name.as_str())
+                .collect()
         })
         .collect();
+    let kept_by = |filters: &[Filter]| -> Vec<usize> {
+        (0..events.len())
+            .filter(|&i| range.contains(events[i].timestamp))
+            .filter(|&i| {
+                let mut atom = |c: &Condition| match c.dimension() {
+                    FilterDimension::Event(d) => c.holds(Some(event_value(d, &events[i]))),
+                    FilterDimension::Visit(d) => c.holds(visit_value(*d, visit_of(i), events)),
+                    FilterDimension::Goal => c.holds_any(&goals_of[i]),
+                };
+                filters.iter().all(|f| f.holds(&mut atom))
+            })
+            .collect()
+    };
+    let visitors_of = |members: &[usize]| {
+        members
+            .iter()
+            .filter_map(|&i| events[i].visitor.as_deref())
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+    };
 
-    // 2. Group them by their dimension values.
+    // 1. The kept events: in range, and every top-level filter holds.
+    let kept = kept_by(query.filters());
+
+    // 2. Group them by their dimension values: every combination of them, since an event converts on any number
+    //    of goals.
     let granularity = query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz));
+    let values = |i: usize, d: &Dimension| -> Vec<String> {
+        match d {
+            Dimension::Event(d) => vec![event_value(d, &events[i]).to_owned()],
+            Dimension::Visit(d) => visit_value(*d, visit_of(i), events)
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            Dimension::Time(_) => granularity
+                .map(|g| g.label(tz, events[i].timestamp))
+                .into_iter()
+                .collect(),
+            Dimension::Goal => goals_of[i].iter().map(|g| (*g).to_owned()).collect(),
+        }
+    };
+    let keys = |i: usize, dims: &[&Dimension]| -> Vec<Vec<String>> {
+        dims.iter().fold(vec![Vec::new()], |acc, d| {
+            let vs = values(i, d);
+            acc.iter()
+                .flat_map(|prefix| {
+                    vs.iter().map(move |v| {
+                        let mut k = prefix.clone();
+                        k.push(v.clone());
+                        k
+                    })
+                })
+                .collect()
+        })
+    };
+    let all_dims: Vec<&Dimension> = query.dimensions().iter().collect();
     let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
-    if query.dimensions().is_empty() {
+    if all_dims.is_empty() {
         groups.insert(Vec::new(), kept.clone());
     } else {
         for &i in &kept {
-            let key: Option<Vec<String>> = query
-                .dimensions()
-                .iter()
-                .map(|d| match d {
-                    Dimension::Event(d) => Some(event_value(d, &events[i]).to_owned()),
-                    Dimension::Visit(d) => visit_value(*d, visit_of(i), events).map(str::to_owned),
-                    Dimension::Time(_) => granularity.map(|g| g.label(tz, events[i].timestamp)),
-                })
-                .collect();
-            if let Some(key) = key {
+            for key in keys(i, &all_dims) {
                 groups.entry(key).or_default().push(i);
             }
         }
     }
 
-    // 3. The metrics of each group.
-    let total_visitors = kept
-        .iter()
-        .filter_map(|&i| events[i].visitor.as_deref())
-        .collect::<BTreeSet<_>>()
-        .len();
+    // 3. What rates divide by: all kept events' visitors; without the goal filters, all visitors, and those of each
+    //    combination of the other dimensions' values.
+    let total_visitors = visitors_of(&kept);
+    let goal_at = query.dimensions().iter().position(|d| *d == Dimension::Goal);
+    let other_dims: Vec<&Dimension> = query.dimensions().iter().filter(|d| **d != Dimension::Goal).collect();
+    let base = kept_by(&query.non_goal_filters());
+    let conversion_base = visitors_of(&base);
+    let mut group_members: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
+    for &i in &base {
+        for key in keys(i, &other_dims) {
+            group_members.entry(key).or_default().push(i);
+        }
+    }
+
+    // 4. The metrics of each group.
     let rows: Vec<Row> = groups
         .into_iter()
         .map(|(dimensions, members)| {
@@ -369,12 +434,32 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
                     .map(|&v| sessions.visits[v].duration_secs.max(0) as u64)
                     .sum(),
             };
-            let metrics = counts.metrics(query.metrics(), total_visitors as u64);
+            let mut group = dimensions.clone();
+            if let Some(p) = goal_at {
+                group.remove(p);
+            }
+            let bases = Bases {
+                percentage: total_visitors,
+                conversion: conversion_base,
+                group: group_members.get(&group).map_or(0, |m| visitors_of(m)),
+            };
+            let metrics = counts.metrics(query.metrics(), &bases);
             Row { metrics, dimensions }
         })
         .collect();
 
     Ok(respond(query, rows, granularity, range, tz))
+}
+
+/// What a row's rates divide by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bases {
+    /// `percentage`: the visitors of all kept events.
+    pub percentage: u64,
+    /// `conversion_rate`: the visitors of all events kept by the filters other than the goal filters.
+    pub conversion: u64,
+    /// `group_conversion_rate`: those visitors among the events with the row's non-goal dimension values.
+    pub group: u64,
 }
 
 /// What a result row's metrics are computed from: its kept events, and the distinct visitors and visits among them
@@ -394,8 +479,11 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The metrics' values, in the order asked; `total_visitors` are those of all kept events (for `percentage`).
-    pub fn metrics(&self, metrics: &[Metric], total_visitors: u64) -> Vec<MetricValue> {
+    /// The metrics' values, in the order asked, rates divided by `bases`.
+    pub fn metrics(&self, metrics: &[Metric], bases: &Bases) -> Vec<MetricValue> {
+        let rate = |base: u64| {
+            MetricValue::Float(round_div(10_000 * u128::from(self.visitors), u128::from(base)) as f64 / 100.0)
+        };
         let n_visits = u128::from(self.visits);
         metrics
             .iter()
@@ -410,8 +498,10 @@ impl Counts {
                 Metric::BounceRate => MetricValue::Int(round_div(100 * u128::from(self.bounced), n_visits)),
                 Metric::VisitDuration => MetricValue::Int(round_div(u128::from(self.duration_secs), n_visits)),
                 Metric::Percentage => MetricValue::Float(
-                    round_div(1000 * u128::from(self.visitors), u128::from(total_visitors)) as f64 / 10.0,
+                    round_div(1000 * u128::from(self.visitors), u128::from(bases.percentage)) as f64 / 10.0,
                 ),
+                Metric::ConversionRate => rate(bases.conversion),
+                Metric::GroupConversionRate => rate(bases.group),
             })
             .collect()
     }

@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 
 use crate::dimension::{dimension_error_message, Dimension, TimeDimension};
 use crate::error::{quoted, type_name, Errors, ValidationErrors};
-use crate::filter::{parse_filters, Filter};
+use crate::filter::{parse_filters, Filter, FilterDimension, Operator};
+use crate::goal::Goal;
 use crate::metric::{Metric, MetricError};
 use crate::time::{parse_date_range, DateRangeSpec, ResolvedRange};
 
@@ -102,9 +103,35 @@ pub struct Query {
     order_by: Vec<OrderBy>,
     include: Include,
     pagination: Pagination,
+    /// The site's goals, once bound ([`Query::bind_goals`]).
+    goals: Vec<Goal>,
 }
 
 impl Query {
+    /// The site's goals (none until [`Query::bind_goals`]): what `event:goal` filters and rows refer to.
+    pub fn goals(&self) -> &[Goal] {
+        &self.goals
+    }
+
+    /// Binds the query to its site's goals. Every clause of an `is` or `is_not` `event:goal` filter must name one
+    /// of them (as `case_sensitive` says), else the error names the clause.
+    pub fn bind_goals(mut self, goals: Vec<Goal>) -> Result<Query, ValidationErrors> {
+        let mut errors = Errors::default();
+        for (i, f) in self.filters.iter().enumerate() {
+            check_goal_names(f, &format!("filters[{i}]"), &goals, &mut errors);
+        }
+        if !errors.0.is_empty() {
+            return Err(ValidationErrors(errors.0));
+        }
+        self.goals = goals;
+        Ok(self)
+    }
+
+    /// The top-level filters that do not test `event:goal`: what conversion rates divide by.
+    pub fn non_goal_filters(&self) -> Vec<Filter> {
+        self.filters.iter().filter(|f| !f.mentions_goal()).cloned().collect()
+    }
+
     pub fn site_id(&self) -> &str {
         &self.site_id
     }
@@ -276,6 +303,26 @@ impl Query {
                 }
             }
         }
+        if let (Some(metrics), Some(dimensions), Some(filters)) = (&metrics, &dimensions, &filters) {
+            let goals = dimensions.contains(&Dimension::Goal) || filters.iter().any(Filter::mentions_goal);
+            for (i, m) in metrics.iter().enumerate() {
+                if m.is_goal_metric() && !goals {
+                    errors.push(
+                        format!("metrics[{i}]"),
+                        format!(
+                            "metric {} requires an \"event:goal\" filter or dimension",
+                            quoted(m.name())
+                        ),
+                    );
+                }
+                if *m == Metric::GroupConversionRate && dimensions.is_empty() {
+                    errors.push(
+                        format!("metrics[{i}]"),
+                        "metric \"group_conversion_rate\" requires non-empty dimensions",
+                    );
+                }
+            }
+        }
         if let (Some(include), Some(dimensions)) = (&include, &dimensions) {
             if include.time_labels && !dimensions.iter().any(Dimension::is_time) {
                 errors.push("include.time_labels", "requires a time dimension");
@@ -310,9 +357,41 @@ impl Query {
                 order_by,
                 include,
                 pagination,
+                goals: Vec::new(),
             }),
             _ => Err(ValidationErrors(errors.0)),
         }
+    }
+}
+
+fn check_goal_names(f: &Filter, path: &str, goals: &[Goal], errors: &mut Errors) {
+    match f {
+        Filter::Condition(c) => {
+            if *c.dimension() != FilterDimension::Goal || !matches!(c.op(), Operator::Is | Operator::IsNot) {
+                return;
+            }
+            for (j, clause) in c.clauses().iter().enumerate() {
+                let known = goals.iter().any(|g| {
+                    if c.case_sensitive() {
+                        g.name == *clause
+                    } else {
+                        g.name.to_lowercase() == clause.to_lowercase()
+                    }
+                });
+                if !known {
+                    errors.push(
+                        format!("{path}[2][{j}]"),
+                        format!("the goal {} is not configured for this site", quoted(clause)),
+                    );
+                }
+            }
+        }
+        Filter::And(fs) | Filter::Or(fs) => {
+            for (j, f) in fs.iter().enumerate() {
+                check_goal_names(f, &format!("{path}[1][{j}]"), goals, errors);
+            }
+        }
+        Filter::Not(f) => check_goal_names(f, &format!("{path}[1]"), goals, errors),
     }
 }
 

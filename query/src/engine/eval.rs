@@ -7,8 +7,10 @@
 use super::columns::{nanos, Dict, SiteEvents, VisitCodes, NONE};
 use crate::dimension::{Dimension, EventDimension};
 use crate::filter::{Condition, Filter, FilterDimension};
-use crate::reference::{respond, Counts, EvalError, Response, Row, NO_PROP};
+use crate::goal;
+use crate::reference::{respond, Bases, Counts, EvalError, Response, Row, NO_PROP};
 use crate::time::{Granularity, ResolvedRange};
+use crate::Metric;
 use crate::Query;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -56,6 +58,9 @@ fn column<'a>(s: &'a SiteEvents, none: &'a Dict, d: &FilterDimension) -> (&'a Di
             let (dict, codes) = s.visit_column(*v);
             (dict, Source::Visit(codes))
         }
+        // Goal conditions are expanded into event conditions before
+        // compiling (`goal::expand`); one left would have no value.
+        FilterDimension::Goal => (none, Source::Constant(NONE)),
     }
 }
 
@@ -496,7 +501,9 @@ impl Partial {
 }
 
 /// `evaluate` with rows in a dense array only up to `dense_cells`, over
-/// `parts` threads (tests take every way).
+/// `parts` threads (tests take every way). Goals become event filters: one
+/// scan per goal for the `event:goal` dimension (an event may convert on
+/// several), and scans without the goal filters for conversion rates.
 pub(crate) fn evaluate_with(
     query: &Query,
     range: ResolvedRange,
@@ -508,13 +515,111 @@ pub(crate) fn evaluate_with(
     if range.end < range.start {
         return Err(EvalError::InvalidRange);
     }
+    let scan = |filters: &[Filter], dims: &[Dimension], total: bool| {
+        tally(filters, dims, total, range, tz, s, dense_cells, parts)
+    };
+    let goals = query.goals();
+    let metrics = query.metrics();
+    let filters: Vec<Filter> = query.filters().iter().map(|f| goal::expand(f, goals)).collect();
+    let goal_at = query.dimensions().iter().position(|d| *d == Dimension::Goal);
+    let others: Vec<Dimension> = query
+        .dimensions()
+        .iter()
+        .filter(|d| **d != Dimension::Goal)
+        .cloned()
+        .collect();
+    let percentage = metrics.contains(&Metric::Percentage);
+    let (rows, total_visitors) = match goal_at {
+        None => {
+            let t = scan(&filters, &others, percentage && !others.is_empty());
+            (t.rows, t.all.visitors)
+        }
+        Some(at) => {
+            let mut rows = Vec::new();
+            for g in goals {
+                let mut with_goal = filters.clone();
+                with_goal.push(g.to_filter());
+                for (mut dims, counts) in scan(&with_goal, &others, false).rows {
+                    // Without other dimensions a scan has its one row even
+                    // when empty; a goal without conversions has none.
+                    if counts.events > 0 {
+                        dims.insert(at, g.name.clone());
+                        rows.push((dims, counts));
+                    }
+                }
+            }
+            let total = if percentage {
+                scan(&filters, &[], false).all.visitors
+            } else {
+                0
+            };
+            (rows, total)
+        }
+    };
+    let base_filters = query.non_goal_filters();
+    let conversion_base = if metrics.contains(&Metric::ConversionRate) {
+        scan(&base_filters, &[], false).all.visitors
+    } else {
+        0
+    };
+    let group_bases: HashMap<Vec<String>, u64> = if metrics.contains(&Metric::GroupConversionRate) {
+        scan(&base_filters, &others, false)
+            .rows
+            .into_iter()
+            .map(|(dims, c)| (dims, c.visitors))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let out: Vec<Row> = rows
+        .into_iter()
+        .map(|(dimensions, counts)| {
+            let mut group = dimensions.clone();
+            if let Some(at) = goal_at {
+                group.remove(at);
+            }
+            let bases = Bases {
+                percentage: total_visitors,
+                conversion: conversion_base,
+                group: group_bases.get(&group).copied().unwrap_or(0),
+            };
+            Row {
+                metrics: counts.metrics(metrics, &bases),
+                dimensions,
+            }
+        })
+        .collect();
+    let granularity = query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz));
+    Ok(respond(query, out, granularity, range, tz))
+}
+
+/// What one scan counts: every row with its dimension values (without
+/// dimensions, the single row, even empty), and the counts of all kept
+/// events (their visitors only when `total` was asked, or without
+/// dimensions).
+struct Tally {
+    rows: Vec<(Vec<String>, Counts)>,
+    all: Counts,
+}
+
+/// One pass over the columns for goal-free filters and dimensions.
+#[allow(clippy::too_many_arguments)]
+fn tally(
+    filters: &[Filter],
+    dimensions: &[Dimension],
+    total: bool,
+    range: ResolvedRange,
+    tz: Tz,
+    s: &SiteEvents,
+    dense_cells: usize,
+    parts: usize,
+) -> Tally {
     let none = {
         let mut d = Dict::default();
         d.intern(NO_PROP);
         d
     };
-    let keys: Vec<Key> = query
-        .dimensions()
+    let keys: Vec<Key> = dimensions
         .iter()
         .map(|d| match d {
             Dimension::Event(e) => {
@@ -526,13 +631,18 @@ pub(crate) fn evaluate_with(
                 Key::Column(dict, source)
             }
             Dimension::Time(_) => Key::Time,
+            Dimension::Goal => Key::Column(&none, Source::Constant(NONE)),
         })
         .collect();
+    let time = dimensions.iter().find_map(|d| match d {
+        Dimension::Time(t) => Some(*t),
+        _ => None,
+    });
     let scan = Scan {
         s,
-        filters: query.filters().iter().map(|f| compile(s, &none, f)).collect(),
+        filters: filters.iter().map(|f| compile(s, &none, f)).collect(),
         keys,
-        granularity: query.time_dimension().map(|t| Granularity::for_dimension(t, range, tz)),
+        granularity: time.map(|t| Granularity::for_dimension(t, range, tz)),
         tz,
         range,
         dense_cells,
@@ -544,8 +654,8 @@ pub(crate) fn evaluate_with(
             .keys
             .iter()
             .all(|k| matches!(k, Key::Column(_, source) if source.per_visit()));
-    // Without dimensions the single row's visitors are all kept events'.
-    let total = !scan.keys.is_empty() && query.metrics().contains(&crate::Metric::Percentage);
+    // Without dimensions the single row's counts are all kept events'.
+    let total = total && !scan.keys.is_empty();
     let scan = Scan {
         per_visit,
         total,
@@ -570,33 +680,31 @@ pub(crate) fn evaluate_with(
     }
 
     let keys = &scan.keys;
-    let total_visitors = if scan.total {
-        result.total.counts.visitors
-    } else {
-        result.single.counts.visitors
-    };
-    let out: Vec<Row> = if keys.is_empty() {
-        vec![Row {
-            metrics: result.single.counts.metrics(query.metrics(), total_visitors),
-            dimensions: Vec::new(),
-        }]
-    } else {
-        let buckets = result.buckets;
-        result
-            .rows
-            .into_rows()
-            .map(|(codes, acc)| Row {
-                metrics: acc.counts.metrics(query.metrics(), total_visitors),
-                dimensions: codes
-                    .iter()
-                    .zip(keys)
-                    .map(|(&c, k)| match k {
-                        Key::Column(dict, _) => dict.text(c).to_owned(),
-                        Key::Time => buckets.as_ref().map_or("", |b| b.labels.text(c)).to_owned(),
-                    })
-                    .collect(),
-            })
-            .collect()
-    };
-    Ok(respond(query, out, scan.granularity, range, tz))
+    if keys.is_empty() {
+        let single = result.single.counts;
+        return Tally {
+            rows: vec![(Vec::new(), single)],
+            all: single,
+        };
+    }
+    let buckets = result.buckets;
+    let rows = result
+        .rows
+        .into_rows()
+        .map(|(codes, acc)| {
+            let dims = codes
+                .iter()
+                .zip(keys)
+                .map(|(&c, k)| match k {
+                    Key::Column(dict, _) => dict.text(c).to_owned(),
+                    Key::Time => buckets.as_ref().map_or("", |b| b.labels.text(c)).to_owned(),
+                })
+                .collect();
+            (dims, acc.counts)
+        })
+        .collect();
+    Tally {
+        rows,
+        all: result.total.counts,
+    }
 }

@@ -21,7 +21,7 @@ const ZONES: [Tz; 5] = [
 
 #[test]
 fn random_queries_answer_as_the_reference() {
-    let mut compared = 0;
+    let (mut compared, mut with_goals) = (0, 0);
     for seed in 0..40 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Around Europe's switch to summer time (the 31st) or the US's
@@ -36,9 +36,10 @@ fn random_queries_answer_as_the_reference() {
         let first = events.iter().map(|e| e.timestamp).min();
         events.shuffle(&mut rng);
         let columns = SiteEvents::build(&events);
-        for i in 0..50 {
+        let goals = random::goals(&mut rng);
+        for i in 0..70 {
             let request = random::query(&mut rng, "s", start);
-            let Ok(query) = Query::parse(&request) else {
+            let Ok(query) = Query::parse(&request).and_then(|q| q.bind_goals(goals.clone())) else {
                 continue;
             };
             let tz = *ZONES.choose(&mut rng).unwrap();
@@ -72,9 +73,11 @@ fn random_queries_answer_as_the_reference() {
                 "seed {seed} query {i} in {tz} at {now}: {request}"
             );
             compared += 1;
+            with_goals += usize::from(request.to_string().contains("event:goal") && !got.results.is_empty());
         }
     }
     assert!(compared > 1000, "only {compared} valid random queries");
+    assert!(with_goals > 200, "only {with_goals} answered goal queries");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod csv;
 mod engine;
+mod goals;
 mod reference;
 mod time;
 mod validation;

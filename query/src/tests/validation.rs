@@ -88,9 +88,9 @@ fn every_named_period_and_explicit_ranges_parse() {
 fn every_bad_part_is_named() {
     let errs = errors(json!({
         "site_id": "s",
-        "metrics": ["visitors", "conversion_rate", "foo", "visitors"],
+        "metrics": ["visitors", "total_revenue", "foo", "visitors"],
         "date_range": "1d",
-        "dimensions": ["visit:city", "event:goal", "visit:nope", "event:props:"],
+        "dimensions": ["visit:city", "visit:region", "visit:nope", "event:props:"],
         "filters": [
             ["is", "visit:city", ["4347778"]],
             ["is", "time:day", ["2024-01-01"]],
@@ -109,12 +109,12 @@ fn every_bad_part_is_named() {
     }));
     let expected = [
         "interval: unknown key \"interval\"",
-        "metrics[1]: unsupported metric \"conversion_rate\"",
+        "metrics[1]: unsupported metric \"total_revenue\"",
         "metrics[2]: unknown metric \"foo\"",
         "metrics[3]: duplicate metric \"visitors\"",
         "date_range: unknown period \"1d\"; expected one of day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, all",
         "dimensions[0]: unsupported dimension \"visit:city\"",
-        "dimensions[1]: unsupported dimension \"event:goal\"",
+        "dimensions[1]: unsupported dimension \"visit:region\"",
         "dimensions[2]: unknown dimension \"visit:nope\"",
         "dimensions[3]: custom property dimension \"event:props:\" has an empty key",
         "filters[0][1]: unsupported dimension \"visit:city\"",
@@ -413,4 +413,60 @@ fn normalized_json_round_trips() {
     );
     assert_eq!(Query::parse(&normalized).unwrap(), q);
     assert_eq!(Query::parse(&normalized).unwrap().to_json(), normalized);
+}
+
+#[test]
+fn goal_metrics_need_a_goal_and_goal_filters_known_goals() {
+    use crate::Goal;
+    let errs = errors(
+        json!({"site_id": "s", "metrics": ["visitors", "conversion_rate", "group_conversion_rate"],
+                              "date_range": "7d"}),
+    );
+    assert!(
+        errs.contains(
+            &"metrics[1]: metric \"conversion_rate\" requires an \"event:goal\" filter or dimension".to_owned()
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"metrics[2]: metric \"group_conversion_rate\" requires non-empty dimensions".to_owned()),
+        "{errs:?}"
+    );
+    // A goal dimension is enough for both; session metrics still cannot
+    // be mixed with it.
+    query(
+        json!({"site_id": "s", "metrics": ["conversion_rate", "group_conversion_rate"], "date_range": "7d",
+                 "dimensions": ["event:goal"]}),
+    );
+    let errs = errors(json!({"site_id": "s", "metrics": ["bounce_rate"], "date_range": "7d",
+                              "dimensions": ["event:goal"]}));
+    assert_eq!(
+        errs,
+        ["metrics[0]: session metric \"bounce_rate\" cannot be mixed with event dimension \"event:goal\""]
+    );
+
+    let goals = vec![
+        Goal::page("Pricing", "/pricing*").unwrap(),
+        Goal::event("Signup", "signup", None).unwrap(),
+    ];
+    let q = query(
+        json!({"site_id": "s", "metrics": ["conversion_rate"], "date_range": "7d",
+                         "filters": [["is", "visit:source", ["Google"]],
+                                     ["or", [["is", "event:goal", ["Pricing"]],
+                                             ["not", ["is_not", "event:goal", ["Signup", "signup", "Nope"]]]]],
+                                     ["is", "event:goal", ["pricing"], {"case_sensitive": false}],
+                                     ["contains", "event:goal", ["Nothing matches, that is fine"]]]}),
+    );
+    let errs = q.clone().bind_goals(goals.clone()).unwrap_err().messages();
+    assert_eq!(
+        errs,
+        [
+            "filters[1][1][1][1][2][1]: the goal \"signup\" is not configured for this site",
+            "filters[1][1][1][1][2][2]: the goal \"Nope\" is not configured for this site",
+        ]
+    );
+    // Known names bind; the goals then belong to the query.
+    let q = query(json!({"site_id": "s", "metrics": ["visitors"], "date_range": "7d",
+                         "filters": [["is", "event:goal", ["Signup", "pricing"], {"case_sensitive": false}]]}));
+    assert_eq!(q.bind_goals(goals.clone()).unwrap().goals(), &goals[..]);
 }
