@@ -10,6 +10,7 @@ pub mod dimension;
 pub mod engine;
 pub mod error;
 pub mod filter;
+pub mod funnel;
 pub mod goal;
 pub mod metric;
 #[cfg(any(test, feature = "testing"))]

@@ -230,8 +230,40 @@ pub fn query<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> 
             ]));
         }
     }
+    let date_range = date_range(rng, start);
+    let mut q = json!({"site_id": site, "metrics": metrics, "date_range": date_range, "dimensions": dimensions,
+                       "filters": filters, "include": {"total_rows": true, "time_labels": rng.random_bool(0.2)}});
+    if rng.random_bool(0.3) {
+        q["pagination"] = json!({"limit": rng.random_range(1..4), "offset": rng.random_range(0..3)});
+    }
+    q
+}
+
+/// A random funnel request: 2 to 5 steps among goals by name (some not
+/// the site's) and inline pages and events, random filters and range.
+pub fn funnel<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> Value {
+    let choices = [
+        json!({"goal": "Home"}),
+        json!({"goal": "Blogs"}),
+        json!({"goal": "Signup"}),
+        json!({"goal": "Pro signup"}),
+        json!({"page": "/"}),
+        json!({"name": "Pricing", "page": "/pricing"}),
+        json!({"page": "/*log**"}),
+        json!({"event": "Signup"}),
+        json!({"event": "click"}),
+        json!({"name": "Pro", "event": "Signup", "prop": {"plan": "Pro"}}),
+    ];
+    let steps: Vec<Value> = (0..rng.random_range(2..=5))
+        .filter_map(|_| choices.choose(rng).cloned())
+        .collect();
+    let filters: Vec<Value> = (0..rng.random_range(0..=1)).map(|_| filter(rng, 0)).collect();
+    json!({"site_id": site, "date_range": date_range(rng, start), "filters": filters, "steps": steps})
+}
+
+fn date_range<R: Rng + ?Sized>(rng: &mut R, start: DateTime<Utc>) -> Value {
     let day = |d: i64| (start + Duration::days(d)).format("%Y-%m-%d").to_string();
-    let date_range = match rng.random_range(0..6) {
+    match rng.random_range(0..6) {
         0 => json!("all"),
         1 => json!("7d"),
         2 => json!("day"),
@@ -244,11 +276,5 @@ pub fn query<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> 
             let a = rng.random_range(-1..3);
             json!([day(a), day(a + rng.random_range(0..2))])
         }
-    };
-    let mut q = json!({"site_id": site, "metrics": metrics, "date_range": date_range, "dimensions": dimensions,
-                       "filters": filters, "include": {"total_rows": true, "time_labels": rng.random_bool(0.2)}});
-    if rng.random_bool(0.3) {
-        q["pagination"] = json!({"limit": rng.random_range(1..4), "offset": rng.random_range(0..3)});
     }
-    q
 }

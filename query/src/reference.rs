@@ -318,31 +318,8 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
     }
     let sessions = sessionize(events)?;
     let visit_of = |i: usize| sessions.visit_of[i].map(|v| &sessions.visits[v]);
-    // The names of the goals each event converts on.
-    let goals_of: Vec<Vec<&str>> = events
-        .iter()
-        .map(|e| {
-            query
-                .goals()
-                .iter()
-                .filter(|g| g.matches(e))
-                .map(|g| g.name.as_str())
-                .collect()
-        })
-        .collect();
-    let kept_by = |filters: &[Filter]| -> Vec<usize> {
-        (0..events.len())
-            .filter(|&i| range.contains(events[i].timestamp))
-            .filter(|&i| {
-                let mut atom = |c: &Condition| match c.dimension() {
-                    FilterDimension::Event(d) => c.holds(Some(event_value(d, &events[i]))),
-                    FilterDimension::Visit(d) => c.holds(visit_value(*d, visit_of(i), events)),
-                    FilterDimension::Goal => c.holds_any(&goals_of[i]),
-                };
-                filters.iter().all(|f| f.holds(&mut atom))
-            })
-            .collect()
-    };
+    let goals_of = goals_of(query, events);
+    let kept_by = |filters: &[Filter]| kept_by(filters, range, events, &sessions, &goals_of);
     let visitors_of = |members: &[usize]| {
         members
             .iter()
@@ -449,6 +426,49 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
         .collect();
 
     Ok(respond(query, rows, granularity, range, tz))
+}
+
+/// The names of the goals each event converts on.
+fn goals_of<'a>(query: &'a Query, events: &[RawEvent]) -> Vec<Vec<&'a str>> {
+    events
+        .iter()
+        .map(|e| {
+            query
+                .goals()
+                .iter()
+                .filter(|g| g.matches(e))
+                .map(|g| g.name.as_str())
+                .collect()
+        })
+        .collect()
+}
+
+/// The events in the range for which every filter holds, in input order.
+fn kept_by(
+    filters: &[Filter],
+    range: ResolvedRange,
+    events: &[RawEvent],
+    sessions: &Sessions,
+    goals_of: &[Vec<&str>],
+) -> Vec<usize> {
+    let visit_of = |i: usize| sessions.visit_of[i].map(|v| &sessions.visits[v]);
+    (0..events.len())
+        .filter(|&i| range.contains(events[i].timestamp))
+        .filter(|&i| {
+            let mut atom = |c: &Condition| match c.dimension() {
+                FilterDimension::Event(d) => c.holds(Some(event_value(d, &events[i]))),
+                FilterDimension::Visit(d) => c.holds(visit_value(*d, visit_of(i), events)),
+                FilterDimension::Goal => c.holds_any(&goals_of[i]),
+            };
+            filters.iter().all(|f| f.holds(&mut atom))
+        })
+        .collect()
+}
+
+/// The events a query keeps (in the range, its filters holding), for the
+/// visits `sessions` of the same events.
+pub fn kept_events(query: &Query, range: ResolvedRange, events: &[RawEvent], sessions: &Sessions) -> Vec<usize> {
+    kept_by(query.filters(), range, events, sessions, &goals_of(query, events))
 }
 
 /// What a row's rates divide by.

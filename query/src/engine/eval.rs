@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 /// Where a condition or a dimension reads its code.
 #[derive(Clone, Copy)]
-enum Source<'a> {
+pub(super) enum Source<'a> {
     /// Per event.
     Event(&'a [u32]),
     /// Per visit, through the event's visit.
@@ -65,7 +65,7 @@ fn column<'a>(s: &'a SiteEvents, none: &'a Dict, d: &FilterDimension) -> (&'a Di
 }
 
 /// A filter with each condition decided per dictionary code.
-enum Compiled<'a> {
+pub(super) enum Compiled<'a> {
     Condition { source: Source<'a>, holds: Vec<bool> },
     And(Vec<Compiled<'a>>),
     Or(Vec<Compiled<'a>>),
@@ -83,7 +83,7 @@ impl Compiled<'_> {
     }
 
     #[inline]
-    fn holds(&self, event: usize, visit: u32) -> bool {
+    pub(super) fn holds(&self, event: usize, visit: u32) -> bool {
         match self {
             Compiled::Condition { source, holds } => {
                 let code = source.code(event, visit);
@@ -97,7 +97,7 @@ impl Compiled<'_> {
     }
 }
 
-fn compile<'a>(s: &'a SiteEvents, none: &'a Dict, f: &Filter) -> Compiled<'a> {
+pub(super) fn compile<'a>(s: &'a SiteEvents, none: &'a Dict, f: &Filter) -> Compiled<'a> {
     match f {
         Filter::Condition(c) => condition(s, none, c),
         Filter::And(fs) => Compiled::And(fs.iter().map(|f| compile(s, none, f)).collect()),

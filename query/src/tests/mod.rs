@@ -2,6 +2,7 @@
 
 mod csv;
 mod engine;
+mod funnel;
 mod goals;
 mod reference;
 mod time;
