@@ -10,10 +10,12 @@
 //! | `maintenance` | pruning, path compaction, weekly caches: an owned task | `ops`, `time`, `codec`, `store` |
 //! | `query` | `/stats`, series, breakdowns, sites, live | `time`, `event`, `codec`, `store` |
 //! | `access` | registered sites, API keys, shared links, sessions (SeaORM entities) | `event`, `store`, `ingest` |
+//! | `conversions` | a site's goals and saved funnels (SeaORM entities) | `event`, `store`, `access` |
 
 pub use analytics_model::{codec, event, ingest, time};
 
 pub mod access;
+pub mod conversions;
 pub mod maintenance;
 pub mod ops;
 pub mod query;

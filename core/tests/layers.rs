@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What each layer may import (lib.rs's table).
-const ALLOWED: [(&str, &[&str]); 9] = [
+const ALLOWED: [(&str, &[&str]); 10] = [
     ("ops", &[]),
     ("time", &[]),
     ("event", &["time"]),
@@ -23,6 +23,7 @@ const ALLOWED: [(&str, &[&str]); 9] = [
     ("maintenance", &["ops", "time", "codec", "store"]),
     ("query", &["time", "event", "codec", "store"]),
     ("access", &["event", "store", "ingest"]),
+    ("conversions", &["event", "store", "access"]),
 ];
 
 fn allowed(from: &str) -> Option<&'static [&'static str]> {

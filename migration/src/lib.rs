@@ -16,6 +16,7 @@ mod m20261202_000011_access;
 mod m20261206_000012_event_partitions;
 mod m20261207_000013_event_context;
 mod m20261207_000014_site_timezone;
+mod m20261207_000015_goals_funnels;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_event_partitions::Migration),
             Box::new(m20261207_000013_event_context::Migration),
             Box::new(m20261207_000014_site_timezone::Migration),
+            Box::new(m20261207_000015_goals_funnels::Migration),
         ]
     }
 }

@@ -36,13 +36,15 @@ use std::collections::BTreeMap;
 use testkit::db::{migrated_sqlite, TestDb};
 
 /// Every entity, one line each.
-const ENTITIES: [fn() -> Shape; 6] = [
+const ENTITIES: [fn() -> Shape; 8] = [
     shape_of::<entity::events::Entity>,
     shape_of::<entity::sites::Entity>,
     shape_of::<entity::site_domains::Entity>,
     shape_of::<entity::api_keys::Entity>,
     shape_of::<entity::share_links::Entity>,
     shape_of::<entity::visitor_salts::Entity>,
+    shape_of::<entity::goals::Entity>,
+    shape_of::<entity::funnels::Entity>,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -183,10 +183,29 @@ fn sqlite_tables() -> Vec<&'static str> {
     all
 }
 
-/// Every one of the fourteen migrations is in `state`.
+/// Migration 15's tables.
+const CONVERSION_TABLES: [&str; 2] = ["funnels", "goals"];
+const GOALS_FUNNELS: &str = "m20261207_000015_goals_funnels";
+
+/// `tables` with migration 15's.
+fn with_conversions(tables: Vec<&'static str>) -> Vec<&'static str> {
+    let mut all = tables;
+    all.extend(CONVERSION_TABLES);
+    all.sort_unstable();
+    all
+}
+
+/// How many migrations `down` reverts to undo `name` and every later one.
+fn since(name: &str) -> u32 {
+    let versions = migration::known_versions();
+    let at = versions.iter().position(|v| v == name).unwrap();
+    (versions.len() - at) as u32
+}
+
+/// Every one of the fifteen migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 14, "{all:?}");
+    assert_eq!(all.len(), 15, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -203,7 +222,19 @@ async fn postgres_up_status_down() {
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
     )
     .await;
-    assert_eq!(tables, postgres_tables());
+    assert_eq!(tables, with_conversions(postgres_tables()));
+    // Migration 15: goals and funnels, keyed by site and name.
+    let keys = "SELECT tc.table_name::text || '(' || string_agg(kcu.column_name::text, ',' ORDER BY kcu.ordinal_position) || ')' \
+                FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage kcu \
+                ON tc.constraint_name = kcu.constraint_name WHERE tc.constraint_type = 'PRIMARY KEY' \
+                AND tc.table_name IN ('goals', 'funnels') GROUP BY tc.table_name ORDER BY 1";
+    assert_eq!(
+        names(&conn, keys).await,
+        ["funnels(site_id,name)", "goals(site_id,name)"]
+    );
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, GOALS_FUNNELS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, pg_all_tables_sql()).await, postgres_tables());
     let site_columns = "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'sites'";
     assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS_WITH_ZONE);
     // Migration 14: `sites.timezone`, VARCHAR(64) NOT NULL DEFAULT 'UTC'.
@@ -356,6 +387,12 @@ async fn sqlite_up_status_down() {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(
+        names(&conn, sqlite_tables).await,
+        with_conversions(self::sqlite_tables())
+    );
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, GOALS_FUNNELS).await, MigrationStatus::Pending);
     assert_eq!(names(&conn, sqlite_tables).await, self::sqlite_tables());
     let site_columns = "SELECT name FROM pragma_table_info('sites')";
     assert_eq!(names(&conn, site_columns).await, SITE_COLUMNS_WITH_ZONE);
@@ -525,7 +562,7 @@ async fn user_sets_round_trip(url: &str) {
             assert_eq!(got, distinct(site, from, to), "site {site} days {from}..={to}");
         }
     }
-    down(url, 11).await;
+    down(url, since("m20261124_000004_user_sets")).await;
     assert_eq!(sorted_facts(&db).await, facts);
     up(url, None).await;
     assert_eq!(
@@ -627,7 +664,7 @@ async fn site_timezone_round_trip(url: &str) {
         .execute_unprepared("UPDATE sites SET timezone = NULL WHERE site_id = 'new'")
         .await;
     assert!(null.is_err(), "timezone is NOT NULL");
-    down(url, 1).await;
+    down(url, since(SITE_TIMEZONE)).await;
     assert_eq!(status_of(url, SITE_TIMEZONE).await, MigrationStatus::Pending);
     let kept = "SELECT site_id || ' ' || CAST(user_count AS TEXT) FROM sites";
     assert_eq!(names(&db, kept).await, ["new 0", "old 3"]);
@@ -859,8 +896,8 @@ async fn postgres_partitions_migration_keeps_every_event() {
     assert_eq!(ids.last().unwrap(), "000007", "the sequence went on: {ids:?}");
     let after = raw_events(&conn).await;
 
-    // Migrations 14, 13 and 12.
-    down(&db.url, 3).await;
+    // Migration 12 and every later one.
+    down(&db.url, since(EVENT_PARTITIONS)).await;
     assert_eq!(raw_events(&conn).await, after, "every row back in the old table");
     assert!(names(&conn, partitions).await.is_empty());
     let unique = names(

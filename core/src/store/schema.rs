@@ -134,7 +134,7 @@ impl SetTable {
 /// Every table with rows of one site (`site_id`), children before `sites`:
 /// what removing a site deletes, with `POSTGRES_SITE_TABLES` on PostgreSQL.
 /// migration/tests checks that no table with a `site_id` column is missing.
-pub const SITE_TABLES: [&str; 16] = [
+pub const SITE_TABLES: [&str; 18] = [
     "events",
     "daily_visitors",
     "daily_visitor_counts",
@@ -150,6 +150,8 @@ pub const SITE_TABLES: [&str; 16] = [
     "site_users",
     "site_domains",
     "share_links",
+    "goals",
+    "funnels",
     "sites",
 ];
 

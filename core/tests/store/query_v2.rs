@@ -7,6 +7,7 @@
 use analytics_core::event::{Context, ContextField, Event};
 use analytics_core::query::v2;
 use analytics_core::store::Writer;
+use analytics_query::funnel::{self, Funnel};
 use analytics_query::reference::{self, RawEvent};
 use analytics_query::{random, Query};
 use chrono::{DateTime, Duration, Utc};
@@ -94,6 +95,15 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
         chrono_tz::Asia::Kolkata,
         chrono_tz::Asia::Kathmandu,
     ];
+    // The site's goals go through the store and back.
+    analytics_core::access::sites::add(db, SITE, &[]).await.unwrap();
+    let mut goals = random::goals(&mut rng);
+    for g in &goals {
+        analytics_core::conversions::goals::add(db, SITE, g).await.unwrap();
+    }
+    let stored_goals = analytics_core::conversions::goals::list(db, SITE).await.unwrap();
+    goals.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(stored_goals, goals);
     let mut truth: Vec<RawEvent> = Vec::new();
     let mut compared = 0;
     let third = all.len() / 3 + 1;
@@ -113,7 +123,7 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
         let first = truth.iter().map(|e| e.timestamp).min();
         for i in 0..40 {
             let request = random::query(&mut rng, SITE, start);
-            let Ok(query) = Query::parse(&request) else {
+            let Ok(query) = Query::parse(&request).and_then(|q| q.bind_goals(stored_goals.clone())) else {
                 continue;
             };
             let tz = *zones.choose(&mut rng).unwrap();
@@ -127,6 +137,23 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
                     got.to_json(),
                     expected,
                     "{how}: seed {seed} step {step} query {i} in {tz} at {now}: {request}"
+                );
+            }
+            compared += 1;
+        }
+        for i in 0..15 {
+            let request = random::funnel(&mut rng, SITE, start);
+            let Ok(f) = Funnel::parse(&request, None).and_then(|f| f.bind_goals(stored_goals.clone())) else {
+                continue;
+            };
+            let tz = *zones.choose(&mut rng).unwrap();
+            let now = start + Duration::hours(rng.random_range(24..100));
+            let expected = funnel::evaluate(&f, f.query().resolve(now, tz, first), tz, &truth).unwrap();
+            for (how, cache) in [("cached", &cache), ("uncached", &uncached)] {
+                let got = v2::funnel(db, cache, &f, tz, now).await.unwrap();
+                assert_eq!(
+                    got, expected,
+                    "{how}: seed {seed} step {step} funnel {i} in {tz} at {now}: {request}"
                 );
             }
             compared += 1;

@@ -1,7 +1,7 @@
 //! `POST /api/v2/query`: a Stats API v2 query (`analytics_query::Query`)
 //! answered over the site's raw events in its time zone. The events are
 //! read whole visits at a time (`load`) into columns, then evaluated by
-//! `analytics_query::engine`.
+//! `analytics_query::engine`; funnels (`funnel`) the same way.
 
 mod cache;
 mod error;
@@ -13,6 +13,7 @@ pub use load::{columns_for, Loaded};
 
 use crate::store::StoreError;
 use analytics_query::engine;
+use analytics_query::funnel::{Funnel, FunnelResponse};
 use analytics_query::reference::Response;
 use analytics_query::time::local_day_start;
 use analytics_query::Query;
@@ -40,6 +41,25 @@ pub async fn run(
     tokio::task::spawn_blocking(move || engine::evaluate(&query, range, tz, &columns))
         .await
         .map_err(|e| StoreError::internal(format!("query evaluation stopped: {e}")))?
+        .map_err(|e| QueryError::Store(StoreError::internal(e.to_string())))
+}
+
+/// Answers `funnel` for its site as `run` answers a query.
+pub async fn funnel(
+    db: &DatabaseConnection,
+    cache: &ColumnCache,
+    funnel: &Funnel,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<FunnelResponse, QueryError> {
+    let site = funnel.site_id();
+    let first = first_event(db, site).await?;
+    let range = funnel.query().resolve(now, tz, first);
+    let columns = cache.columns(db, site, range).await?;
+    let funnel = funnel.clone();
+    tokio::task::spawn_blocking(move || engine::funnel(&funnel, range, tz, &columns))
+        .await
+        .map_err(|e| StoreError::internal(format!("funnel evaluation stopped: {e}")))?
         .map_err(|e| QueryError::Store(StoreError::internal(e.to_string())))
 }
 
