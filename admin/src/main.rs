@@ -3,6 +3,7 @@
 //! are served under `/api/admin/` to an admin key.
 
 use analytics_core::access::{keys, links, sites, timezone, AccessError};
+use analytics_core::conversions::{funnels, goals};
 use analytics_core::ops::config::{parse_or_exit, DatabaseUrl, LogFormat};
 use analytics_core::store::{connect, import, user_events};
 use clap::{Parser, Subcommand};
@@ -14,7 +15,7 @@ use std::time::Duration;
 #[command(
     name = "analytics-admin",
     version,
-    about = "Sites, API keys, shared links, user deletion and imports"
+    about = "Sites, API keys, shared links, goals and funnels, user deletion and imports"
 )]
 struct Cli {
     #[arg(
@@ -45,6 +46,12 @@ enum Command {
     /// Shared read-only dashboard links.
     #[command(subcommand)]
     Links(LinksCmd),
+    /// A site's goals (conversions: pageviews of a path pattern, or custom events).
+    #[command(subcommand)]
+    Goals(GoalsCmd),
+    /// A site's saved funnels (2 to 8 steps, each a goal, a page or an event).
+    #[command(subcommand)]
+    Funnels(FunnelsCmd),
     /// Imports raw events of one site from our export (NDJSON or CSV):
     /// idempotent on event_id, history of any age allowed.
     Import {
@@ -128,6 +135,54 @@ enum LinksCmd {
     /// Revokes a link by its id (or its token).
     Revoke {
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GoalsCmd {
+    /// Adds a goal: `--page PATTERN` (`*` within a path segment, `**`
+    /// across) or `--event NAME` (optionally `--prop KEY=VALUE`).
+    Add {
+        #[arg(long)]
+        site: String,
+        name: String,
+        #[arg(long, conflicts_with = "event")]
+        page: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long, value_name = "KEY=VALUE", requires = "event")]
+        prop: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    Remove {
+        #[arg(long)]
+        site: String,
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FunnelsCmd {
+    /// Saves a funnel; `--steps` is the API's JSON array, e.g.
+    /// '[{"page":"/pricing"},{"goal":"Signup"}]'.
+    Add {
+        #[arg(long)]
+        site: String,
+        name: String,
+        #[arg(long)]
+        steps: String,
+    },
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    Remove {
+        #[arg(long)]
+        site: String,
+        name: String,
     },
 }
 
@@ -253,6 +308,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Links(LinksCmd::Revoke { id }) => {
             links::revoke(&db, &id).await.map_err(clear)?;
             println!("link {id} revoked");
+        }
+        Command::Goals(GoalsCmd::Add {
+            site,
+            name,
+            page,
+            event,
+            prop,
+        }) => {
+            let prop = match prop.as_deref().map(|p| p.split_once('=')) {
+                None => None,
+                Some(Some(kv)) => Some(kv),
+                Some(None) => anyhow::bail!("--prop is KEY=VALUE"),
+            };
+            let goal = goals::definition(&name, page.as_deref(), event.as_deref(), prop).map_err(clear)?;
+            goals::add(&db, &site, &goal).await.map_err(clear)?;
+            println!("goal {} added to site {site}: {}", goal.name, goals::to_json(&goal));
+        }
+        Command::Goals(GoalsCmd::List { site }) => {
+            for g in goals::list(&db, &site).await? {
+                println!("{}\t{}", g.name, goals::to_json(&g));
+            }
+        }
+        Command::Goals(GoalsCmd::Remove { site, name }) => {
+            goals::remove(&db, &site, &name).await.map_err(clear)?;
+            println!("goal {name} removed from site {site}");
+        }
+        Command::Funnels(FunnelsCmd::Add { site, name, steps }) => {
+            let steps: serde_json::Value =
+                serde_json::from_str(&steps).map_err(|e| anyhow::anyhow!("--steps is not JSON: {e}"))?;
+            let funnel = funnels::definition(&name, &steps).map_err(clear)?;
+            funnels::add(&db, &site, &funnel).await.map_err(clear)?;
+            println!("funnel {name} saved for site {site}: {}", funnel.to_json()["steps"]);
+        }
+        Command::Funnels(FunnelsCmd::List { site }) => {
+            for f in funnels::list(&db, &site).await? {
+                println!("{}\t{}", f.name, f.to_json()["steps"]);
+            }
+        }
+        Command::Funnels(FunnelsCmd::Remove { site, name }) => {
+            funnels::remove(&db, &site, &name).await.map_err(clear)?;
+            println!("funnel {name} removed from site {site}");
         }
         Command::Import {
             site,

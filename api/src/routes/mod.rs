@@ -3,9 +3,11 @@
 
 mod admin;
 mod body;
+mod conversions;
 mod dashboard;
 mod enrich;
 mod export;
+mod funnel;
 mod ingest;
 mod plausible;
 mod query;
@@ -93,6 +95,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
     let api = Router::new()
         .merge(ingest)
         .merge(admin::router())
+        .merge(conversions::router())
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/share/{token}", get(session::share))
@@ -103,6 +106,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/stats/live", get(stats::live))
         .route("/sites", get(stats::sites))
         .route("/api/v2/query", post(query::query))
+        .route("/api/v2/funnel", post(funnel::funnel))
         .route("/api/export/events", get(export::events))
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))

@@ -1,16 +1,18 @@
 //! `POST /api/v2/query`: Plausible's Stats API v2 request and response,
 //! validated in `analytics_query` (every problem a 400 naming its part,
 //! such as `filters[0][1]`) and answered in the site's time zone by
-//! `analytics_core::query::v2`; as CSV with `Accept: text/csv`.
+//! `analytics_core::query::v2`; as CSV with `Accept: text/csv`. A query
+//! naming `event:goal` is bound to the site's goals first.
 
 use super::body::read_json_body;
 use crate::auth::{access_error, Reader};
 use crate::error::ApiError;
 use crate::state::AppState;
 use analytics_core::access::sites;
+use analytics_core::conversions::goals;
 use analytics_core::event::FieldError;
 use analytics_core::query::v2;
-use analytics_query::Query;
+use analytics_query::{Dimension, Filter, Query, ValidationErrors};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -20,7 +22,16 @@ use chrono::Utc;
 use serde_json::Value;
 
 /// A query is a few kilobytes; filters with thousands of clauses fit.
-const QUERY_BODY_LIMIT: usize = 1024 * 1024;
+pub(super) const QUERY_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The 400 of a request the validation refused, one detail per problem.
+pub(super) fn invalid(what: &str, errors: &ValidationErrors) -> ApiError {
+    let details = errors
+        .iter()
+        .map(|e| FieldError::new(if e.path.is_empty() { "body" } else { &e.path }, e.message.clone()))
+        .collect();
+    ApiError::invalid(what, details)
+}
 
 /// Whether the client asked for CSV (`Accept: text/csv`) rather than JSON.
 fn wants_csv(headers: &HeaderMap) -> bool {
@@ -46,14 +57,17 @@ pub async fn query(
     let bytes = read_json_body(&headers, body, QUERY_BODY_LIMIT).await?;
     let request: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid("invalid query", vec![FieldError::new("body", format!("not JSON: {e}"))]))?;
-    let query = Query::parse(&request).map_err(|errors| {
-        let details = errors
-            .iter()
-            .map(|e| FieldError::new(if e.path.is_empty() { "body" } else { &e.path }, e.message.clone()))
-            .collect();
-        ApiError::invalid("invalid query", details)
-    })?;
+    let query = Query::parse(&request).map_err(|e| invalid("invalid query", &e))?;
     reader.check(query.site_id())?;
+    // Goals are read only for a query that names them.
+    let names_goals =
+        query.dimensions().contains(&Dimension::Goal) || query.filters().iter().any(Filter::mentions_goal);
+    let query = if names_goals {
+        let site_goals = goals::list(&state.db, query.site_id()).await?;
+        query.bind_goals(site_goals).map_err(|e| invalid("invalid query", &e))?
+    } else {
+        query
+    };
     let tz = sites::timezone(&state.db, query.site_id())
         .await
         .map_err(access_error)?;

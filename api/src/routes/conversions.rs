@@ -1,0 +1,156 @@
+//! Goals and saved funnels: managed under `/api/admin/sites/{site}/goals`
+//! and `/funnels` by an admin key (`POST` adds, 201; `DELETE /{name}`
+//! removes; `GET` lists), and listed to readers of the site at
+//! `GET /api/v2/goals?site_id=` and `/api/v2/funnels?site_id=` (the
+//! dashboard's goal and funnel views). A definition the rules refuse is
+//! a 400 naming its field (`page`, `event`, `steps[1].goal`).
+
+use crate::auth::{access_error, Admin, Reader};
+use crate::error::ApiError;
+use crate::state::AppState;
+use analytics_core::conversions::{funnels, goals};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/sites/{site}/goals", get(admin_goals).post(add_goal))
+        .route("/api/admin/sites/{site}/goals/{name}", delete(remove_goal))
+        .route("/api/admin/sites/{site}/funnels", get(admin_funnels).post(add_funnel))
+        .route("/api/admin/sites/{site}/funnels/{name}", delete(remove_funnel))
+        .route("/api/v2/goals", get(read_goals))
+        .route("/api/v2/funnels", get(read_funnels))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGoal {
+    name: String,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    /// At most one `{"key": "value"}`.
+    #[serde(default)]
+    prop: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFunnel {
+    name: String,
+    steps: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteParam {
+    site_id: String,
+}
+
+async fn goals_json(state: &AppState, site: &str) -> Result<Json<Value>, ApiError> {
+    let list = goals::list(&state.db, site).await?;
+    Ok(Json(
+        json!({"site_id": site, "goals": list.iter().map(goals::to_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn funnels_json(state: &AppState, site: &str) -> Result<Json<Value>, ApiError> {
+    let list = funnels::list(&state.db, site).await?;
+    Ok(Json(
+        json!({"site_id": site, "funnels": list.iter().map(funnels::SavedFunnel::to_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn admin_goals(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    goals_json(&state, &site).await
+}
+
+async fn add_goal(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+    Json(g): Json<NewGoal>,
+) -> Result<impl IntoResponse, ApiError> {
+    let prop = match &g.prop {
+        None => None,
+        Some(m) if m.len() == 1 => m.iter().next().map(|(k, v)| (k.as_str(), v.as_str())),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "prop: one {\"key\": \"value\"} pair",
+                vec![analytics_core::event::FieldError::new(
+                    "prop",
+                    "a goal matches at most one property: {\"key\": \"value\"}",
+                )],
+            ))
+        }
+    };
+    let goal = goals::definition(&g.name, g.page.as_deref(), g.event.as_deref(), prop).map_err(access_error)?;
+    goals::add(&state.db, &site, &goal).await.map_err(access_error)?;
+    Ok((StatusCode::CREATED, Json(goals::to_json(&goal))))
+}
+
+async fn remove_goal(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((site, name)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    goals::remove(&state.db, &site, &name).await.map_err(access_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn admin_funnels(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    funnels_json(&state, &site).await
+}
+
+async fn add_funnel(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(site): Path<String>,
+    Json(f): Json<NewFunnel>,
+) -> Result<impl IntoResponse, ApiError> {
+    let funnel = funnels::definition(&f.name, &f.steps).map_err(access_error)?;
+    funnels::add(&state.db, &site, &funnel).await.map_err(access_error)?;
+    Ok((StatusCode::CREATED, Json(funnel.to_json())))
+}
+
+async fn remove_funnel(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((site, name)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    funnels::remove(&state.db, &site, &name).await.map_err(access_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn read_goals(
+    State(state): State<AppState>,
+    reader: Reader,
+    Query(p): Query<SiteParam>,
+) -> Result<Json<Value>, ApiError> {
+    reader.check(&p.site_id)?;
+    goals_json(&state, &p.site_id).await
+}
+
+async fn read_funnels(
+    State(state): State<AppState>,
+    reader: Reader,
+    Query(p): Query<SiteParam>,
+) -> Result<Json<Value>, ApiError> {
+    reader.check(&p.site_id)?;
+    funnels_json(&state, &p.site_id).await
+}
