@@ -5,6 +5,8 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
+import { GOAL_METRICS, fillFunnels, renderFunnel, renderGoals } from './conversions.js';
+import { csvBlob, fetchCsv, fileSafe, save, zipBlob } from './downloads.js';
 
 const LIVE_POLL_MS = 5000;
 const PATH_ROWS = 500;
@@ -34,6 +36,7 @@ export const DIMENSIONS = {
   'visit:browser': { key: 'browser', label: 'Browser' },
   'visit:os': { key: 'os', label: 'OS' },
   'visit:device': { key: 'device', label: 'Device' },
+  'event:goal': { key: 'goal', label: 'Goal' },
 };
 const BY_KEY = Object.fromEntries(Object.entries(DIMENSIONS).map(([dim, d]) => [d.key, dim]));
 // UTM tabs leave out visits without a campaign (an empty value), as Plausible does.
@@ -369,6 +372,90 @@ function panelQuery(panel) {
   });
 }
 
+// ---- goals, funnels and downloads ----
+
+let siteGoals = [];
+let funnelChoice = '';
+const goalsQuery = () => ({ metrics: GOAL_METRICS, dimensions: ['event:goal'], filters: v2Filters(), order_by: [['visitors', 'desc']] });
+// A panel's whole answer (every row) for a download.
+const panelExport = (dim) => ({
+  metrics: ['visitors', 'visits', 'pageviews', 'percentage'],
+  dimensions: [dim],
+  filters: v2Filters(NON_EMPTY.has(dim) ? [['is_not', dim, ['']]] : []),
+  order_by: [['visitors', 'desc']],
+});
+const csvOf = (body) => fetchCsv({ site_id: state.site, date_range: dateRange, ...body }, toLogin);
+const fileStem = () => fileSafe(`${state.site}_${dateRange[0]}_${dateRange[1]}`);
+
+async function loadConversions(gen) {
+  try {
+    const site = state.site;
+    const [{ goals }, { funnels }] = await Promise.all([api('/api/v2/goals', { site_id: site }), api('/api/v2/funnels', { site_id: site })]);
+    if (gen !== generation) return;
+    siteGoals = goals;
+    const res = goals.length ? await v2(goalsQuery()) : null;
+    if (gen !== generation) return;
+    renderGoals($('goals'), goals, res);
+    funnelChoice = fillFunnels($('funnel-select'), funnels, funnelChoice);
+    $('funnel-none').hidden = funnels.length > 0;
+    await loadFunnel(gen);
+  } catch (e) {
+    if (gen !== generation || e instanceof LoggedOut) return;
+    showError(`Could not load goals and funnels: ${e.message}`);
+  }
+}
+
+async function loadFunnel(gen) {
+  const list = $('funnel-steps');
+  if (!funnelChoice) {
+    list.replaceChildren();
+    delete list.dataset.funnel;
+    return;
+  }
+  const res = await api('/api/v2/funnel', {}, { site_id: state.site, date_range: dateRange, filters: v2Filters(), funnel: funnelChoice });
+  if (gen !== generation) return;
+  renderFunnel(list, res);
+  list.dataset.funnel = funnelChoice;
+}
+
+async function downloading(button, work) {
+  button.disabled = true;
+  try {
+    await work();
+  } catch (e) {
+    if (!(e instanceof LoggedOut)) showError(`Could not download: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function downloadPanel(panel) {
+  const dim = panelTab[panel.id];
+  const button = $(`panel-${panel.id}`).querySelector('button.download');
+  return downloading(button, async () => {
+    const text = await csvOf(panelExport(dim));
+    save(`${fileStem()}_${DIMENSIONS[dim].key}.csv`, csvBlob(text));
+  });
+}
+
+function downloadGoals() {
+  return downloading($('goals').querySelector('button.download'), async () => {
+    save(`${fileStem()}_goals.csv`, csvBlob(await csvOf(goalsQuery())));
+  });
+}
+
+// The whole site for the period and filters: every panel tab, the goals,
+// and the visit tiles by day, one CSV each, in one zip.
+function downloadAll() {
+  return downloading($('download-all'), async () => {
+    const wanted = PANELS.flatMap((p) => p.tabs.map(([dim]) => [`${DIMENSIONS[dim].key}.csv`, panelExport(dim)]));
+    wanted.push(['days.csv', { metrics: TILE_METRICS, dimensions: ['time:day'], filters: v2Filters() }]);
+    if (siteGoals.length) wanted.push(['goals.csv', goalsQuery()]);
+    const texts = await Promise.all(wanted.map(([, body]) => csvOf(body)));
+    save(`${fileStem()}.zip`, zipBlob(wanted.map(([name], i) => [name, texts[i]])));
+  });
+}
+
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -394,6 +481,9 @@ function buildPanels() {
       }
       head.append(tabs);
     }
+    const download = el('button', { type: 'button', class: 'download', 'data-panel': panel.id, title: `Download ${panel.title.toLowerCase()} as CSV`, text: 'CSV' });
+    download.addEventListener('click', () => downloadPanel(panel));
+    head.append(download);
     const table = el('table', { class: 'top' },
       el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: DIMENSIONS[panelTab[panel.id]].label }), el('th', { scope: 'col', class: 'num', text: 'Visitors' }))),
       el('tbody'));
@@ -550,6 +640,8 @@ async function load() {
     fillTable('paths', paths.rows, 'No page views in this period');
     fillTable('types', types.rows, 'No events in this period');
     showError('');
+    await loadConversions(gen);
+    if (gen !== generation) return;
     const filtered = state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : '';
     $('status').textContent = `Showing ${state.site}, ${periodLabel(range, zone)}${filtered}`;
   } catch (e) {
@@ -612,6 +704,17 @@ function bind() {
     Object.assign(state, { period: 'custom', from, to });
     writeUrl(state, true);
     load();
+  });
+  $('goals').addEventListener('click', (e) => {
+    const b = e.target.closest('button.row-filter');
+    if (b) addFilter(b.dataset.dim, b.dataset.value);
+  });
+  $('goals').querySelector('button.download').addEventListener('click', downloadGoals);
+  $('download-all').addEventListener('click', downloadAll);
+  $('funnel-select').addEventListener('change', (e) => {
+    funnelChoice = e.target.value;
+    const gen = generation;
+    loadFunnel(gen).catch((err) => { if (!(err instanceof LoggedOut)) showError(`Could not load the funnel: ${err.message}`); });
   });
   $('chips').addEventListener('click', (e) => {
     const b = e.target.closest('button.chip-remove');

@@ -3,6 +3,7 @@
 # playwright-core against the real api binary in embedded mode, open on
 # loopback and in keys mode (login, logout, shared links). Also checks that
 # the committed dashboard/dist is what `npm run build` makes of the source.
+# Then goals, funnels and downloads (tests/conversions.mjs).
 # Builds no Rust: uses analytics-api and analytics-admin from
 # ${ANALYTICS_BIN_DIR:-target/debug} (the api embeds dist/: build it after
 # changing the dashboard).
@@ -35,3 +36,5 @@ export ANALYTICS_API_BIN="$bin_dir/analytics-api"
 export ANALYTICS_ADMIN_BIN="$bin_dir/analytics-admin"
 export SCREENSHOT_DIR="$root/target/dashboard-screenshots"
 node dashboard/tests/browser.mjs
+echo "== goals, funnels and downloads"
+node dashboard/tests/conversions.mjs
