@@ -152,6 +152,9 @@ enum GoalsCmd {
         event: Option<String>,
         #[arg(long, value_name = "KEY=VALUE", requires = "event")]
         prop: Option<String>,
+        /// A revenue goal: the ISO 4217 currency its events' revenue is in.
+        #[arg(long, value_name = "CODE", requires = "event")]
+        currency: Option<String>,
     },
     List {
         #[arg(long)]
@@ -315,13 +318,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             page,
             event,
             prop,
+            currency,
         }) => {
             let prop = match prop.as_deref().map(|p| p.split_once('=')) {
                 None => None,
                 Some(Some(kv)) => Some(kv),
                 Some(None) => anyhow::bail!("--prop is KEY=VALUE"),
             };
-            let goal = goals::definition(&name, page.as_deref(), event.as_deref(), prop).map_err(clear)?;
+            let goal = goals::definition(&name, page.as_deref(), event.as_deref(), prop, currency.as_deref())
+                .map_err(clear)?;
             goals::add(&db, &site, &goal).await.map_err(clear)?;
             println!("goal {} added to site {site}: {}", goal.name, goals::to_json(&goal));
         }

@@ -1,5 +1,6 @@
 //! A site's goals: `kind` `page` (a path `pattern`) or `event` (an `event`
-//! name, optionally with `prop_key` = `prop_value`).
+//! name, optionally with `prop_key` = `prop_value`, and a `currency` for a
+//! revenue goal).
 
 use sea_orm::entity::prelude::*;
 
@@ -15,6 +16,8 @@ pub struct Model {
     pub event: Option<String>,
     pub prop_key: Option<String>,
     pub prop_value: Option<String>,
+    /// A revenue goal's ISO 4217 currency.
+    pub currency: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! `goals` (`site_id`, `name`) holds one goal: `kind` `page` with a path
 //! `pattern`, or `event` with an `event` name and optionally a property
-//! (`prop_key`, `prop_value`). `funnels` (`site_id`, `name`) holds a saved
+//! (`prop_key`, `prop_value`), and a `currency` for a revenue goal. `funnels` (`site_id`, `name`) holds a saved
 //! funnel's 2 to 8 steps as the JSON text of the API's `steps` (portable
 //! between both stores, and read and written whole). Both are checked by
 //! the code before they are written (`analytics_core::conversions`).
@@ -24,6 +24,7 @@ enum Goals {
     Event,
     PropKey,
     PropValue,
+    Currency,
     CreatedAt,
 }
 
@@ -55,6 +56,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Goals::Event).string_len(TEXT_CHARS).null())
                     .col(ColumnDef::new(Goals::PropKey).string_len(TEXT_CHARS).null())
                     .col(ColumnDef::new(Goals::PropValue).string_len(TEXT_CHARS).null())
+                    .col(ColumnDef::new(Goals::Currency).string_len(3).null())
                     .col(ColumnDef::new(Goals::CreatedAt).timestamp_with_time_zone().not_null())
                     .primary_key(Index::create().col(Goals::SiteId).col(Goals::Name))
                     .to_owned(),

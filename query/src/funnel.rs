@@ -42,10 +42,11 @@ impl StepSpec {
             StepSpec::Goal(name) => json!({"goal": name}),
             StepSpec::Inline(g) => match &g.kind {
                 crate::GoalKind::Page { pattern } => json!({"name": g.name, "page": pattern}),
-                crate::GoalKind::Event { event, prop: None } => json!({"name": g.name, "event": event}),
+                crate::GoalKind::Event { event, prop: None, .. } => json!({"name": g.name, "event": event}),
                 crate::GoalKind::Event {
                     event,
                     prop: Some((k, v)),
+                    ..
                 } => json!({"name": g.name, "event": event, "prop": {k: v}}),
             },
         }

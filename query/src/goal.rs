@@ -26,11 +26,42 @@ pub struct Goal {
 pub enum GoalKind {
     /// Pageviews whose path matches `pattern`.
     Page { pattern: String },
-    /// Events named `event`, with property `prop.0` equal to `prop.1` when given.
+    /// Events named `event`, with property `prop.0` equal to `prop.1` when given. With a `currency` (ISO 4217,
+    /// upper case) it is a revenue goal: its conversions' `revenue_amount` in that `revenue_currency` add up.
     Event {
         event: String,
         prop: Option<(String, String)>,
+        currency: Option<String>,
     },
+}
+
+/// The property holding an event's revenue amount (a decimal number).
+pub const REVENUE_AMOUNT: &str = "revenue_amount";
+/// The property holding its currency (ISO 4217).
+pub const REVENUE_CURRENCY: &str = "revenue_currency";
+/// Revenue is counted in millionths of the currency's unit.
+pub const MICROS: i128 = 1_000_000;
+
+/// A revenue amount as written (`12.5`, `-3`, `0.99`) in millionths; digits
+/// past the sixth decimal are dropped. `None` for anything else.
+pub fn parse_amount(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 24 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let mut micros: i128 = whole.parse::<i128>().ok()? * MICROS;
+    let mut unit = MICROS / 10;
+    for b in fraction.bytes().take(6) {
+        micros += i128::from(b - b'0') * unit;
+        unit /= 10;
+    }
+    Some(if negative { -micros } else { micros })
 }
 
 /// Why a goal definition was refused, naming the field at fault.
@@ -97,15 +128,53 @@ impl Goal {
             kind: GoalKind::Event {
                 event: event.to_owned(),
                 prop: prop.map(|(k, v)| (k.to_owned(), v.to_owned())),
+                currency: None,
             },
         })
+    }
+
+    /// The custom-event goal as a revenue goal in `currency` (three letters, any case).
+    pub fn with_currency(mut self, currency: &str) -> Result<Goal, GoalError> {
+        let code = currency.trim().to_ascii_uppercase();
+        let GoalKind::Event { currency: slot, .. } = &mut self.kind else {
+            return Err(GoalError {
+                field: "currency",
+                message: "only a custom-event goal has revenue".to_owned(),
+            });
+        };
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(GoalError {
+                field: "currency",
+                message: format!("an ISO 4217 code such as EUR or USD, found {currency:?}"),
+            });
+        }
+        *slot = Some(code);
+        Ok(self)
+    }
+
+    /// A revenue goal's currency.
+    pub fn currency(&self) -> Option<&str> {
+        match &self.kind {
+            GoalKind::Event { currency, .. } => currency.as_deref(),
+            GoalKind::Page { .. } => None,
+        }
+    }
+
+    /// The revenue an event brings on this goal: its amount when the goal
+    /// is a revenue goal, matches it, and the event's currency is the goal's.
+    pub fn revenue(&self, e: &RawEvent) -> Option<i128> {
+        let currency = self.currency()?;
+        if !self.matches(e) || e.props.get(REVENUE_CURRENCY).map(String::as_str) != Some(currency) {
+            return None;
+        }
+        parse_amount(e.props.get(REVENUE_AMOUNT)?)
     }
 
     /// Whether an event converts on this goal (the reference's test).
     pub fn matches(&self, e: &RawEvent) -> bool {
         match &self.kind {
             GoalKind::Page { pattern } => e.name == PAGEVIEW && wildcard_matches(pattern, &e.path),
-            GoalKind::Event { event, prop } => {
+            GoalKind::Event { event, prop, .. } => {
                 e.name == *event
                     && prop
                         .as_ref()
@@ -132,7 +201,7 @@ impl Goal {
                     &pattern_regex(pattern),
                 )),
             ]),
-            GoalKind::Event { event, prop } => {
+            GoalKind::Event { event, prop, .. } => {
                 let mut parts = vec![is(EventDimension::Name, event)];
                 if let Some((k, v)) = prop {
                     parts.push(is(EventDimension::Prop(k.clone()), v));

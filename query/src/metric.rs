@@ -27,9 +27,14 @@ pub enum Metric {
     /// The row's converted visitors as a percentage of the visitors with the same non-goal dimension values
     /// without the goal filters, two decimals. Needs dimensions, and an `event:goal` filter or dimension.
     GroupConversionRate,
+    /// The revenue of the row's kept events on revenue goals, `{"value", "currency"}`; `null` when the goals in play
+    /// have no currency or several. Needs an `event:goal` filter or dimension.
+    TotalRevenue,
+    /// That revenue per event that brought some.
+    AverageRevenue,
 }
 
-/// Metrics Plausible documents that this platform does not compute (revenue, engagement).
+/// Metrics Plausible documents that this platform does not compute (engagement).
 pub const UNSUPPORTED_METRICS: &[&str] = &["total_revenue", "average_revenue", "scroll_depth", "time_on_page"];
 
 /// Why a metric name was refused.
@@ -42,7 +47,7 @@ pub enum MetricError {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 12] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -53,6 +58,8 @@ impl Metric {
         Metric::Percentage,
         Metric::ConversionRate,
         Metric::GroupConversionRate,
+        Metric::TotalRevenue,
+        Metric::AverageRevenue,
     ];
 
     /// The metric's name in requests and responses.
@@ -68,6 +75,8 @@ impl Metric {
             Metric::Percentage => "percentage",
             Metric::ConversionRate => "conversion_rate",
             Metric::GroupConversionRate => "group_conversion_rate",
+            Metric::TotalRevenue => "total_revenue",
+            Metric::AverageRevenue => "average_revenue",
         }
     }
 
@@ -81,9 +90,16 @@ impl Metric {
         }
     }
 
+    pub fn is_revenue(self) -> bool {
+        matches!(self, Metric::TotalRevenue | Metric::AverageRevenue)
+    }
+
     /// The goal metrics, which need an `event:goal` filter or dimension.
     pub fn is_goal_metric(self) -> bool {
-        matches!(self, Metric::ConversionRate | Metric::GroupConversionRate)
+        matches!(
+            self,
+            Metric::ConversionRate | Metric::GroupConversionRate | Metric::TotalRevenue | Metric::AverageRevenue
+        )
     }
 
     /// The session metrics, which Plausible documents cannot be mixed with event dimensions.

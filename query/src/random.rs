@@ -24,6 +24,8 @@ const OSES: [&str; 2] = ["Linux", "iOS"];
 const DEVICES: [&str; 2] = ["desktop", "mobile"];
 const COUNTRIES: [&str; 4] = ["", "DE", "IN", "NP"];
 const PLANS: [&str; 3] = ["free", "pro", "Pro"];
+const AMOUNTS: [&str; 6] = ["12.5", "3", "0.99", "-1.25", "100.000001", "n/a"];
+const CURRENCIES: [&str; 3] = ["EUR", "EUR", "USD"];
 
 fn pick<R: Rng + ?Sized>(rng: &mut R, from: &[&str]) -> String {
     from.choose(rng).copied().unwrap_or_default().to_string()
@@ -63,6 +65,11 @@ fn event<R: Rng + ?Sized>(rng: &mut R, ts: DateTime<Utc>, visitor: u32) -> RawEv
     if rng.random_bool(0.4) {
         e.props.insert("plan".into(), pick(rng, &PLANS));
     }
+    // Revenue on most sign-ups (some in another currency, some not a number).
+    if e.name == "Signup" && rng.random_bool(0.8) {
+        e.props.insert("revenue_amount".into(), pick(rng, &AMOUNTS));
+        e.props.insert("revenue_currency".into(), pick(rng, &CURRENCIES));
+    }
     e
 }
 
@@ -97,13 +104,16 @@ pub fn goals<R: Rng + ?Sized>(rng: &mut R) -> Vec<Goal> {
         Goal::event("Signup", "Signup", None),
         Goal::event("Pro signup", "Signup", Some(("plan", "pro"))),
         Goal::event("Click", "click", None),
+        Goal::event("Revenue", "Signup", None).and_then(|g| g.with_currency("EUR")),
+        Goal::event("Pro revenue", "Signup", Some(("plan", "pro"))).and_then(|g| g.with_currency("eur")),
+        Goal::event("Dollars", "Signup", None).and_then(|g| g.with_currency("USD")),
     ];
     let mut goals: Vec<Goal> = all.into_iter().flatten().filter(|_| rng.random_bool(0.6)).collect();
     goals.shuffle(rng);
     goals
 }
 
-const METRICS: [&str; 10] = [
+const METRICS: [&str; 12] = [
     "visitors",
     "visits",
     "pageviews",
@@ -114,6 +124,8 @@ const METRICS: [&str; 10] = [
     "percentage",
     "conversion_rate",
     "group_conversion_rate",
+    "total_revenue",
+    "average_revenue",
 ];
 const DIMENSIONS: [&str; 18] = [
     "event:goal",
@@ -218,7 +230,10 @@ pub fn query<R: Rng + ?Sized>(rng: &mut R, site: &str, start: DateTime<Utc>) -> 
     let mut filters: Vec<Value> = (0..rng.random_range(0..=2)).map(|_| filter(rng, 0)).collect();
     // Goal metrics need a goal: give most such queries one.
     let has_goal = dimensions.contains(&"event:goal") || filters.iter().any(|f| f.to_string().contains("event:goal"));
-    if metrics.iter().any(|m| m.contains("conversion")) && !has_goal && rng.random_bool(0.8) {
+    let goal_metric = metrics
+        .iter()
+        .any(|m| m.contains("conversion") || m.contains("revenue"));
+    if goal_metric && !has_goal && rng.random_bool(0.8) {
         if rng.random_bool(0.5) && dimensions.len() < 2 {
             dimensions.push("event:goal");
         } else {

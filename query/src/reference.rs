@@ -47,6 +47,11 @@
 //!   filters that do not test `event:goal` (no dimensions), rounded half up to 2 decimals.
 //! - `group_conversion_rate`: the same, divided by those visitors among the events with the row's values of the
 //!   dimensions other than `event:goal`.
+//! - `total_revenue`: the sum of the revenue of the row's kept events on the revenue goals in play (the row's goal
+//!   with the `event:goal` dimension, else every goal): an event brings its `revenue_amount` (a decimal, counted to
+//!   the millionth) when one of them matches it and its `revenue_currency` is that goal's; `{"value", "currency"}`,
+//!   or `null` when the goals in play have no currency or several. `average_revenue`: that sum divided by the
+//!   number of events that brought revenue, to the millionth, halves away from zero.
 //! - Divisions by zero give 0. Rounding is done in integers, so results are exact.
 //! - A visit's bounce and duration are properties of the whole visit, even when only some of its events are kept.
 //!
@@ -147,11 +152,14 @@ pub enum EvalError {
     InvalidRange,
 }
 
-/// A metric's value: an integer, or a float already rounded to its metric's decimals.
+/// A metric's value: an integer, a float already rounded to its metric's decimals, an amount of money (millionths of
+/// a currency's unit), or none (revenue without one currency).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MetricValue {
     Int(u64),
     Float(f64),
+    Money { micros: i128, currency: [u8; 3] },
+    Null,
 }
 
 impl MetricValue {
@@ -159,13 +167,28 @@ impl MetricValue {
         match self {
             MetricValue::Int(n) => n as f64,
             MetricValue::Float(x) => x,
+            MetricValue::Money { micros, .. } => micros as f64 / crate::goal::MICROS as f64,
+            MetricValue::Null => f64::NEG_INFINITY,
         }
     }
 
     fn compare(self, other: MetricValue) -> Ordering {
         match (self, other) {
             (MetricValue::Int(a), MetricValue::Int(b)) => a.cmp(&b),
+            (MetricValue::Money { micros: a, .. }, MetricValue::Money { micros: b, .. }) => a.cmp(&b),
             (a, b) => a.as_f64().total_cmp(&b.as_f64()),
+        }
+    }
+
+    /// A money value's decimal text (`12.5`, `-0.000001`, `3`), exact.
+    pub fn money_text(micros: i128) -> String {
+        let sign = if micros < 0 { "-" } else { "" };
+        let m = micros.unsigned_abs();
+        let (whole, frac) = (m / 1_000_000, m % 1_000_000);
+        if frac == 0 {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{}", format!("{frac:06}").trim_end_matches('0'))
         }
     }
 }
@@ -175,6 +198,19 @@ impl Serialize for MetricValue {
         match self {
             MetricValue::Int(n) => s.serialize_u64(*n),
             MetricValue::Float(x) => s.serialize_f64(*x),
+            MetricValue::Money { micros, currency } => {
+                use serde::ser::SerializeMap;
+                // The exact decimal as a JSON number (it parses as the
+                // nearest double, as any JSON number does).
+                let value: serde_json::Number = MetricValue::money_text(*micros)
+                    .parse()
+                    .map_err(serde::ser::Error::custom)?;
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("value", &value)?;
+                m.serialize_entry("currency", std::str::from_utf8(currency).unwrap_or("XXX"))?;
+                m.end()
+            }
+            MetricValue::Null => s.serialize_none(),
         }
     }
 }
@@ -311,6 +347,32 @@ fn round_div(n: u128, d: u128) -> u64 {
     }
 }
 
+/// `round(n / d)` with halves away from zero; 0 when `d` is 0.
+fn round_div_signed(n: i128, d: u64) -> i128 {
+    if d == 0 {
+        return 0;
+    }
+    let d = i128::from(d);
+    let q = (2 * n.abs() + d) / (2 * d);
+    if n < 0 {
+        -q
+    } else {
+        q
+    }
+}
+
+/// The currency shared by `goals`' revenue goals: `None` without any, or with several.
+pub fn shared_currency<'a>(goals: impl IntoIterator<Item = &'a crate::goal::Goal>) -> Option<[u8; 3]> {
+    let mut found: Option<&str> = None;
+    for c in goals.into_iter().filter_map(|g| g.currency()) {
+        match found {
+            Some(f) if f != c => return None,
+            _ => found = Some(c),
+        }
+    }
+    found.and_then(|c| c.as_bytes().try_into().ok())
+}
+
 /// Evaluates a query over a site's raw events, for a resolved range in the site's zone.
 pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]) -> Result<Response, EvalError> {
     if range.end < range.start {
@@ -399,6 +461,16 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
                 .iter()
                 .filter(|&&i| events[i].is_pageview() && sessions.visit_of[i].is_some())
                 .count();
+            // The revenue goals in play: the row's goal, or all of them.
+            let in_play: Vec<&crate::goal::Goal> = query
+                .goals()
+                .iter()
+                .filter(|g| goal_at.is_none_or(|p| g.name == dimensions[p]))
+                .collect();
+            let revenues: Vec<i128> = members
+                .iter()
+                .filter_map(|&i| in_play.iter().find_map(|g| g.revenue(&events[i])))
+                .collect();
             let counts = Counts {
                 visitors: visitors.len() as u64,
                 visits: visits.len() as u64,
@@ -410,6 +482,8 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
                     .iter()
                     .map(|&v| sessions.visits[v].duration_secs.max(0) as u64)
                     .sum(),
+                revenue_micros: revenues.iter().sum(),
+                revenue_events: revenues.len() as u64,
             };
             let mut group = dimensions.clone();
             if let Some(p) = goal_at {
@@ -419,6 +493,7 @@ pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, events: &[RawEvent]
                 percentage: total_visitors,
                 conversion: conversion_base,
                 group: group_members.get(&group).map_or(0, |m| visitors_of(m)),
+                currency: shared_currency(in_play.iter().copied()),
             };
             let metrics = counts.metrics(query.metrics(), &bases);
             Row { metrics, dimensions }
@@ -480,6 +555,8 @@ pub struct Bases {
     pub conversion: u64,
     /// `group_conversion_rate`: those visitors among the events with the row's non-goal dimension values.
     pub group: u64,
+    /// The currency of the row's revenue: that of the revenue goals in play when they have one.
+    pub currency: Option<[u8; 3]>,
 }
 
 /// What a result row's metrics are computed from: its kept events, and the distinct visitors and visits among them
@@ -496,6 +573,9 @@ pub struct Counts {
     pub bounced: u64,
     /// Sum of the visits' durations.
     pub duration_secs: u64,
+    /// Revenue of the events on the revenue goals in play, and how many events brought it.
+    pub revenue_micros: i128,
+    pub revenue_events: u64,
 }
 
 impl Counts {
@@ -522,6 +602,17 @@ impl Counts {
                 ),
                 Metric::ConversionRate => rate(bases.conversion),
                 Metric::GroupConversionRate => rate(bases.group),
+                Metric::TotalRevenue | Metric::AverageRevenue => match bases.currency {
+                    None => MetricValue::Null,
+                    Some(currency) => {
+                        let micros = if *m == Metric::TotalRevenue {
+                            self.revenue_micros
+                        } else {
+                            round_div_signed(self.revenue_micros, self.revenue_events)
+                        };
+                        MetricValue::Money { micros, currency }
+                    }
+                },
             })
             .collect()
     }

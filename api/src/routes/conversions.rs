@@ -39,6 +39,9 @@ struct NewGoal {
     /// At most one `{"key": "value"}`.
     #[serde(default)]
     prop: Option<BTreeMap<String, String>>,
+    /// A revenue goal's ISO 4217 currency.
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +98,14 @@ async fn add_goal(
             ))
         }
     };
-    let goal = goals::definition(&g.name, g.page.as_deref(), g.event.as_deref(), prop).map_err(access_error)?;
+    let goal = goals::definition(
+        &g.name,
+        g.page.as_deref(),
+        g.event.as_deref(),
+        prop,
+        g.currency.as_deref(),
+    )
+    .map_err(access_error)?;
     goals::add(&state.db, &site, &goal).await.map_err(access_error)?;
     Ok((StatusCode::CREATED, Json(goals::to_json(&goal))))
 }

@@ -109,7 +109,7 @@ async fn goals_convert_and_funnels_count_steps() {
             "signup",
             "/pricing",
             "2025-11-14T10:02:00Z",
-            json!({"plan": "pro"}),
+            json!({"plan": "pro", "revenue_amount": 19.9, "revenue_currency": "EUR"}),
         ),
         event("b", "page_view", "/", "2025-11-14T11:00:00Z", json!({})),
         event("b", "page_view", "/pricing", "2025-11-14T11:01:00Z", json!({})),
@@ -168,6 +168,40 @@ async fn goals_convert_and_funnels_count_steps() {
         csv,
         "event:goal,visitors,events,conversion_rate\nPricing,2,2,66.67\nPro,1,1,33.33\nSignup,1,1,33.33\n"
     );
+
+    // A revenue goal: its currency, its conversions' revenue.
+    let (status, v) = post(
+        "/api/admin/sites/shop/goals",
+        json!({"name": "Revenue", "event": "signup", "currency": "eur"}),
+    )
+    .await;
+    assert_eq!((status, v["currency"].clone()), (201, json!("EUR")), "{v}");
+    let (status, v) = post(
+        "/api/admin/sites/shop/goals",
+        json!({"name": "R2", "page": "/", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!((status, fields(&v)), (400, vec!["currency".to_owned()]), "{v}");
+    let (status, v) = post(
+        "/api/v2/query",
+        json!({"site_id": "shop", "metrics": ["events", "total_revenue", "average_revenue"], "date_range": range,
+               "filters": [["is", "event:goal", ["Revenue"]]]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["results"],
+        json!([{"dimensions": [], "metrics": [1, {"value": 19.9, "currency": "EUR"}, {"value": 19.9, "currency": "EUR"}]}])
+    );
+    let (status, _) = send(
+        &c,
+        "DELETE",
+        format!("{base}/api/admin/sites/shop/goals/Revenue"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
 
     // A funnel inline, then saved and run by name.
     let steps = json!([{"name": "Home", "page": "/"}, {"goal": "Pricing"}, {"goal": "Signup"}]);

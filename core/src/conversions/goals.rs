@@ -19,15 +19,26 @@ pub fn definition(
     page: Option<&str>,
     event: Option<&str>,
     prop: Option<(&str, &str)>,
+    currency: Option<&str>,
 ) -> Result<Goal, AccessError> {
     let field = |e: analytics_query::goal::GoalError| AccessError::Field(FieldError::new(e.field, e.message));
     match (page, event) {
+        (Some(_), None) if currency.is_some() => Err(AccessError::Field(FieldError::new(
+            "currency",
+            "only a custom-event goal has revenue",
+        ))),
         (Some(p), None) if prop.is_none() => Goal::page(name, p).map_err(field),
         (Some(_), None) => Err(AccessError::Field(FieldError::new(
             "prop",
             "only a custom-event goal matches a property",
         ))),
-        (None, Some(e)) => Goal::event(name, e, prop).map_err(field),
+        (None, Some(e)) => {
+            let goal = Goal::event(name, e, prop).map_err(field)?;
+            match currency {
+                Some(c) => goal.with_currency(c).map_err(field),
+                None => Ok(goal),
+            }
+        }
         _ => Err(AccessError::Field(FieldError::new(
             "page",
             "a goal is either a pageview goal (page) or a custom-event goal (event)",
@@ -38,9 +49,11 @@ pub fn definition(
 /// Adds `goal` to the registered `site`; its name must be new there.
 pub async fn add(db: &impl ConnectionTrait, site: &str, goal: &Goal) -> Result<(), AccessError> {
     registered(db, site).await?;
-    let (kind, pattern, event, prop) = match &goal.kind {
-        GoalKind::Page { pattern } => ("page", Some(pattern.clone()), None, None),
-        GoalKind::Event { event, prop } => ("event", None, Some(event.clone()), prop.clone()),
+    let (kind, pattern, event, prop, currency) = match &goal.kind {
+        GoalKind::Page { pattern } => ("page", Some(pattern.clone()), None, None, None),
+        GoalKind::Event { event, prop, currency } => {
+            ("event", None, Some(event.clone()), prop.clone(), currency.clone())
+        }
     };
     if goals::Entity::find_by_id((site.to_string(), goal.name.clone()))
         .one(db)
@@ -61,6 +74,7 @@ pub async fn add(db: &impl ConnectionTrait, site: &str, goal: &Goal) -> Result<(
         event: Set(event),
         prop_key: Set(prop.as_ref().map(|p| p.0.clone())),
         prop_value: Set(prop.map(|p| p.1)),
+        currency: Set(currency),
         created_at: Set(Utc::now()),
     })
     .exec(db)
@@ -107,21 +121,29 @@ fn from_row(row: goals::Model) -> Result<Goal, StoreError> {
     };
     let goal = match (row.kind.as_str(), &row.pattern, &row.event) {
         ("page", Some(p), None) if prop.is_none() => Goal::page(&row.name, p),
-        ("event", None, Some(e)) => Goal::event(&row.name, e, prop),
+        ("event", None, Some(e)) => match &row.currency {
+            None => Goal::event(&row.name, e, prop),
+            Some(c) => Goal::event(&row.name, e, prop).and_then(|g| g.with_currency(c)),
+        },
         _ => return Err(corrupt("not a pageview nor a custom-event goal")),
     };
     goal.map_err(|e| corrupt(&e.to_string()))
 }
 
 /// A goal as the admin API shows it: `{"name", "page"}` or `{"name",
-/// "event", "prop"?}`.
+/// "event", "prop"?, "currency"?}`.
 pub fn to_json(goal: &Goal) -> Value {
     match &goal.kind {
         GoalKind::Page { pattern } => json!({"name": goal.name, "page": pattern}),
-        GoalKind::Event { event, prop: None } => json!({"name": goal.name, "event": event}),
-        GoalKind::Event {
-            event,
-            prop: Some((k, v)),
-        } => json!({"name": goal.name, "event": event, "prop": {k: v}}),
+        GoalKind::Event { event, prop, currency } => {
+            let mut v = json!({"name": goal.name, "event": event});
+            if let Some((k, val)) = prop {
+                v["prop"] = json!({k: val});
+            }
+            if let Some(c) = currency {
+                v["currency"] = json!(c);
+            }
+            v
+        }
     }
 }

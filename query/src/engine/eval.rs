@@ -8,7 +8,7 @@ use super::columns::{nanos, Dict, SiteEvents, VisitCodes, NONE};
 use crate::dimension::{Dimension, EventDimension};
 use crate::filter::{Condition, Filter, FilterDimension};
 use crate::goal;
-use crate::reference::{respond, Bases, Counts, EvalError, Response, Row, NO_PROP};
+use crate::reference::{respond, shared_currency, Bases, Counts, EvalError, Response, Row, NO_PROP};
 use crate::time::{Granularity, ResolvedRange};
 use crate::Metric;
 use crate::Query;
@@ -209,6 +209,14 @@ impl Default for Acc {
 }
 
 impl Acc {
+    #[inline]
+    fn add_revenue(&mut self, revenue: Option<i128>) {
+        if let Some(micros) = revenue {
+            self.counts.revenue_micros += micros;
+            self.counts.revenue_events += 1;
+        }
+    }
+
     /// A whole visit at once: its events, pageviews, and itself.
     #[inline]
     fn add_visit(&mut self, s: &SiteEvents, visit: u32) {
@@ -381,6 +389,48 @@ struct Scan<'a> {
     /// The visitors of all kept events are asked for (`percentage`) and
     /// are not those of the single row.
     total: bool,
+    /// Revenue to add up, per event.
+    revenue: Option<Revenue<'a>>,
+}
+
+/// What an event brings on the revenue goals in play: its amount (by the
+/// code of its `revenue_amount`, parsed once per distinct value) when one
+/// of the goals holds for it and its currency is that goal's.
+struct Revenue<'a> {
+    amounts: Vec<Option<i128>>,
+    amount_codes: &'a [u32],
+    currency_codes: &'a [u32],
+    goals: Vec<(Compiled<'a>, u32)>,
+}
+
+impl<'a> Revenue<'a> {
+    fn new(s: &'a SiteEvents, none: &'a Dict, goals: &[crate::goal::Goal]) -> Option<Revenue<'a>> {
+        let amount = s.props.get(crate::goal::REVENUE_AMOUNT)?;
+        let currency = s.props.get(crate::goal::REVENUE_CURRENCY)?;
+        let goals: Vec<(Compiled, u32)> = goals
+            .iter()
+            .filter_map(|g| Some((compile(s, none, &g.to_filter()), currency.dict.code(g.currency()?)?)))
+            .collect();
+        if goals.is_empty() {
+            return None;
+        }
+        Some(Revenue {
+            amounts: amount.dict.texts().map(crate::goal::parse_amount).collect(),
+            amount_codes: &amount.values,
+            currency_codes: &currency.values,
+            goals,
+        })
+    }
+
+    #[inline]
+    fn of(&self, event: usize, visit: u32) -> Option<i128> {
+        let amount = self.amounts[self.amount_codes[event] as usize]?;
+        let currency = self.currency_codes[event];
+        self.goals
+            .iter()
+            .any(|(f, c)| *c == currency && f.holds(event, visit))
+            .then_some(amount)
+    }
 }
 
 impl Scan<'_> {
@@ -444,11 +494,13 @@ impl Scan<'_> {
                 continue;
             }
             let is_pageview = s.name[i] == s.pageview;
+            let revenue = self.revenue.as_ref().and_then(|r| r.of(i, visit));
             if self.total {
                 total.add(s, is_pageview, visit);
             }
             if self.keys.is_empty() {
                 single.add(s, is_pageview, visit);
+                single.add_revenue(revenue);
                 continue;
             }
             let mut missing = false;
@@ -462,7 +514,9 @@ impl Scan<'_> {
             if missing {
                 continue;
             }
-            rows.get(&key).add(s, is_pageview, visit);
+            let acc = rows.get(&key);
+            acc.add(s, is_pageview, visit);
+            acc.add_revenue(revenue);
         }
         Partial {
             rows,
@@ -481,6 +535,8 @@ fn add(into: &mut Counts, other: &Counts) {
     into.events += other.events;
     into.bounced += other.bounced;
     into.duration_secs += other.duration_secs;
+    into.revenue_micros += other.revenue_micros;
+    into.revenue_events += other.revenue_events;
 }
 
 impl Partial {
@@ -515,11 +571,13 @@ pub(crate) fn evaluate_with(
     if range.end < range.start {
         return Err(EvalError::InvalidRange);
     }
-    let scan = |filters: &[Filter], dims: &[Dimension], total: bool| {
-        tally(filters, dims, total, range, tz, s, dense_cells, parts)
-    };
     let goals = query.goals();
     let metrics = query.metrics();
+    let revenue = metrics.iter().any(|m| m.is_revenue());
+    let scan = |filters: &[Filter], dims: &[Dimension], total: bool, in_play: &[crate::goal::Goal]| {
+        let in_play = if revenue { in_play } else { &[] };
+        tally(filters, dims, total, in_play, range, tz, s, dense_cells, parts)
+    };
     let filters: Vec<Filter> = query.filters().iter().map(|f| goal::expand(f, goals)).collect();
     let goal_at = query.dimensions().iter().position(|d| *d == Dimension::Goal);
     let others: Vec<Dimension> = query
@@ -531,7 +589,7 @@ pub(crate) fn evaluate_with(
     let percentage = metrics.contains(&Metric::Percentage);
     let (rows, total_visitors) = match goal_at {
         None => {
-            let t = scan(&filters, &others, percentage && !others.is_empty());
+            let t = scan(&filters, &others, percentage && !others.is_empty(), goals);
             (t.rows, t.all.visitors)
         }
         Some(at) => {
@@ -539,7 +597,7 @@ pub(crate) fn evaluate_with(
             for g in goals {
                 let mut with_goal = filters.clone();
                 with_goal.push(g.to_filter());
-                for (mut dims, counts) in scan(&with_goal, &others, false).rows {
+                for (mut dims, counts) in scan(&with_goal, &others, false, std::slice::from_ref(g)).rows {
                     // Without other dimensions a scan has its one row even
                     // when empty; a goal without conversions has none.
                     if counts.events > 0 {
@@ -549,7 +607,7 @@ pub(crate) fn evaluate_with(
                 }
             }
             let total = if percentage {
-                scan(&filters, &[], false).all.visitors
+                scan(&filters, &[], false, &[]).all.visitors
             } else {
                 0
             };
@@ -558,12 +616,12 @@ pub(crate) fn evaluate_with(
     };
     let base_filters = query.non_goal_filters();
     let conversion_base = if metrics.contains(&Metric::ConversionRate) {
-        scan(&base_filters, &[], false).all.visitors
+        scan(&base_filters, &[], false, &[]).all.visitors
     } else {
         0
     };
     let group_bases: HashMap<Vec<String>, u64> = if metrics.contains(&Metric::GroupConversionRate) {
-        scan(&base_filters, &others, false)
+        scan(&base_filters, &others, false, &[])
             .rows
             .into_iter()
             .map(|(dims, c)| (dims, c.visitors))
@@ -578,10 +636,15 @@ pub(crate) fn evaluate_with(
             if let Some(at) = goal_at {
                 group.remove(at);
             }
+            let currency = match goal_at {
+                Some(at) => shared_currency(goals.iter().filter(|g| g.name == dimensions[at])),
+                None => shared_currency(goals),
+            };
             let bases = Bases {
                 percentage: total_visitors,
                 conversion: conversion_base,
                 group: group_bases.get(&group).copied().unwrap_or(0),
+                currency,
             };
             Row {
                 metrics: counts.metrics(metrics, &bases),
@@ -608,6 +671,7 @@ fn tally(
     filters: &[Filter],
     dimensions: &[Dimension],
     total: bool,
+    revenue_goals: &[crate::goal::Goal],
     range: ResolvedRange,
     tz: Tz,
     s: &SiteEvents,
@@ -648,8 +712,11 @@ fn tally(
         dense_cells,
         per_visit: false,
         total: false,
+        revenue: Revenue::new(s, &none, revenue_goals),
     };
-    let per_visit = scan.filters.iter().all(Compiled::per_visit)
+    // Revenue is an event's: no visit is counted at once then.
+    let per_visit = scan.revenue.is_none()
+        && scan.filters.iter().all(Compiled::per_visit)
         && scan
             .keys
             .iter()

@@ -21,7 +21,7 @@ const ZONES: [Tz; 5] = [
 
 #[test]
 fn random_queries_answer_as_the_reference() {
-    let (mut compared, mut with_goals) = (0, 0);
+    let (mut compared, mut with_goals, mut with_revenue) = (0, 0, 0);
     for seed in 0..40 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Around Europe's switch to summer time (the 31st) or the US's
@@ -74,10 +74,13 @@ fn random_queries_answer_as_the_reference() {
             );
             compared += 1;
             with_goals += usize::from(request.to_string().contains("event:goal") && !got.results.is_empty());
+            let json = got.to_json().to_string();
+            with_revenue += usize::from(json.contains("\"currency\"") && !json.contains("\"value\":0,"));
         }
     }
     assert!(compared > 1000, "only {compared} valid random queries");
     assert!(with_goals > 200, "only {with_goals} answered goal queries");
+    assert!(with_revenue > 50, "only {with_revenue} answers with revenue");
 }
 
 #[test]

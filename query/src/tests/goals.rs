@@ -137,3 +137,82 @@ fn conversions_and_rates_by_hand() {
         json!([{"dimensions": [], "metrics": [50.0]}])
     );
 }
+
+#[test]
+fn revenue_adds_up_in_the_goal_currency() {
+    use crate::goal::parse_amount;
+    assert_eq!(parse_amount("12.5"), Some(12_500_000));
+    assert_eq!(parse_amount(" -0.0000019 "), Some(-1));
+    assert_eq!(parse_amount("3"), Some(3_000_000));
+    for bad in ["", "1e3", ".5", "1.2.3", "€5", "--1"] {
+        assert_eq!(parse_amount(bad), None, "{bad}");
+    }
+    let buy = |id: u128, visitor: &str, amount: &str, currency: &str, plan: &str| {
+        with(
+            event(id, "2024-01-01T10:00:00Z", Some(visitor), "purchase", "/checkout"),
+            |e| {
+                e.props.insert("revenue_amount".into(), amount.into());
+                e.props.insert("revenue_currency".into(), currency.into());
+                e.props.insert("plan".into(), plan.into());
+            },
+        )
+    };
+    let events = vec![
+        buy(1, "a", "10.5", "EUR", "pro"),
+        buy(2, "b", "4", "EUR", "free"),
+        // Another currency than the goal's, and an amount that is not one: no revenue.
+        buy(3, "c", "99", "USD", "pro"),
+        buy(4, "d", "lots", "EUR", "pro"),
+    ];
+    let goals = vec![
+        Goal::event("Purchase", "purchase", None)
+            .unwrap()
+            .with_currency("eur")
+            .unwrap(),
+        Goal::event("Pro", "purchase", Some(("plan", "pro")))
+            .unwrap()
+            .with_currency("EUR")
+            .unwrap(),
+        Goal::event("In dollars", "purchase", None)
+            .unwrap()
+            .with_currency("USD")
+            .unwrap(),
+    ];
+    assert_eq!(
+        Goal::page("P", "/").unwrap().with_currency("EUR").unwrap_err().field,
+        "currency"
+    );
+    assert_eq!(
+        Goal::event("E", "e", None)
+            .unwrap()
+            .with_currency("EURO")
+            .unwrap_err()
+            .field,
+        "currency"
+    );
+    let q = |v: serde_json::Value| {
+        let q = query(v).bind_goals(goals.clone()).unwrap();
+        let range = q.resolve(t("2024-01-02T00:00:00Z"), chrono_tz::UTC, None);
+        evaluate(&q, range, chrono_tz::UTC, &events).unwrap().to_json()["results"].clone()
+    };
+    assert_eq!(
+        q(
+            json!({"site_id": "s", "metrics": ["events", "total_revenue", "average_revenue"],
+                 "date_range": ["2024-01-01", "2024-01-01"], "dimensions": ["event:goal"]})
+        ),
+        json!([
+            {"dimensions": ["In dollars"], "metrics": [4, {"value": 99, "currency": "USD"}, {"value": 99, "currency": "USD"}]},
+            {"dimensions": ["Purchase"], "metrics": [4, {"value": 14.5, "currency": "EUR"}, {"value": 7.25, "currency": "EUR"}]},
+            {"dimensions": ["Pro"], "metrics": [3, {"value": 10.5, "currency": "EUR"}, {"value": 10.5, "currency": "EUR"}]},
+        ])
+    );
+    // Without the goal dimension every revenue goal is in play: two
+    // currencies, so no single figure.
+    assert_eq!(
+        q(
+            json!({"site_id": "s", "metrics": ["total_revenue"], "date_range": ["2024-01-01", "2024-01-01"],
+                 "filters": [["is", "event:goal", ["Purchase"]]]})
+        ),
+        json!([{"dimensions": [], "metrics": [null]}])
+    );
+}

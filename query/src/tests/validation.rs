@@ -88,7 +88,7 @@ fn every_named_period_and_explicit_ranges_parse() {
 fn every_bad_part_is_named() {
     let errs = errors(json!({
         "site_id": "s",
-        "metrics": ["visitors", "total_revenue", "foo", "visitors"],
+        "metrics": ["visitors", "scroll_depth", "foo", "visitors"],
         "date_range": "1d",
         "dimensions": ["visit:city", "visit:region", "visit:nope", "event:props:"],
         "filters": [
@@ -109,7 +109,7 @@ fn every_bad_part_is_named() {
     }));
     let expected = [
         "interval: unknown key \"interval\"",
-        "metrics[1]: unsupported metric \"total_revenue\"",
+        "metrics[1]: unsupported metric \"scroll_depth\"",
         "metrics[2]: unknown metric \"foo\"",
         "metrics[3]: duplicate metric \"visitors\"",
         "date_range: unknown period \"1d\"; expected one of day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, all",
