@@ -2,7 +2,8 @@
 //! SQLite file and the api bound off loopback: a site registered, a key
 //! created (its last line), used, listed without its secret, revoked; a
 //! shared link; a user deleted; sites' time zones set, changed, refused
-//! when not IANA names, and listed (SQLite and PostgreSQL).
+//! when not IANA names, and listed; goals and funnels added, refused,
+//! listed and removed (SQLite and PostgreSQL).
 
 use serde_json::json;
 use std::time::Duration;
@@ -228,4 +229,141 @@ async fn an_operator_imports_an_export_with_analytics_admin() {
     assert!(err.contains("1 bad lines were not imported"), "{err}");
     let out = admin(&url, &["import", "--site", "old", path]);
     assert!(out.contains("0 new, 2 already stored"), "{out}");
+}
+
+/// Goals and saved funnels from the shell: added (a pageview goal, an
+/// event goal with a property, a revenue goal), listed, refused with the
+/// field named (exit 1, nothing added), a funnel saved over them and
+/// listed, then removed; on both stores.
+fn an_operator_manages_goals_and_funnels(url: &str) {
+    admin(url, &["sites", "add", "shop"]);
+    let out = admin(
+        url,
+        &["goals", "add", "--site", "shop", "Pricing", "--page", "/pricing**"],
+    );
+    assert!(out.contains("goal Pricing added to site shop"), "{out}");
+    admin(
+        url,
+        &[
+            "goals", "add", "--site", "shop", "Pro", "--event", "signup", "--prop", "plan=pro",
+        ],
+    );
+    admin(
+        url,
+        &[
+            "goals",
+            "add",
+            "--site",
+            "shop",
+            "Sales",
+            "--event",
+            "purchase",
+            "--currency",
+            "eur",
+        ],
+    );
+    assert_eq!(
+        admin(url, &["goals", "list", "--site", "shop"]),
+        "Pricing\t{\"name\":\"Pricing\",\"page\":\"/pricing**\"}\n\
+         Pro\t{\"name\":\"Pro\",\"event\":\"signup\",\"prop\":{\"plan\":\"pro\"}}\n\
+         Sales\t{\"name\":\"Sales\",\"event\":\"purchase\",\"currency\":\"EUR\"}\n"
+    );
+    for (args, expected) in [
+        (
+            &["goals", "add", "--site", "shop", "Bad", "--page", "pricing"][..],
+            "page: a path pattern starts with",
+        ),
+        (
+            &["goals", "add", "--site", "shop", "Pricing", "--page", "/"][..],
+            "already has a goal named `Pricing`",
+        ),
+        (
+            &["goals", "add", "--site", "nowhere", "A", "--page", "/"][..],
+            "no registered site `nowhere`",
+        ),
+        (
+            &[
+                "goals",
+                "add",
+                "--site",
+                "shop",
+                "Bad",
+                "--event",
+                "x",
+                "--currency",
+                "euro",
+            ][..],
+            "currency:",
+        ),
+        (
+            &["goals", "remove", "--site", "shop", "Nope"][..],
+            "has no goal named `Nope`",
+        ),
+    ] {
+        let (code, err) = admin_fails(url, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let steps = r#"[{"page":"/"},{"goal":"Pricing"},{"goal":"Pro"}]"#;
+    let out = admin(url, &["funnels", "add", "--site", "shop", "Checkout", "--steps", steps]);
+    assert!(out.contains("funnel Checkout saved for site shop"), "{out}");
+    let (code, err) = admin_fails(
+        url,
+        &[
+            "funnels",
+            "add",
+            "--site",
+            "shop",
+            "Bad",
+            "--steps",
+            r#"[{"goal":"Nope"},{"page":"/"}]"#,
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("steps[0].goal: site `shop` has no goal named `Nope`"),
+        "{err}"
+    );
+    let (code, err) = admin_fails(
+        url,
+        &[
+            "funnels",
+            "add",
+            "--site",
+            "shop",
+            "Bad",
+            "--steps",
+            r#"[{"page":"/"}]"#,
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("steps: a funnel has 2 to 8 steps, found 1"), "{err}");
+    assert_eq!(
+        admin(url, &["funnels", "list", "--site", "shop"]),
+        "Checkout\t[{\"name\":\"/\",\"page\":\"/\"},{\"goal\":\"Pricing\"},{\"goal\":\"Pro\"}]\n"
+    );
+    admin(url, &["funnels", "remove", "--site", "shop", "Checkout"]);
+    admin(url, &["goals", "remove", "--site", "shop", "Pro"]);
+    assert_eq!(admin(url, &["funnels", "list", "--site", "shop"]), "");
+    let goals = admin(url, &["goals", "list", "--site", "shop"]);
+    assert!(goals.starts_with("Pricing\t") && !goals.contains("Pro\t"), "{goals}");
+    // Removing the site removes its goals.
+    admin(url, &["sites", "remove", "shop"]);
+    admin(url, &["sites", "add", "shop"]);
+    assert_eq!(admin(url, &["goals", "list", "--site", "shop"]), "");
+}
+
+#[test]
+fn an_operator_manages_goals_and_funnels_in_embedded_mode() {
+    let url = format!("sqlite://{}?mode=rwc", temp_sqlite().display());
+    an_operator_manages_goals_and_funnels(&url);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_manages_goals_and_funnels_on_postgres() {
+    let db = testkit::db::TestDb::migrated().await;
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || an_operator_manages_goals_and_funnels(&url))
+        .await
+        .unwrap();
 }
