@@ -51,7 +51,7 @@ pub fn normalize_domain(raw: &str) -> Result<String, AccessError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SiteInfo {
     pub site_id: String,
     pub registered: bool,
