@@ -21,6 +21,9 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, ArrayItems, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
@@ -56,17 +59,17 @@ pub enum PropValue {
 #[schema(example = json!({"site_id": "site-abc-123", "event_type": "page_view", "path": "/home",
                           "user_id": "user-001", "timestamp": "2025-11-15T05:00:00Z"}))]
 pub struct EventInput {
-    /// The site, 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// The site, 1–100 characters, no control character.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
     /// `page_view` counts as a view; letters, digits and `_ . : -`.
     #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_.:-]+$")]
     pub event_type: String,
-    /// The page's path, at most 2,048 bytes.
-    #[schema(max_length = 2048)]
+    /// The page's path, at most 2,048 bytes, no control character.
+    #[schema(max_length = 2048, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub path: Option<String>,
     /// Empty or absent: not counted as a user.
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub user_id: Option<String>,
     /// RFC 3339, any offset; absent: now. More than 10 minutes ahead, or
     /// older than `EVENT_MAX_AGE_DAYS`: 400.
@@ -164,6 +167,7 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// The site.
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
     /// One day (not with `from`/`to`); neither: today.
     pub date: Option<NaiveDate>,
@@ -183,6 +187,7 @@ pub struct StatsParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesParams {
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
     pub date: Option<NaiveDate>,
     pub from: Option<NaiveDate>,
@@ -196,13 +201,14 @@ pub struct SeriesParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
     pub date: Option<NaiveDate>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     /// `path`: page views per path; `event_type`: events per type.
     #[param(inline)]
-    pub by: Option<ByParam>,
+    pub by: ByParam,
     /// Rows, 1–1000 (10).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -212,6 +218,7 @@ pub struct BreakdownParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LiveParams {
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
 }
 
@@ -219,6 +226,7 @@ pub struct LiveParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
     /// The first local day.
     pub from: NaiveDate,
@@ -260,13 +268,105 @@ pub struct SessionInfo {
     pub sites: Vec<String>,
 }
 
-/// `date_range`: a named period (`day`, `7d`, `30d`, `month`, `6mo`,
-/// `12mo`, `year`, `all`, …) or two dates (or datetimes).
-#[derive(ToSchema)]
-#[serde(untagged)]
-pub enum DateRange {
-    Named(String),
-    Range(Vec<String>),
+/// A JSON string schema that takes one of `values`.
+fn one_of_strings(values: Vec<String>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+fn dimension_names() -> Vec<String> {
+    use analytics_query::{EventDimension, TimeDimension, VisitDimension};
+    [EventDimension::Page, EventDimension::Hostname, EventDimension::Name]
+        .iter()
+        .map(EventDimension::name)
+        .chain(VisitDimension::ALL.iter().map(|d| d.name().to_string()))
+        .chain(TimeDimension::ALL.iter().map(|d| d.name().to_string()))
+        .collect()
+}
+
+/// `metrics`: the names `analytics_query::Metric` knows.
+fn metrics_schema() -> Array {
+    let names = analytics_query::Metric::ALL
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    ArrayBuilder::new()
+        .items(one_of_strings(names, "A metric (query/README.md defines each)"))
+        .min_items(Some(1))
+        .build()
+}
+
+/// `dimensions`: the dimensions `analytics_query` knows (and `event:props:KEY`).
+fn dimensions_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            OneOfBuilder::new()
+                .item(one_of_strings(dimension_names(), "A dimension"))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^event:props:.+$"))
+                        .description(Some("A custom prop"))
+                        .build(),
+                ),
+        )
+        .build()
+}
+
+/// `date_range`: a named period, or two dates (both days included).
+fn date_range_schema() -> Schema {
+    let named = analytics_query::NamedPeriod::ALL.iter().map(|p| p.name()).collect();
+    let date = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+    };
+    OneOfBuilder::new()
+        .item(one_of_strings(named, "A named period, in the site's time zone"))
+        .item(
+            ArrayBuilder::new()
+                .items(date())
+                .min_items(Some(2))
+                .max_items(Some(2))
+                .description(Some("First and last day")),
+        )
+        .into()
+}
+
+/// `filters`: conditions `[operator, dimension, [clauses]]` and their
+/// combinations `["and"|"or", [filters]]`, `["not", filter]`.
+fn filters_schema() -> Array {
+    use analytics_query::Operator;
+    let operators = Operator::ALL.iter().map(|o| o.name().to_string()).collect();
+    let mut dimensions = dimension_names();
+    dimensions.retain(|d| !d.starts_with("time"));
+    let clauses = ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String))
+        .min_items(Some(1));
+    let condition = ArrayBuilder::new()
+        .prefix_items([
+            Schema::from(one_of_strings(operators, "An operator")),
+            Schema::from(one_of_strings(dimensions, "A dimension")),
+            Schema::from(clauses.build()),
+        ])
+        .items(ArrayItems::False)
+        .min_items(Some(3))
+        .description(Some("A condition"))
+        .build();
+    let logical = ArrayBuilder::new()
+        .prefix_items([Schema::from(one_of_strings(
+            vec!["and".into(), "or".into(), "not".into()],
+            "A combination of filters",
+        ))])
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .build();
+    ArrayBuilder::new()
+        .items(OneOfBuilder::new().item(condition).item(logical))
+        .build()
 }
 
 /// What a query includes besides its rows.
@@ -286,20 +386,20 @@ pub struct Pagination {
 }
 
 /// Plausible's Stats API v2 request (query/README.md has every metric,
-/// dimension, operator and period).
+/// dimension, operator and period, and the rules that combine them).
 #[derive(ToSchema)]
 #[schema(example = json!({"site_id": "site-abc-123", "date_range": "7d", "metrics": ["visitors", "visits"],
                           "dimensions": ["visit:source"], "filters": [["is", "visit:country", ["DE"]]]}))]
 pub struct QueryRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
     pub site_id: String,
-    /// `visitors`, `visits`, `pageviews`, `events`, `bounce_rate`, `visit_duration`, …
-    #[schema(min_items = 1)]
+    #[schema(schema_with = metrics_schema)]
     pub metrics: Vec<String>,
-    pub date_range: DateRange,
-    /// `visit:source`, `event:page`, `time:day`, …
+    #[schema(schema_with = date_range_schema)]
+    pub date_range: serde_json::Value,
+    #[schema(schema_with = dimensions_schema)]
     pub dimensions: Option<Vec<String>>,
-    /// `[operator, dimension, clauses]`, or `["and"|"or", [filters]]`, `["not", filter]`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(schema_with = filters_schema)]
     pub filters: Option<Vec<serde_json::Value>>,
     /// `[metric or dimension, "asc"|"desc"]` pairs.
     pub order_by: Option<Vec<Vec<String>>>,

@@ -40,9 +40,13 @@ const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ImportParams {
+    /// The site the events are imported into.
     site: String,
+    /// `ndjson` (default) or `csv`.
     #[serde(default)]
+    #[param(inline, value_type = Option<crate::openapi::ExportFormat>)]
     format: Option<String>,
+    /// Import nothing when a line is bad.
     #[serde(default)]
     all_or_nothing: bool,
 }
@@ -137,25 +141,34 @@ async fn import_events(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSite {
+    #[schema(min_length = 1, max_length = 100, example = "shop")]
     site_id: String,
+    /// Host names whose Plausible events go to this site.
+    #[schema(example = json!(["shop.example.com"]))]
     #[serde(default)]
     domains: Vec<String>,
     /// An IANA zone; absent: UTC for a new site, unchanged for another.
     #[serde(default)]
+    #[schema(example = "Europe/Berlin")]
     timezone: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SiteChange {
+    /// An IANA zone.
+    #[schema(example = "America/New_York")]
     timezone: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
+    #[schema(min_length = 1, example = "dashboard")]
     name: String,
+    #[schema(value_type = analytics_core::access::keys::Scope)]
     scope: String,
+    /// The sites it may read or send for; empty: every site.
     #[serde(default)]
     sites: Vec<String>,
 }
@@ -163,13 +176,16 @@ struct NewKey {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserToDelete {
+    #[schema(min_length = 1, max_length = 100)]
     site_id: String,
+    #[schema(min_length = 1)]
     user_id: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewLink {
+    #[schema(min_length = 1, max_length = 100)]
     site_id: String,
 }
 
@@ -207,6 +223,7 @@ async fn list_sites(State(state): State<AppState>, _: Admin) -> Result<impl Into
         (status = 400, description = "Invalid: the field at fault named (or, as text, a body that is not JSON)", content((crate::openapi::ErrorBody = "application/json"), (String = "text/plain"))),
         (status = 415, description = "Not `application/json`", body = String, content_type = "text/plain"),
         (status = 422, description = "JSON of the wrong shape (a missing or unknown field)", body = String, content_type = "text/plain"),
+        (status = 409, description = "A domain belongs to another site", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = []))
 )]
