@@ -88,8 +88,15 @@ run_checks() {
     -H 'Content-Type: application/json' -d '{"site_id":"schemathesis","domains":["schemathesis.example"]}'
   read=$(curl -sf -X POST "$base/api/admin/keys" -H "Authorization: Bearer $admin" \
     -H 'Content-Type: application/json' -d '{"name":"schemathesis-read","scope":"read"}' | field key)
-  curl -sf -o /dev/null -X POST "$base/events" -H 'Content-Type: application/json' \
-    -d '{"site_id":"schemathesis","event_type":"page_view","path":"/","user_id":"u1"}'
+  # The document's example site, in a zone with a quarter-hour offset, so
+  # that the examples reach the reads' local-time paths too.
+  curl -sf -o /dev/null -X POST "$base/api/admin/sites" -H "Authorization: Bearer $admin" \
+    -H 'Content-Type: application/json' -d '{"site_id":"site-abc-123","timezone":"Asia/Kathmandu"}'
+  local site
+  for site in schemathesis site-abc-123; do
+    curl -sf -o /dev/null -X POST "$base/events" -H 'Content-Type: application/json' \
+      -d "{\"site_id\":\"$site\",\"event_type\":\"page_view\",\"path\":\"/\",\"user_id\":\"u1\"}"
+  done
   local checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
   # One worker: Python 3.11's ast is not thread-safe, and schemathesis's
   # coverage phase parses sources from every worker ("AST constructor

@@ -167,7 +167,12 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// The site.
-    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$",
+        example = "site-abc-123"
+    )]
     pub site_id: String,
     /// One day (not with `from`/`to`); neither: today.
     pub date: Option<NaiveDate>,
@@ -187,7 +192,12 @@ pub struct StatsParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesParams {
-    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$",
+        example = "site-abc-123"
+    )]
     pub site_id: String,
     pub date: Option<NaiveDate>,
     pub from: Option<NaiveDate>,
@@ -201,7 +211,12 @@ pub struct SeriesParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
-    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$",
+        example = "site-abc-123"
+    )]
     pub site_id: String,
     pub date: Option<NaiveDate>,
     pub from: Option<NaiveDate>,
@@ -218,7 +233,12 @@ pub struct BreakdownParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LiveParams {
-    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$",
+        example = "site-abc-123"
+    )]
     pub site_id: String,
 }
 
@@ -226,7 +246,12 @@ pub struct LiveParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$",
+        example = "site-abc-123"
+    )]
     pub site_id: String,
     /// The first local day.
     pub from: NaiveDate,
