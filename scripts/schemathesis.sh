@@ -151,7 +151,10 @@ kafka() {
   "$TANSU_BIN" topic create "$topic.dlq" --partitions 1 >/dev/null
   local env=(DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" KAFKA_BROKER_URLS=127.0.0.1:9092
     KAFKA_TOPIC="$topic" KAFKA_DLQ_TOPIC="$topic.dlq" KAFKA_GROUP_ID="$topic")
-  env "${env[@]}" "$BIN_DIR/analytics-migrate" up >/dev/null
+  if ! env "${env[@]}" "$BIN_DIR/analytics-migrate" up >"$work/$mode-analytics-migrate.log" 2>&1; then
+    tail -n 30 "$work/$mode-analytics-migrate.log" >&2
+    return 1
+  fi
   local port metrics pmetrics
   port=$(free_port)
   metrics=$(free_port)
