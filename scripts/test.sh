@@ -4,7 +4,8 @@
 # format and lint checks, the vendored patch check, unit and integration
 # tests (the real router in-process, the real binaries, real PostgreSQL,
 # real broker), a short run of every fuzz target, the Helm chart's offline
-# tests, the dashboard's browser test and the trackers' browser test.
+# tests, the dashboard's browser test, the trackers' browser test, and
+# schemathesis checking the OpenAPI document against the running api.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/prerequisites.sh
@@ -47,4 +48,6 @@ echo "== dashboard (headless Chromium)"
 dashboard/tests/run.sh
 echo "== trackers: ours and Plausible's (headless Chromium)"
 tracker/tests/run.sh
+echo "== schemathesis (both modes)"
+scripts/schemathesis.sh
 echo "== all tests passed in $(( $(date +%s) - started ))s"

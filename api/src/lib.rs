@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 mod error;
 pub mod limits;
+pub mod openapi;
 mod routes;
 mod serve;
 mod sink;

@@ -145,3 +145,26 @@ async fn sqlite_site_time_zones() {
     let db = Database::connect(url.as_str()).await.unwrap();
     zones_are_kept_changed_and_checked(&db).await;
 }
+
+/// Sites added at once, each with a domain, on SQLite (WAL, a pool of
+/// connections as the api has): every one is added. A deferred transaction
+/// that read the domains first was refused at once ("database is locked",
+/// the api's 503) whenever another add committed in between; schemathesis
+/// found it.
+#[tokio::test]
+async fn sqlite_sites_added_at_once_all_succeed() {
+    let url = migrated_sqlite().await;
+    let db = analytics_core::store::connect::connect(&url, 8).await.unwrap();
+    let adds = (0..24).map(|i| {
+        let db = db.clone();
+        async move {
+            let site = format!("site-{}", i % 4);
+            let domain = format!("d{}.example", i % 4);
+            sites::add_in(&db, &site, &[domain], Some(zone("Europe/Berlin"))).await
+        }
+    });
+    for added in futures::future::join_all(adds).await {
+        added.unwrap();
+    }
+    assert_eq!(listed(&db).await.len(), 4);
+}

@@ -20,6 +20,8 @@ const CACHE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-cache");
 /// The page's footer says which mode is running, as the landing page did.
 const MODE_PLACEHOLDER: &str = "__ANALYTICS_MODE__";
 
+#[utoipa::path(get, path = "/", tag = "pages", operation_id = "dashboard", summary = "The dashboard",
+    responses((status = 200, description = "The dashboard's page", body = String, content_type = "text/html")))]
 pub async fn index(State(state): State<AppState>) -> impl IntoResponse {
     let mode = if state.embedded {
         "embedded mode (SQLite)"
@@ -29,6 +31,8 @@ pub async fn index(State(state): State<AppState>) -> impl IntoResponse {
     ([CACHE], Html(INDEX_HTML.replace(MODE_PLACEHOLDER, mode)))
 }
 
+#[utoipa::path(get, path = "/assets/app.js", tag = "pages", operation_id = "dashboard_script", summary = "The dashboard's script",
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript")))]
 pub async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), CACHE],
@@ -36,6 +40,8 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/assets/app.css", tag = "pages", operation_id = "dashboard_style", summary = "The dashboard's styles",
+    responses((status = 200, description = "CSS", body = String, content_type = "text/css")))]
 pub async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), CACHE], APP_CSS)
 }

@@ -15,6 +15,25 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
+#[utoipa::path(
+    get,
+    path = "/api/export/events",
+    tag = "query",
+    operation_id = "export_events",
+    summary = "A site's raw events, streamed",
+    description = "Over the site's local days `from`..`to`, as NDJSON (what `analytics-admin import` reads) or CSV.",
+    params(crate::openapi::ExportParams),
+    responses(
+        (status = 200, description = "The events, one a line", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        ), headers(("Content-Disposition" = String, description = "An attachment's file name"))),
+        (status = 400, description = "A parameter is invalid or unknown: each named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn events(
     State(state): State<AppState>,
     reader: Reader,

@@ -20,6 +20,25 @@ pub const SINGLE_BODY_LIMIT: usize = 64 * 1024;
 pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
 pub const MAX_BATCH_EVENTS: usize = 1000;
 
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "ingest",
+    operation_id = "ingest_event",
+    summary = "Send one event",
+    description = "Validated, enriched and queued; answered 202 once durable. Resending an `event_id` is a no-op. \
+                   The body may be gzip-compressed (`Content-Encoding: gzip`), at most 64 KiB either way.",
+    request_body(content = crate::openapi::EventInput, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted (or dropped as a bot's: `dropped`)", body = crate::openapi::EventAccepted),
+        (status = 400, description = "Not an event, or an invalid one: every field at fault named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`INGEST_AUTH` needs an ingest key and none was sent", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The site is not registered, or the key may not send for it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB (also after gzip)", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not `application/json`, or an encoding other than gzip", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn single(
     State(state): State<AppState>,
     client: RequestClient,
@@ -51,6 +70,25 @@ pub async fn single(
     counted(&state, result)
 }
 
+#[utoipa::path(
+    post,
+    path = "/events/batch",
+    tag = "ingest",
+    operation_id = "ingest_batch",
+    summary = "Send up to 1,000 events",
+    description = "All or nothing: one invalid event rejects the batch and is named by its index. At most 1 MiB \
+                   (gzip allowed) and 1,000 events.",
+    request_body(content = Vec<crate::openapi::EventInput>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted; events dropped as bots' counted apart", body = crate::openapi::BatchAccepted),
+        (status = 400, description = "Not an array of events, empty, or an invalid event (named by index)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`INGEST_AUTH` needs an ingest key and none was sent", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A site is not registered, or the key may not send for it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB (also after gzip) or more than 1,000 events", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not `application/json`, or an encoding other than gzip", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 /// All-or-nothing: the first invalid event rejects the whole batch, and the
 /// error names its index and every broken field.
 pub async fn batch(

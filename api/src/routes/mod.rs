@@ -112,6 +112,9 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))
         .route("/js/script.js", get(tracker::script))
+        .route("/openapi.json", get(crate::openapi::json))
+        .route("/docs", get(crate::openapi::docs))
+        .route("/docs/redoc.standalone.js", get(crate::openapi::docs_script))
         .with_state(state.clone())
         .layer(limited);
     // Every response: no MIME sniffing, no referrer leaking a dashboard
@@ -126,6 +129,39 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
     api.merge(health::router(liveness, readiness))
         .route_layer(middleware::from_fn_with_state(state, track))
         .layer(security_headers)
+}
+
+/// The routes' part of the OpenAPI document (`crate::openapi`): every
+/// handler above, each described by its `#[utoipa::path]`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    ingest::single,
+    ingest::batch,
+    plausible::event,
+    session::login_page,
+    session::login,
+    session::logout,
+    session::share,
+    session::whoami,
+    stats::stats,
+    stats::timeseries,
+    stats::breakdown,
+    stats::live,
+    stats::sites,
+    query::query,
+    export::events,
+    dashboard::index,
+    dashboard::script,
+    dashboard::style,
+    tracker::script,
+))]
+struct RoutesApi;
+
+pub fn paths() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = RoutesApi::openapi();
+    doc.merge(admin::AdminApi::openapi());
+    doc
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -15,6 +15,29 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::Utc;
 
+#[utoipa::path(
+    post,
+    path = "/api/event",
+    tag = "ingest",
+    operation_id = "ingest_plausible_event",
+    summary = "Send an event in Plausible's format",
+    description = "Plausible's Events API payload, with its long or short keys (`n`, `u`, `d`, `r`, `p`, `$`, `i`, \
+                   `h`), sent as `application/json` or `text/plain`. A comma list of domains sends to each. \
+                   Engagement reports and bots' events are answered and not kept.",
+    request_body(content(
+        (crate::openapi::PlausibleEventInput = "application/json"),
+        (crate::openapi::PlausibleEventInput = "text/plain"),
+    )),
+    responses(
+        (status = 202, description = "Accepted (or dropped)", body = String, content_type = "text/plain", example = "ok"),
+        (status = 400, description = "Not a Plausible event, or an invalid one", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`INGEST_AUTH` needs an ingest key and none was sent", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The site is not registered, or the key may not send for it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Neither `application/json` nor `text/plain`, or an encoding other than gzip", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn event(
     State(state): State<AppState>,
     client: RequestClient,

@@ -48,6 +48,28 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/query",
+    tag = "query",
+    operation_id = "query_v2",
+    summary = "Plausible's Stats API v2 query",
+    description = "Metrics over any dimensions and nested filters, exact, in the site's time zone; \
+                   query/README.md lists metrics, dimensions, operators and periods. `Accept: text/csv` answers CSV.",
+    request_body(content = crate::openapi::QueryRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The results", content(
+            (crate::openapi::QueryResponse = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "Every problem of the query, each named by its part (such as `filters[0][1]`)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not `application/json`", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn query(
     State(state): State<AppState>,
     reader: Reader,

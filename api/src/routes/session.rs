@@ -17,8 +17,9 @@ use serde::Deserialize;
 const LOGIN_PAGE: &str = include_str!("login.html");
 const LOGIN_ERROR_MARK: &str = "<!--error-->";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
+    /// A `read` or `admin` API key.
     key: String,
 }
 
@@ -56,10 +57,36 @@ fn page(error: Option<&str>) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "session",
+    operation_id = "login_page",
+    summary = "The login page",
+    responses((status = 200, description = "A form that takes a key", body = String, content_type = "text/html"))
+)]
 pub async fn login_page() -> Response {
     page(None)
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    operation_id = "login",
+    summary = "Log in with a key",
+    description = "A live `read` or `admin` key opens a signed, HttpOnly session cookie (`analytics_session`).",
+    request_body(content = Login, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Logged in: to the dashboard, with the session cookie", headers(
+            ("Location" = String, description = "`/`"),
+            ("Set-Cookie" = String, description = "`analytics_session`, and `analytics_share` cleared"),
+        )),
+        (status = 401, description = "Not a live read or admin key: the page again, with the reason", body = String, content_type = "text/html"),
+        (status = 415, description = "Not a form (`application/x-www-form-urlencoded`)", body = String, content_type = "text/plain"),
+        (status = 422, description = "The form has no `key`", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -86,6 +113,17 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    operation_id = "logout",
+    summary = "Log out",
+    responses((status = 303, description = "The cookies cleared; to `/login`", headers(
+        ("Location" = String, description = "`/login`"),
+        ("Set-Cookie" = String, description = "`analytics_session` and `analytics_share` cleared"),
+    )))
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, peer: crate::routes::TrustedPeer) -> Response {
     let secure = secure(&state, &headers, peer.0);
     redirect(
@@ -97,6 +135,21 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, peer: cra
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/share/{token}",
+    tag = "session",
+    operation_id = "share",
+    summary = "Open a shared link",
+    params(("token" = String, Path, description = "The link's token, `sl_…`")),
+    responses(
+        (status = 303, description = "The token kept in a cookie; to the site's dashboard", headers(
+            ("Location" = String, description = "`/?site=SITE`"),
+            ("Set-Cookie" = String, description = "`analytics_share`"),
+        )),
+        (status = 404, description = "No such link, or it was revoked", body = crate::openapi::ErrorBody),
+    )
+)]
 /// Opens a shared link: its token in a cookie, then the site's dashboard.
 pub async fn share(
     State(state): State<AppState>,
@@ -128,6 +181,16 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/session",
+    tag = "session",
+    operation_id = "session",
+    summary = "Who the caller is",
+    description = "For the dashboard: nobody, open mode, a key (its name, scope and sites) or a shared link. Never a secret.",
+    responses((status = 200, description = "The caller", body = crate::openapi::SessionInfo)),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 /// `GET /session`: who the page is, for the dashboard to adapt (a login
 /// prompt, a logout control, a shared view's banner). Never a secret.
 pub async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

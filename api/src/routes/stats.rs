@@ -29,6 +29,22 @@ async fn zone(state: &AppState, site: &str) -> Result<Option<(Tz, NaiveDate)>, A
     Ok((tz != chrono_tz::UTC).then(|| (tz, Utc::now().with_timezone(&tz).date_naive())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "stats",
+    operation_id = "stats",
+    summary = "Totals and top paths of a period",
+    description = "Views, unique users, visitors, events and the top paths over a day (`date`) or a range (`from`/`to`, at most 366 days); today without either. `compare=previous` adds the totals of the period just before.",
+    params(crate::openapi::StatsParams),
+    responses(
+        (status = 200, description = "The answer", body = analytics_core::query::stats::Stats),
+        (status = 400, description = "A parameter is invalid or unknown: each named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn stats(
     State(state): State<AppState>,
     reader: Reader,
@@ -43,6 +59,22 @@ pub async fn stats(
     Ok(Json(stats::query(&state.db, &q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stats/timeseries",
+    tag = "stats",
+    operation_id = "stats_timeseries",
+    summary = "Views, users and events per hour or day",
+    description = "Every bucket of the period, zeros included, in the site's time zone; hourly for one or two days unless `interval` says otherwise (hour: at most 31 days).",
+    params(crate::openapi::SeriesParams),
+    responses(
+        (status = 200, description = "The answer", body = analytics_core::query::series::Series),
+        (status = 400, description = "A parameter is invalid or unknown: each named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn timeseries(
     State(state): State<AppState>,
     reader: Reader,
@@ -57,6 +89,22 @@ pub async fn timeseries(
     Ok(Json(series::series(&state.db, &q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stats/breakdown",
+    tag = "stats",
+    operation_id = "stats_breakdown",
+    summary = "Page views per path, or events per type",
+    description = "Largest first, ties by key in byte order.",
+    params(crate::openapi::BreakdownParams),
+    responses(
+        (status = 200, description = "The answer", body = analytics_core::query::breakdown::Breakdown),
+        (status = 400, description = "A parameter is invalid or unknown: each named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn breakdown(
     State(state): State<AppState>,
     reader: Reader,
@@ -71,6 +119,22 @@ pub async fn breakdown(
     Ok(Json(breakdown::breakdown(&state.db, &q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stats/live",
+    tag = "stats",
+    operation_id = "stats_live",
+    summary = "Events received in the last five minutes",
+    description = "The current minute and the four before it (UTC, by arrival), per minute and in all.",
+    params(crate::openapi::LiveParams),
+    responses(
+        (status = 200, description = "The answer", body = analytics_core::query::live::Live),
+        (status = 400, description = "A parameter is invalid or unknown: each named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn live(
     State(state): State<AppState>,
     reader: Reader,
@@ -81,6 +145,21 @@ pub async fn live(
     Ok(Json(live::live(&state.db, &site_id, Utc::now()).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sites",
+    tag = "stats",
+    operation_id = "sites",
+    summary = "The sites the caller may read",
+    description = "Sites that have data, byte order, and each one's IANA time zone. Takes no parameter.",
+    responses(
+        (status = 200, description = "The sites", body = crate::openapi::SitesList),
+        (status = 400, description = "A parameter was given (none is known)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read statistics", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 /// The sites the caller may read, byte order, and each one's time zone
 /// (what its days and hours are read in: the registered zone, UTC for a
 /// site that is not registered).

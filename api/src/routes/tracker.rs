@@ -22,6 +22,19 @@ fn etag() -> &'static str {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/js/script.js",
+    tag = "pages",
+    operation_id = "tracker_script",
+    summary = "The tracking script",
+    params(("If-None-Match" = Option<String>, Header, description = "The ETag of a copy held")),
+    responses(
+        (status = 200, description = "JavaScript", body = String, content_type = "text/javascript",
+            headers(("ETag" = String, description = "The script's version"))),
+        (status = 304, description = "The copy held is current"),
+    )
+)]
 pub async fn script(headers: HeaderMap) -> Response {
     let tag = etag();
     let fresh = headers

@@ -9,5 +9,6 @@ mod dashboard;
 mod ingest;
 mod limits;
 mod metrics;
+mod openapi;
 mod query;
 mod refused;

@@ -14,7 +14,7 @@ pub const KEY_KIND: &str = "ak";
 
 /// What a key may do. `admin` includes `read`; neither includes `ingest`
 /// (a key that sends events is kept apart from one that reads them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
@@ -44,7 +44,7 @@ impl Scope {
 }
 
 /// A key as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub name: String,
     pub prefix: String,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 pub const LINK_KIND: &str = "sl";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LinkInfo {
     pub id: String,
     pub site_id: String,

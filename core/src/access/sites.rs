@@ -51,7 +51,7 @@ pub fn normalize_domain(raw: &str) -> Result<String, AccessError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SiteInfo {
     pub site_id: String,
     pub registered: bool,
@@ -79,7 +79,15 @@ pub async fn add_in(
 ) -> Result<SiteInfo, AccessError> {
     check_site_id(site)?;
     let domains: Vec<String> = domains.iter().map(|d| normalize_domain(d)).collect::<Result<_, _>>()?;
-    let txn = db.begin().await.map_err(StoreError::from)?;
+    // A write transaction from its start (SQLite's `BEGIN IMMEDIATE`, which
+    // waits its turn): a deferred one reads the domains first, and SQLite
+    // refuses at once ("database is locked", a 503) to turn that read into
+    // a write after another writer committed, as a concurrent add does.
+    let immediate = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let txn = db.begin_with_options(immediate).await.map_err(StoreError::from)?;
     for d in &domains {
         if let Some(owner) = site_domains::Entity::find_by_id(d.clone())
             .one(&txn)

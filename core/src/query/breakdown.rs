@@ -14,7 +14,7 @@ pub const DEFAULT_BREAKDOWN_LIMIT: u32 = 10;
 /// Enough for the dashboard's "hundreds of paths" table.
 pub const MAX_BREAKDOWN_LIMIT: u32 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// `page_view` paths by views.
@@ -32,13 +32,13 @@ pub struct BreakdownQuery {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Row {
     pub key: String,
     pub count: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Breakdown {
     pub site_id: String,
     pub from: NaiveDate,

@@ -12,13 +12,13 @@ use serde::Serialize;
 /// "Events in the last 5 minutes": the current minute and the four before it.
 pub const LIVE_WINDOW_MINUTES: i64 = 5;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MinuteCount {
     pub start: DateTime<Utc>,
     pub events: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Live {
     pub site_id: String,
     pub window_minutes: i64,

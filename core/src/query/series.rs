@@ -12,7 +12,7 @@ use serde::Serialize;
 /// Hourly points beyond a month are unreadable on a chart and large to send.
 pub const MAX_HOURLY_DAYS: i64 = 31;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
     Hour,
@@ -27,7 +27,7 @@ pub struct SeriesQuery {
     pub interval: Interval,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Point {
     /// Start of the hour or day, UTC.
     pub start: DateTime<Utc>,
@@ -36,7 +36,7 @@ pub struct Point {
     pub events: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Series {
     pub site_id: String,
     pub from: NaiveDate,

@@ -30,7 +30,7 @@ pub struct StatsQuery {
     pub compare: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Stats {
     pub site_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,15 +42,25 @@ pub struct Stats {
     /// Distinct visitors: users (`unique_users`) and cookieless visitors.
     pub visitors: i64,
     pub total_events: i64,
+    #[schema(value_type = Vec<TopPath>)]
     pub top_paths: Vec<PathViews>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<PeriodTotals>,
 }
 
+/// `PathViews` as the OpenAPI document shows it (the type lives in the
+/// model crate, which knows nothing of the document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TopPath {
+    pub path: String,
+    pub views: i64,
+}
+
 const KNOWN_PARAMS: [&str; 6] = ["site_id", "date", "from", "to", "limit", "compare"];
 
 /// The three numbers of a period, for `compare=previous`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PeriodTotals {
     pub from: NaiveDate,
     pub to: NaiveDate,
