@@ -92,6 +92,15 @@ run_checks() {
   # that the examples reach the reads' local-time paths too.
   curl -sf -o /dev/null -X POST "$base/api/admin/sites" -H "Authorization: Bearer $admin" \
     -H 'Content-Type: application/json' -d '{"site_id":"site-abc-123","timezone":"Asia/Kathmandu"}'
+  # Goals and a saved funnel on it, so goal queries and funnels have some.
+  local body
+  for body in '{"name":"Signup","event":"signup"}' '{"name":"Pricing","page":"/pricing**"}' \
+    '{"name":"Sales","event":"purchase","currency":"EUR"}'; do
+    curl -sf -o /dev/null -X POST "$base/api/admin/sites/site-abc-123/goals" -H "Authorization: Bearer $admin" \
+      -H 'Content-Type: application/json' -d "$body"
+  done
+  curl -sf -o /dev/null -X POST "$base/api/admin/sites/site-abc-123/funnels" -H "Authorization: Bearer $admin" \
+    -H 'Content-Type: application/json' -d '{"name":"Checkout","steps":[{"page":"/"},{"goal":"Signup"}]}'
   local site
   for site in schemathesis site-abc-123; do
     curl -sf -o /dev/null -X POST "$base/events" -H 'Content-Type: application/json' \

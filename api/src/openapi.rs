@@ -307,6 +307,7 @@ fn dimension_names() -> Vec<String> {
     [EventDimension::Page, EventDimension::Hostname, EventDimension::Name]
         .iter()
         .map(EventDimension::name)
+        .chain(std::iter::once(analytics_query::dimension::GOAL.to_string()))
         .chain(VisitDimension::ALL.iter().map(|d| d.name().to_string()))
         .chain(TimeDimension::ALL.iter().map(|d| d.name().to_string()))
         .collect()
@@ -437,7 +438,27 @@ pub struct QueryRequest {
 #[derive(ToSchema)]
 pub struct QueryRow {
     pub dimensions: Vec<String>,
-    pub metrics: Vec<f64>,
+    #[schema(schema_with = metric_values_schema)]
+    pub metrics: Vec<serde_json::Value>,
+}
+
+/// A row's metric values: numbers, and revenue as `{"value", "currency"}`
+/// (`null` when the revenue goals in play have no single currency).
+fn metric_values_schema() -> Array {
+    let money = ObjectBuilder::new()
+        .property("value", ObjectBuilder::new().schema_type(Type::Number))
+        .property("currency", ObjectBuilder::new().schema_type(Type::String))
+        .required("value")
+        .required("currency")
+        .description(Some("Revenue in one currency"));
+    ArrayBuilder::new()
+        .items(
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Number))
+                .item(money)
+                .item(ObjectBuilder::new().schema_type(Type::Null)),
+        )
+        .build()
 }
 
 #[derive(ToSchema)]
@@ -453,6 +474,94 @@ pub struct QueryMeta {
 pub struct QueryResponse {
     pub results: Vec<QueryRow>,
     pub meta: QueryMeta,
+    #[schema(value_type = Object)]
+    pub query: serde_json::Value,
+}
+
+/// A goal: a pageview goal (`page`) or a custom-event goal (`event`, an
+/// optional `prop` match, and a `currency` for a revenue goal).
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Signup", "event": "signup", "prop": {"plan": "pro"}}))]
+pub struct Goal {
+    #[schema(min_length = 1, max_length = 256)]
+    pub name: String,
+    /// A path pattern: `*` any run without `/`, `**` any run; starts with `/`.
+    #[schema(pattern = "^/")]
+    pub page: Option<String>,
+    pub event: Option<String>,
+    /// At most one `{"key": "value"}`.
+    pub prop: Option<BTreeMap<String, String>>,
+    /// ISO 4217, for a revenue goal.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
+    pub currency: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Goals {
+    pub site_id: String,
+    pub goals: Vec<Goal>,
+}
+
+/// A funnel step: `{"goal": name}`, `{"name"?, "page": pattern}` or
+/// `{"name"?, "event": name, "prop"?}`.
+#[derive(ToSchema)]
+pub struct FunnelStep {
+    pub goal: Option<String>,
+    pub name: Option<String>,
+    pub page: Option<String>,
+    pub event: Option<String>,
+    pub prop: Option<BTreeMap<String, String>>,
+}
+
+/// A saved funnel.
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Checkout", "steps": [{"page": "/"}, {"goal": "Signup"}]}))]
+pub struct SavedFunnel {
+    #[schema(min_length = 1, max_length = 256)]
+    pub name: String,
+    #[schema(min_items = 2, max_items = 8)]
+    pub steps: Vec<FunnelStep>,
+}
+
+#[derive(ToSchema)]
+pub struct Funnels {
+    pub site_id: String,
+    pub funnels: Vec<SavedFunnel>,
+}
+
+/// `POST /api/v2/funnel`: the range and filters as in the query API, and
+/// `steps` or a saved `funnel`'s name.
+#[derive(ToSchema)]
+#[schema(example = json!({"site_id": "site-abc-123", "date_range": "7d",
+                          "steps": [{"name": "Home", "page": "/"}, {"name": "Signup", "event": "signup"}]}))]
+pub struct FunnelRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    pub site_id: String,
+    #[schema(schema_with = date_range_schema)]
+    pub date_range: serde_json::Value,
+    #[schema(schema_with = filters_schema)]
+    pub filters: Option<Vec<serde_json::Value>>,
+    #[schema(min_items = 2, max_items = 8)]
+    pub steps: Option<Vec<FunnelStep>>,
+    pub funnel: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct FunnelStepResult {
+    pub name: String,
+    pub visitors: u64,
+    pub conversion_rate: f64,
+    pub conversion_rate_step: f64,
+    pub dropoff: u64,
+    pub dropoff_percentage: f64,
+}
+
+/// Each step's visitors, conversion and drop-off; `visitors` of all kept
+/// events; the request as understood.
+#[derive(ToSchema)]
+pub struct FunnelResponse {
+    pub steps: Vec<FunnelStepResult>,
+    pub visitors: u64,
     #[schema(value_type = Object)]
     pub query: serde_json::Value,
 }

@@ -51,7 +51,8 @@ struct NewFunnel {
     steps: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SiteParam {
     site_id: String,
@@ -71,6 +72,20 @@ async fn funnels_json(state: &AppState, site: &str) -> Result<Json<Value>, ApiEr
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/sites/{site}/goals",
+    tag = "admin",
+    operation_id = "admin_list_goals",
+    summary = "A site's goals",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123")),
+    responses(
+        (status = 200, description = "The goals", body = crate::openapi::Goals),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn admin_goals(
     State(state): State<AppState>,
     _: Admin,
@@ -79,6 +94,26 @@ async fn admin_goals(
     goals_json(&state, &site).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/sites/{site}/goals",
+    tag = "admin",
+    operation_id = "admin_add_goal",
+    summary = "Add a goal",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123")),
+    request_body(content = crate::openapi::Goal, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The goal", body = crate::openapi::Goal),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Invalid: the field at fault named (or, as text, a body that is not JSON)", content((crate::openapi::ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 415, description = "Not `application/json`", body = String, content_type = "text/plain"),
+        (status = 422, description = "JSON of the wrong shape (a missing or unknown field)", body = String, content_type = "text/plain"),
+        (status = 404, description = "No registered site", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A goal of that name exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_goal(
     State(state): State<AppState>,
     _: Admin,
@@ -110,6 +145,21 @@ async fn add_goal(
     Ok((StatusCode::CREATED, Json(goals::to_json(&goal))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/sites/{site}/goals/{name}",
+    tag = "admin",
+    operation_id = "admin_remove_goal",
+    summary = "Remove a goal",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123"), ("name" = String, Path, description = "The goal's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such goal", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn remove_goal(
     State(state): State<AppState>,
     _: Admin,
@@ -119,6 +169,20 @@ async fn remove_goal(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/sites/{site}/funnels",
+    tag = "admin",
+    operation_id = "admin_list_funnels",
+    summary = "A site's saved funnels",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123")),
+    responses(
+        (status = 200, description = "The funnels", body = crate::openapi::Funnels),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn admin_funnels(
     State(state): State<AppState>,
     _: Admin,
@@ -127,6 +191,26 @@ async fn admin_funnels(
     funnels_json(&state, &site).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/sites/{site}/funnels",
+    tag = "admin",
+    operation_id = "admin_add_funnel",
+    summary = "Save a funnel",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123")),
+    request_body(content = crate::openapi::SavedFunnel, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The funnel", body = crate::openapi::SavedFunnel),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Invalid: the field at fault named (or, as text, a body that is not JSON)", content((crate::openapi::ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 415, description = "Not `application/json`", body = String, content_type = "text/plain"),
+        (status = 422, description = "JSON of the wrong shape (a missing or unknown field)", body = String, content_type = "text/plain"),
+        (status = 404, description = "No registered site", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A funnel of that name exists", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_funnel(
     State(state): State<AppState>,
     _: Admin,
@@ -138,6 +222,21 @@ async fn add_funnel(
     Ok((StatusCode::CREATED, Json(funnel.to_json())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/sites/{site}/funnels/{name}",
+    tag = "admin",
+    operation_id = "admin_remove_funnel",
+    summary = "Remove a saved funnel",
+    params(("site" = String, Path, description = "The site id", example = "site-abc-123"), ("name" = String, Path, description = "The funnel's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin key (for every site)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such funnel", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn remove_funnel(
     State(state): State<AppState>,
     _: Admin,
@@ -147,6 +246,21 @@ async fn remove_funnel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v2/goals",
+    tag = "conversions",
+    operation_id = "list_goals",
+    summary = "A site's goals, for its readers",
+    params(SiteParam),
+    responses(
+        (status = 200, description = "The goals", body = crate::openapi::Goals),
+        (status = 400, description = "A missing or unknown parameter", content((crate::openapi::ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 async fn read_goals(
     State(state): State<AppState>,
     reader: Reader,
@@ -156,6 +270,21 @@ async fn read_goals(
     goals_json(&state, &p.site_id).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v2/funnels",
+    tag = "conversions",
+    operation_id = "list_funnels",
+    summary = "A site's saved funnels, for its readers",
+    params(SiteParam),
+    responses(
+        (status = 200, description = "The funnels", body = crate::openapi::Funnels),
+        (status = 400, description = "A missing or unknown parameter", content((crate::openapi::ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 async fn read_funnels(
     State(state): State<AppState>,
     reader: Reader,
@@ -164,3 +293,17 @@ async fn read_funnels(
     reader.check(&p.site_id)?;
     funnels_json(&state, &p.site_id).await
 }
+
+/// The routes' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    admin_goals,
+    add_goal,
+    remove_goal,
+    admin_funnels,
+    add_funnel,
+    remove_funnel,
+    read_goals,
+    read_funnels
+))]
+pub(super) struct ConversionsApi;

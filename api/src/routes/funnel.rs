@@ -20,6 +20,26 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::Value;
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/funnel",
+    tag = "query",
+    operation_id = "funnel_v2",
+    summary = "A funnel's steps within visits",
+    description = "2 to 8 steps (goals by name, inline pages or events) or a saved funnel's name; the range and \
+                   filters as in the query API. Per visit, a step is reached by the first kept event matching it \
+                   after the previous step's.",
+    request_body(content = crate::openapi::FunnelRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each step's visitors, conversion and drop-off", body = crate::openapi::FunnelResponse),
+        (status = 400, description = "Every problem, each named by its part (such as `steps[1].goal`)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key, session or shared link (reads need one unless open)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key may not read this site", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not `application/json`", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = []), ("share_link" = []))
+)]
 pub async fn funnel(
     State(state): State<AppState>,
     reader: Reader,

@@ -149,6 +149,7 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
     stats::live,
     stats::sites,
     query::query,
+    funnel::funnel,
     export::events,
     dashboard::index,
     dashboard::script,
@@ -161,6 +162,7 @@ pub fn paths() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = RoutesApi::openapi();
     doc.merge(admin::AdminApi::openapi());
+    doc.merge(conversions::ConversionsApi::openapi());
     doc
 }
 

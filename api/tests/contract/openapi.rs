@@ -9,7 +9,12 @@ use std::collections::BTreeSet;
 use testkit::inproc::Running;
 
 /// The files whose `.route(…)` calls make the api's router.
-const ROUTE_FILES: [&str; 3] = ["src/routes/mod.rs", "src/routes/admin.rs", "../core/src/ops/health.rs"];
+const ROUTE_FILES: [&str; 4] = [
+    "src/routes/mod.rs",
+    "src/routes/admin.rs",
+    "src/routes/conversions.rs",
+    "../core/src/ops/health.rs",
+];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
