@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 /// Bump when the generation changes, so that an old dataset is rebuilt.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 const WRITE_BATCH: usize = 10_000;
 /// The site of the dataset (index 0 of the mix: `site-00`).
 const SITE: usize = 0;
@@ -311,16 +311,26 @@ async fn build(url: &str, events: u64, days: u32, last_day: NaiveDate, mix: crat
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<analytics_core::event::Event>>(2);
     let generator = tokio::task::spawn_blocking(move || {
         let received_at = Utc::now();
+        let end = (last_day + Days::days(1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
         let people = people(events);
         let mut gen = Generator::with_seed(mix.seed.wrapping_add(2000), mix);
         let mut left = events;
         while left > 0 {
             let mut batch = Vec::with_capacity(WRITE_BATCH + MAX_PAGES * 2);
-            // Whole visits, the last one cut to the count.
+            // Whole visits, the last one cut to the count; the events of a
+            // visit that runs past midnight after the last day are left
+            // out, so that the export of the 30 days has every event.
             while batch.len() < WRITE_BATCH && (batch.len() as u64) < left {
                 let start = gen.timestamp(last_day, days);
                 let who = gen.person_index(people);
-                batch.extend(gen.visit(SITE, who, start, received_at));
+                batch.extend(
+                    gen.visit(SITE, who, start, received_at)
+                        .into_iter()
+                        .filter(|e| e.timestamp < end),
+                );
             }
             batch.truncate(usize::try_from(left).unwrap_or(usize::MAX));
             left -= batch.len() as u64;
