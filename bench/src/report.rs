@@ -135,6 +135,10 @@ impl Results {
         self.typed("v2")
     }
 
+    pub fn export(&self) -> Option<crate::scenarios::export::ExportResults> {
+        self.typed("export")
+    }
+
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(self)? + "\n")?;
@@ -316,6 +320,23 @@ pub fn targets(r: &Results) -> Vec<TargetRow> {
             });
         }
     }
+    if let Some(e) = r.export() {
+        let small = e.small_request_rss.peak_mb;
+        for x in &e.runs {
+            rows.push(TargetRow {
+                target: format!(
+                    "export of {} events ({}): api peak RSS < {:.0} MB",
+                    int(e.dataset.events as f64),
+                    x.format,
+                    e.rss_limit_mb
+                ),
+                measured: format!("{:.1} MB", x.rss.peak_mb),
+                beside: format!("small request {small:.1} MB"),
+                ratio: ratio(x.rss.peak_mb / small),
+                met: x.rss.peak_mb < e.rss_limit_mb && x.events == e.dataset.events,
+            });
+        }
+    }
     if let Some(i) = r.ingest() {
         let ceiling = target_of(&i, "ceiling").and_then(|c| c.hwm_mb.get("ceiling").copied());
         for name in ["api (kafka)", "api (embedded)"] {
@@ -390,6 +411,9 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(v) = r.v2() {
         v2_md(&mut s, &v);
+    }
+    if let Some(e) = r.export() {
+        s.push_str(&crate::scenarios::export::markdown(&e));
     }
     if let Some(i) = r.ingest() {
         memory_md(&mut s, &i);

@@ -2,6 +2,7 @@
 
 pub mod catchup;
 pub mod enrichment;
+pub mod export;
 pub mod freshness;
 pub mod ingest;
 pub mod queries;
@@ -32,6 +33,10 @@ pub enum Scenario {
     /// beside ClickHouse (chdb) and the seed-style SQL (only with
     /// `--only v2`: it takes tens of minutes).
     V2,
+    /// `GET /api/export/events` of one site's 5M events (NDJSON and CSV)
+    /// with the api's RSS sampled, beside psql's COPY of the same rows
+    /// (only with `--only export`: the first run builds a 5M-event database).
+    Export,
     /// RSS and file descriptors of the services over a long steady load
     /// (only with `--only soak`: it takes `--soak-minutes`).
     Soak,
@@ -46,6 +51,7 @@ impl Scenario {
             Scenario::Freshness => "freshness",
             Scenario::Queries => "queries",
             Scenario::V2 => "v2",
+            Scenario::Export => "export",
             Scenario::Soak => "soak",
         }
     }
@@ -101,7 +107,10 @@ pub struct AllArgs {
     /// Events in the query dataset [10,000,000; quick 1,000,000].
     #[arg(long)]
     pub query_events: Option<u64>,
-    /// Days in the query dataset.
+    /// Events of the export scenario's one site [5,000,000; quick 500,000].
+    #[arg(long)]
+    pub export_events: Option<u64>,
+    /// Days in the query dataset (and the export's).
     #[arg(long, default_value_t = 30)]
     pub query_days: u32,
     /// /stats requests per query set [500; quick 100].
@@ -165,7 +174,8 @@ pub struct AllArgs {
 
 impl AllArgs {
     pub fn selected(&self, s: Scenario) -> bool {
-        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2)) || self.only.contains(&s)
+        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2 | Scenario::Export))
+            || self.only.contains(&s)
     }
 
     fn pick<T>(&self, given: Option<T>, full: T, quick: T) -> T {
@@ -190,6 +200,10 @@ impl AllArgs {
 
     pub fn query_events(&self) -> u64 {
         self.pick(self.query_events, 10_000_000, 1_000_000)
+    }
+
+    pub fn export_events(&self) -> u64 {
+        self.pick(self.export_events, 5_000_000, 500_000)
     }
 
     pub fn query_requests(&self) -> usize {

@@ -234,8 +234,9 @@ pub(crate) async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
     Ok(info)
 }
 
-/// The dataset's description when its marker matches `params`.
-async fn existing(url: &str, name: &str, params: &str) -> Option<DatasetInfo> {
+/// A dataset's marker (first day, last day, build seconds) when it
+/// matches `params`.
+pub(crate) async fn existing_marker(url: &str, params: &str) -> Option<(NaiveDate, NaiveDate, f64)> {
     let db = analytics_core::store::connect::connect(url, 1).await.ok()?;
     let row = db
         .query_one_raw(Statement::from_string(
@@ -244,14 +245,23 @@ async fn existing(url: &str, name: &str, params: &str) -> Option<DatasetInfo> {
         ))
         .await
         .ok()??;
+    let _ = db.close().await;
     let stored: String = row.try_get_by_index(0).ok()?;
     if stored != params {
         return None;
     }
-    let p: serde_json::Value = serde_json::from_str(&stored).ok()?;
-    let first: NaiveDate = row.try_get_by_index(1).ok()?;
-    let last: NaiveDate = row.try_get_by_index(2).ok()?;
-    let build_seconds: f64 = row.try_get_by_index(3).ok()?;
+    Some((
+        row.try_get_by_index(1).ok()?,
+        row.try_get_by_index(2).ok()?,
+        row.try_get_by_index(3).ok()?,
+    ))
+}
+
+/// The dataset's description when its marker matches `params`.
+async fn existing(url: &str, name: &str, params: &str) -> Option<DatasetInfo> {
+    let (first, last, build_seconds) = existing_marker(url, params).await?;
+    let p: serde_json::Value = serde_json::from_str(params).ok()?;
+    let db = analytics_core::store::connect::connect(url, 1).await.ok()?;
     let largest = site_name(0);
     let largest_events = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -312,7 +322,7 @@ fn plan(events: u64, mix: &MixConfig, writers: usize) -> Vec<Vec<(usize, u64)>> 
 
 /// The people of a site with `events` events: about
 /// [`VISITS_PER_PERSON`] visits each over the dataset.
-fn people(events: u64) -> u64 {
+pub(crate) fn people(events: u64) -> u64 {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
