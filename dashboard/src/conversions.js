@@ -7,6 +7,17 @@ const fmt = new Intl.NumberFormat('en-US');
 const pct = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 
 export const GOAL_METRICS = ['visitors', 'events', 'conversion_rate'];
+// With revenue goals, their revenue too (null on other goals' rows).
+export const goalMetrics = (goals) => (goals.some((g) => g.currency) ? [...GOAL_METRICS, 'total_revenue'] : GOAL_METRICS);
+
+const money = (m) => {
+  if (!m) return '–';
+  try {
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency: m.currency }).format(m.value);
+  } catch {
+    return `${m.value} ${m.currency}`;
+  }
+};
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -30,9 +41,11 @@ export function renderGoals(root, goals, res) {
     tbody.replaceChildren();
     return;
   }
+  const revenue = goals.some((g) => g.currency);
+  root.querySelector('th.revenue').hidden = !revenue;
   const rows = (res?.results || []).map((r) => {
     const [name] = r.dimensions;
-    const [visitors, events, rate] = r.metrics;
+    const [visitors, events, rate, earned] = r.metrics;
     const button = el('button', { type: 'button', class: 'row-filter', 'data-dim': 'event:goal', 'data-value': name, title: `Filter: Goal is ${name}`, text: name });
     const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
     bar.style.width = `${Math.min(100, Math.max(0, rate))}%`;
@@ -41,10 +54,12 @@ export function renderGoals(root, goals, res) {
       el('td', { class: 'num', text: fmt.format(visitors) }),
       el('td', { class: 'num', text: fmt.format(events) }),
       el('td', { class: 'num', text: `${pct.format(rate)}%` }));
+    if (revenue) tr.append(el('td', { class: 'num', text: money(earned) }));
     Object.assign(tr.dataset, { visitors: String(visitors), events: String(events), rate: String(rate) });
+    if (earned) Object.assign(tr.dataset, { revenue: String(earned.value), currency: earned.currency });
     return tr;
   });
-  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: '4', class: 'none', text: 'No conversions in this period' })));
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: revenue ? '5' : '4', class: 'none', text: 'No conversions in this period' })));
   tbody.replaceChildren(...rows);
 }
 

@@ -5,7 +5,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { GOAL_METRICS, fillFunnels, renderFunnel, renderGoals } from './conversions.js';
+import { fillFunnels, goalMetrics, renderFunnel, renderGoals } from './conversions.js';
 import { csvBlob, fetchCsv, fileSafe, save, zipBlob } from './downloads.js';
 
 const LIVE_POLL_MS = 5000;
@@ -376,7 +376,7 @@ function panelQuery(panel) {
 
 let siteGoals = [];
 let funnelChoice = '';
-const goalsQuery = () => ({ metrics: GOAL_METRICS, dimensions: ['event:goal'], filters: v2Filters(), order_by: [['visitors', 'desc']] });
+const goalsQuery = () => ({ metrics: goalMetrics(siteGoals), dimensions: ['event:goal'], filters: v2Filters(), order_by: [['visitors', 'desc']] });
 // A panel's whole answer (every row) for a download.
 const panelExport = (dim) => ({
   metrics: ['visitors', 'visits', 'pageviews', 'percentage'],

@@ -37,12 +37,14 @@ for (let u = 0; u < 6; u++) {
   events.push({ site_id: 'shop', event_type: 'page_view', path: '/', user_id: `u${u}`, timestamp: at(u, 0) });
   if (u < 4) events.push({ site_id: 'shop', event_type: 'page_view', path: u % 2 ? '/pricing/team' : '/pricing', user_id: `u${u}`, timestamp: at(u, 10) });
   if (u < 2 || u === 4) events.push({ site_id: 'shop', event_type: 'signup', path: '/pricing', user_id: `u${u}`, timestamp: at(u, 20) });
+  // u0 and u2 buy, in the same visits (revenue in EUR).
+  if (u === 0 || u === 2) events.push({ site_id: 'shop', event_type: 'purchase', path: '/checkout', user_id: `u${u}`, timestamp: at(u, 30), props: { revenue_amount: u === 0 ? 49.5 : 10, revenue_currency: 'EUR' } });
 }
 events.push({ site_id: 'plain', event_type: 'page_view', path: '/', user_id: 'p', timestamp: at(1, 0) });
-const GOALS = [{ name: 'Pricing', page: '/pricing**' }, { name: 'Signup', event: 'signup' }];
+const GOALS = [{ name: 'Pricing', page: '/pricing**' }, { name: 'Signup', event: 'signup' }, { name: 'Sales', event: 'purchase', currency: 'EUR' }];
 const FUNNEL = { name: 'Checkout', steps: [{ name: 'Home', page: '/' }, { goal: 'Pricing' }, { goal: 'Signup' }] };
 // [goal, uniques, total, conversion rate of the 6 visitors]
-const GOAL_ROWS = [['Pricing', 4, 4, 66.67], ['Signup', 3, 3, 50]];
+const GOAL_ROWS = [['Pricing', 4, 4, 66.67], ['Signup', 3, 3, 50], ['Sales', 2, 2, 33.33]];
 // [step, visitors, conversion from the first step]
 const FUNNEL_ROWS = [['Home', 6, 100], ['Pricing', 4, 66.67], ['Signup', 2, 33.33]];
 
@@ -124,11 +126,16 @@ try {
   await settled(page);
 
   // The goals panel: the API's answer, and the truth.
-  const api = await query({ metrics: ['visitors', 'events', 'conversion_rate'], dimensions: ['event:goal'], order_by: [['visitors', 'desc']] });
+  const api = await query({ metrics: ['visitors', 'events', 'conversion_rate', 'total_revenue'], dimensions: ['event:goal'], order_by: [['visitors', 'desc']] });
   const shown = await goalRows(page);
-  assert.deepEqual(shown, api.results.map((x) => [x.dimensions[0], ...x.metrics]), 'goals vs API');
+  assert.deepEqual(shown, api.results.map((x) => [x.dimensions[0], ...x.metrics.slice(0, 3)]), 'goals vs API');
   assert.deepEqual(shown, GOAL_ROWS, 'goals vs truth');
-  assert.deepEqual((await page.locator('#goals tbody td.num').allInnerTexts()).slice(0, 4), ['4', '4', '66.67%', '3'], 'goal figures as text');
+  assert.deepEqual((await page.locator('#goals tbody td.num').allInnerTexts()).slice(0, 5), ['4', '4', '66.67%', '–', '3'], 'goal figures as text');
+  // The revenue goal's revenue: 49.50 + 10 EUR, as the API says.
+  assert.deepEqual(api.results[2].metrics[3], { value: 59.5, currency: 'EUR' });
+  const sales = page.locator('#goals tbody tr[data-value="Sales"]');
+  assert.deepEqual([await sales.getAttribute('data-revenue'), await sales.getAttribute('data-currency')], ['59.5', 'EUR']);
+  assert.equal((await sales.locator('td.num').allInnerTexts()).at(-1), '€59.50');
   // The saved funnel: its steps.
   assert.equal(await page.locator('#funnel-select').inputValue(), 'Checkout');
   assert.deepEqual(await funnelRows(page), FUNNEL_ROWS, 'funnel vs truth');
@@ -145,7 +152,8 @@ try {
   const goalsFile = await download(page, '#goals button.download');
   const goalsCsv = goalsFile.bytes.toString('utf8');
   assert.equal(goalsFile.name, `shop_${day}_${day}_goals.csv`);
-  assert.deepEqual(goalsCsv.trim().split('\n').slice(1).map((l) => l.split(',').map((x, i) => (i ? Number(x) : x))), GOAL_ROWS, 'goals CSV vs truth');
+  assert.deepEqual(goalsCsv.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).map((x, i) => (i ? Number(x) : x))), GOAL_ROWS, 'goals CSV vs truth');
+  assert.ok(goalsCsv.startsWith('event:goal,visitors,events,conversion_rate,total_revenue\n') && goalsCsv.includes('\nSales,2,2,33.33,59.5\n'), goalsCsv);
   const all = await download(page, '#download-all');
   assert.equal(all.name, `shop_${day}_${day}.zip`);
   assert.equal(all.bytes.subarray(0, 2).toString('latin1'), 'PK', 'a zip');
@@ -189,6 +197,9 @@ try {
   await mpage.goto(`${base}/?site=shop&period=yesterday`);
   await settled(mpage);
   assert.deepEqual(await goalRows(mpage), GOAL_ROWS, '375: goals');
+  // The goal names stay readable: the table scrolls sideways instead.
+  const name = await mpage.locator('#goals button.row-filter[data-value="Pricing"]').boundingBox();
+  assert.ok(name && name.width >= 100, `375: goal name column ${JSON.stringify(name)}`);
   const width = await mpage.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 375, `375: page is ${width} px wide`);
   await mpage.screenshot({ path: join(SHOTS, '375-goals-funnel.png'), fullPage: true });
