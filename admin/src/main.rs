@@ -328,11 +328,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let goal = goals::definition(&name, page.as_deref(), event.as_deref(), prop, currency.as_deref())
                 .map_err(clear)?;
             goals::add(&db, &site, &goal).await.map_err(clear)?;
-            println!("goal {} added to site {site}: {}", goal.name, goals::to_json(&goal));
+            println!("goal {} added to site {site}: {}", goal.name, goal.to_json());
         }
         Command::Goals(GoalsCmd::List { site }) => {
             for g in goals::list(&db, &site).await? {
-                println!("{}\t{}", g.name, goals::to_json(&g));
+                println!("{}\t{}", g.name, g.to_json());
             }
         }
         Command::Goals(GoalsCmd::Remove { site, name }) => {

@@ -40,15 +40,7 @@ impl StepSpec {
     pub fn to_json(&self) -> Value {
         match self {
             StepSpec::Goal(name) => json!({"goal": name}),
-            StepSpec::Inline(g) => match &g.kind {
-                crate::GoalKind::Page { pattern } => json!({"name": g.name, "page": pattern}),
-                crate::GoalKind::Event { event, prop: None, .. } => json!({"name": g.name, "event": event}),
-                crate::GoalKind::Event {
-                    event,
-                    prop: Some((k, v)),
-                    ..
-                } => json!({"name": g.name, "event": event, "prop": {k: v}}),
-            },
+            StepSpec::Inline(g) => g.to_json(),
         }
     }
 }

@@ -170,6 +170,24 @@ impl Goal {
         parse_amount(e.props.get(REVENUE_AMOUNT)?)
     }
 
+    /// The goal as the API shows and takes it: `{"name", "page"}` or
+    /// `{"name", "event", "prop"?, "currency"?}` (a funnel's inline step).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.kind {
+            GoalKind::Page { pattern } => serde_json::json!({"name": self.name, "page": pattern}),
+            GoalKind::Event { event, prop, currency } => {
+                let mut v = serde_json::json!({"name": self.name, "event": event});
+                if let Some((k, val)) = prop {
+                    v["prop"] = serde_json::json!({k: val});
+                }
+                if let Some(c) = currency {
+                    v["currency"] = serde_json::json!(c);
+                }
+                v
+            }
+        }
+    }
+
     /// Whether an event converts on this goal (the reference's test).
     pub fn matches(&self, e: &RawEvent) -> bool {
         match &self.kind {

@@ -61,7 +61,7 @@ struct SiteParam {
 async fn goals_json(state: &AppState, site: &str) -> Result<Json<Value>, ApiError> {
     let list = goals::list(&state.db, site).await?;
     Ok(Json(
-        json!({"site_id": site, "goals": list.iter().map(goals::to_json).collect::<Vec<_>>()}),
+        json!({"site_id": site, "goals": list.iter().map(analytics_query::Goal::to_json).collect::<Vec<_>>()}),
     ))
 }
 
@@ -142,7 +142,7 @@ async fn add_goal(
     )
     .map_err(access_error)?;
     goals::add(&state.db, &site, &goal).await.map_err(access_error)?;
-    Ok((StatusCode::CREATED, Json(goals::to_json(&goal))))
+    Ok((StatusCode::CREATED, Json(goal.to_json())))
 }
 
 #[utoipa::path(

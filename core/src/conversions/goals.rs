@@ -9,7 +9,6 @@ use analytics_query::{Goal, GoalKind};
 use chrono::Utc;
 use entity::goals;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde_json::{json, Value};
 
 /// A goal from its parts as an admin gives them: exactly one of `page` (a
 /// path pattern) and `event` (an event name, optionally with one property
@@ -128,22 +127,4 @@ fn from_row(row: goals::Model) -> Result<Goal, StoreError> {
         _ => return Err(corrupt("not a pageview nor a custom-event goal")),
     };
     goal.map_err(|e| corrupt(&e.to_string()))
-}
-
-/// A goal as the admin API shows it: `{"name", "page"}` or `{"name",
-/// "event", "prop"?, "currency"?}`.
-pub fn to_json(goal: &Goal) -> Value {
-    match &goal.kind {
-        GoalKind::Page { pattern } => json!({"name": goal.name, "page": pattern}),
-        GoalKind::Event { event, prop, currency } => {
-            let mut v = json!({"name": goal.name, "event": event});
-            if let Some((k, val)) = prop {
-                v["prop"] = json!({k: val});
-            }
-            if let Some(c) = currency {
-                v["currency"] = json!(c);
-            }
-            v
-        }
-    }
 }
