@@ -62,7 +62,30 @@ impl Dict {
 /// dimension after the entry and exit pages, in `VisitDimension::ALL` order.
 pub(crate) const ATTRIBUTES: &[VisitDimension] = VisitDimension::ALL.split_at(2).1;
 
-fn attribute_texts(e: &RawEvent) -> [&str; 14] {
+/// How many attributes a visit has.
+pub(crate) const ATTRIBUTE_COUNT: usize = 14;
+
+/// A raw event's attributes, in `ATTRIBUTES` order, to write.
+pub(crate) fn attribute_slots(e: &mut RawEvent) -> [&mut String; ATTRIBUTE_COUNT] {
+    [
+        &mut e.source,
+        &mut e.referrer,
+        &mut e.channel,
+        &mut e.utm_source,
+        &mut e.utm_medium,
+        &mut e.utm_campaign,
+        &mut e.utm_content,
+        &mut e.utm_term,
+        &mut e.device,
+        &mut e.browser,
+        &mut e.browser_version,
+        &mut e.os,
+        &mut e.os_version,
+        &mut e.country,
+    ]
+}
+
+fn attribute_texts(e: &RawEvent) -> [&str; ATTRIBUTE_COUNT] {
     [
         &e.source,
         &e.referrer,
@@ -296,6 +319,11 @@ impl Builder {
     /// A visitor's name by code.
     pub fn visitor(&self, code: u32) -> &str {
         self.visitors.text(code)
+    }
+
+    /// Every visitor's name so far.
+    pub fn visitors(&self) -> impl Iterator<Item = &str> {
+        self.visitors.texts()
     }
 
     pub fn len(&self) -> usize {

@@ -5,6 +5,7 @@
 //! counted by remembering the last one seen in it.
 
 use super::columns::{nanos, Dict, SiteEvents, VisitCodes, NONE};
+use super::segments::{Exclusion, View};
 use crate::dimension::{Dimension, EventDimension};
 use crate::filter::{Condition, Filter, FilterDimension};
 use crate::goal;
@@ -340,10 +341,23 @@ const PART_EVENTS: usize = 250_000;
 /// Evaluates `query` over the columns, as `reference::evaluate` over the raw
 /// events they were built from; on several threads for many events.
 pub fn evaluate(query: &Query, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Result<Response, EvalError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let parts = (s.len() / PART_EVENTS).clamp(1, threads);
-    evaluate_with(query, range, tz, s, DENSE_CELLS, parts)
+    evaluate_segments(query, range, tz, &[(s, None)])
 }
+
+/// `evaluate` over a view's segments (see `View`).
+pub fn evaluate_view(query: &Query, range: ResolvedRange, tz: Tz, view: &View) -> Result<Response, EvalError> {
+    evaluate_segments(query, range, tz, &view.borrowed())
+}
+
+fn evaluate_segments(query: &Query, range: ResolvedRange, tz: Tz, segments: &[Segment]) -> Result<Response, EvalError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let largest = segments.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
+    let parts = (largest / PART_EVENTS).clamp(1, threads);
+    evaluate_with(query, range, tz, segments, DENSE_CELLS, parts)
+}
+
+/// One segment of a view, borrowed: its events and what it leaves out.
+pub(crate) type Segment<'a> = (&'a SiteEvents, Option<&'a Exclusion>);
 
 /// The parts' bounds: about equal, each ending where a visitor does (a
 /// visitor's visits are then all in one part, and parts' distinct visits
@@ -377,6 +391,8 @@ struct Partial {
 /// The compiled query, shared by the parts.
 struct Scan<'a> {
     s: &'a SiteEvents,
+    /// What this segment leaves to another.
+    exclusion: Option<&'a Exclusion>,
     filters: Vec<Compiled<'a>>,
     keys: Vec<Key<'a>>,
     granularity: Option<Granularity>,
@@ -454,6 +470,12 @@ impl Scan<'_> {
         let mut i = from;
         while i < to {
             let visit = s.visit[i];
+            if let Some(x) = self.exclusion {
+                if let Some(next) = x.skip(s, i) {
+                    i = next;
+                    continue;
+                }
+            }
             if self.per_visit && visit != NONE && s.visit_start[visit as usize] as usize == i {
                 let after = i + s.visit_len[visit as usize] as usize;
                 if start <= s.ts[i] && s.ts[after - 1] < end {
@@ -564,7 +586,7 @@ pub(crate) fn evaluate_with(
     query: &Query,
     range: ResolvedRange,
     tz: Tz,
-    s: &SiteEvents,
+    segments: &[Segment],
     dense_cells: usize,
     parts: usize,
 ) -> Result<Response, EvalError> {
@@ -576,7 +598,7 @@ pub(crate) fn evaluate_with(
     let revenue = metrics.iter().any(|m| m.is_revenue());
     let scan = |filters: &[Filter], dims: &[Dimension], total: bool, in_play: &[crate::goal::Goal]| {
         let in_play = if revenue { in_play } else { &[] };
-        tally(filters, dims, total, in_play, range, tz, s, dense_cells, parts)
+        tally_segments(filters, dims, total, in_play, range, tz, segments, dense_cells, parts)
     };
     let filters: Vec<Filter> = query.filters().iter().map(|f| goal::expand(f, goals)).collect();
     let goal_at = query.dimensions().iter().position(|d| *d == Dimension::Goal);
@@ -665,7 +687,71 @@ struct Tally {
     all: Counts,
 }
 
-/// One pass over the columns for goal-free filters and dimensions.
+/// `tally` over each segment, added up: their visitors are disjoint, so
+/// distinct counts add; rows meet by their dimensions' texts.
+#[allow(clippy::too_many_arguments)]
+fn tally_segments(
+    filters: &[Filter],
+    dimensions: &[Dimension],
+    total: bool,
+    revenue_goals: &[crate::goal::Goal],
+    range: ResolvedRange,
+    tz: Tz,
+    segments: &[Segment],
+    dense_cells: usize,
+    parts: usize,
+) -> Tally {
+    let mut tallies = segments.iter().map(|&segment| {
+        tally(
+            filters,
+            dimensions,
+            total,
+            revenue_goals,
+            range,
+            tz,
+            segment,
+            dense_cells,
+            parts,
+        )
+    });
+    let Some(mut out) = tallies.next() else {
+        return tally(
+            filters,
+            dimensions,
+            total,
+            revenue_goals,
+            range,
+            tz,
+            (&SiteEvents::default(), None),
+            dense_cells,
+            parts,
+        );
+    };
+    let mut index: Option<HashMap<Vec<String>, usize>> = None;
+    for other in tallies {
+        add(&mut out.all, &other.all);
+        let index = index.get_or_insert_with(|| {
+            out.rows
+                .iter()
+                .enumerate()
+                .map(|(k, (dims, _))| (dims.clone(), k))
+                .collect()
+        });
+        for (dims, counts) in other.rows {
+            match index.get(&dims) {
+                Some(&k) => add(&mut out.rows[k].1, &counts),
+                None => {
+                    index.insert(dims.clone(), out.rows.len());
+                    out.rows.push((dims, counts));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One pass over one segment's columns for goal-free filters and
+/// dimensions.
 #[allow(clippy::too_many_arguments)]
 fn tally(
     filters: &[Filter],
@@ -674,7 +760,7 @@ fn tally(
     revenue_goals: &[crate::goal::Goal],
     range: ResolvedRange,
     tz: Tz,
-    s: &SiteEvents,
+    (s, exclusion): Segment,
     dense_cells: usize,
     parts: usize,
 ) -> Tally {
@@ -704,6 +790,7 @@ fn tally(
     });
     let scan = Scan {
         s,
+        exclusion,
         filters: filters.iter().map(|f| compile(s, &none, f)).collect(),
         keys,
         granularity: time.map(|t| Granularity::for_dimension(t, range, tz)),

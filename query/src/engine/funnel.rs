@@ -3,7 +3,8 @@
 //! and each step's distinct visitors are counted by the last one seen.
 
 use super::columns::{nanos, Dict, SiteEvents, NONE};
-use super::eval::{compile, Compiled};
+use super::eval::{compile, Compiled, Segment};
+use super::segments::View;
 use crate::funnel::{respond, Funnel, FunnelResponse};
 use crate::goal;
 use crate::reference::{EvalError, NO_PROP};
@@ -12,9 +13,35 @@ use chrono_tz::Tz;
 
 /// `funnel::evaluate` over the columns.
 pub fn funnel(f: &Funnel, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Result<FunnelResponse, EvalError> {
+    funnel_segments(f, range, tz, &[(s, None)])
+}
+
+/// `funnel` over a view's segments: their visitors are disjoint, so the
+/// steps' visitors add up.
+pub fn funnel_view(f: &Funnel, range: ResolvedRange, tz: Tz, view: &View) -> Result<FunnelResponse, EvalError> {
+    funnel_segments(f, range, tz, &view.borrowed())
+}
+
+fn funnel_segments(
+    f: &Funnel,
+    range: ResolvedRange,
+    tz: Tz,
+    segments: &[Segment],
+) -> Result<FunnelResponse, EvalError> {
     if range.end < range.start {
         return Err(EvalError::InvalidRange);
     }
+    let mut reached = vec![0u64; f.steps().len()];
+    let mut audience = 0;
+    for &segment in segments {
+        audience += tally(f, range, segment, &mut reached);
+    }
+    Ok(respond(f, &reached, audience, range, tz))
+}
+
+/// Adds one segment's visitors per step to `reached`; returns its
+/// visitors with a kept event.
+fn tally(f: &Funnel, range: ResolvedRange, (s, exclusion): Segment, reached: &mut [u64]) -> u64 {
     let none = {
         let mut d = Dict::default();
         d.intern(NO_PROP);
@@ -29,13 +56,19 @@ pub fn funnel(f: &Funnel, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Resul
         .collect();
     let steps: Vec<Compiled> = f.steps().iter().map(|g| compile(s, &none, &g.to_filter())).collect();
     let (start, end) = (nanos(range.start), nanos(range.end));
-    let mut reached = vec![0u64; steps.len()];
     let mut last_visitor = vec![NONE; steps.len()];
     let (mut audience, mut last_seen) = (0u64, NONE);
     let (mut current, mut next) = (NONE, 0usize);
-    for i in 0..s.len() {
+    let mut i = 0;
+    while i < s.len() {
+        if let Some(after) = exclusion.and_then(|x| x.skip(s, i)) {
+            i = after;
+            continue;
+        }
         let (ts, visit) = (s.ts[i], s.visit[i]);
-        if ts < start || ts >= end || visit == NONE || !filters.iter().all(|c| c.holds(i, visit)) {
+        let at = i;
+        i += 1;
+        if ts < start || ts >= end || visit == NONE || !filters.iter().all(|c| c.holds(at, visit)) {
             continue;
         }
         let visitor = s.visit_visitor[visit as usize];
@@ -47,7 +80,7 @@ pub fn funnel(f: &Funnel, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Resul
             current = visit;
             next = 0;
         }
-        if next < steps.len() && steps[next].holds(i, visit) {
+        if next < steps.len() && steps[next].holds(at, visit) {
             if last_visitor[next] != visitor {
                 last_visitor[next] = visitor;
                 reached[next] += 1;
@@ -55,5 +88,5 @@ pub fn funnel(f: &Funnel, range: ResolvedRange, tz: Tz, s: &SiteEvents) -> Resul
             next += 1;
         }
     }
-    Ok(respond(f, &reached, audience, range, tz))
+    audience
 }

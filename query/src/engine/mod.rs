@@ -1,14 +1,17 @@
 //! The fast evaluator: a site's events as dictionary-encoded columns
-//! grouped by visit (`columns`), and the query over them in one pass
-//! (`eval`), and funnels in one pass (`funnel`). It answers exactly as `crate::reference` does; property tests
-//! hold it to that.
+//! grouped by visit (`columns`), the query over them in one pass (`eval`),
+//! funnels in one pass (`funnel`), and views of several such segments of
+//! disjoint visitors answered as one (`segments`). It answers exactly as
+//! `crate::reference` does; property tests hold it to that.
 
 mod columns;
 mod eval;
 mod funnel;
+mod segments;
 
 pub use columns::{nanos, Builder, Dict, PropColumn, SiteEvents, VisitCodes, NONE};
-pub use eval::evaluate;
 #[cfg(test)]
 pub(crate) use eval::evaluate_with;
-pub use funnel::funnel;
+pub use eval::{evaluate, evaluate_view};
+pub use funnel::{funnel, funnel_view};
+pub use segments::{split_off, Exclusion, View};

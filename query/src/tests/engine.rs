@@ -49,19 +49,19 @@ fn random_queries_answer_as_the_reference() {
             let got = engine::evaluate(&query, range, tz, &columns).unwrap();
             // Rows in a hash map rather than a dense array, and the events
             // split in three parts: the same.
-            let sparse = engine::evaluate_with(&query, range, tz, &columns, 0, 1).unwrap();
+            let sparse = engine::evaluate_with(&query, range, tz, &[(&columns, None)], 0, 1).unwrap();
             assert_eq!(
                 sparse.to_json(),
                 expected.to_json(),
                 "sparse: seed {seed} query {i}: {request}"
             );
-            let sparse = engine::evaluate_with(&query, range, tz, &columns, 0, 3).unwrap();
+            let sparse = engine::evaluate_with(&query, range, tz, &[(&columns, None)], 0, 3).unwrap();
             assert_eq!(
                 sparse.to_json(),
                 expected.to_json(),
                 "sparse, 3 parts: seed {seed} query {i}: {request}"
             );
-            let sparse = engine::evaluate_with(&query, range, tz, &columns, 1 << 18, 3).unwrap();
+            let sparse = engine::evaluate_with(&query, range, tz, &[(&columns, None)], 1 << 18, 3).unwrap();
             assert_eq!(
                 sparse.to_json(),
                 expected.to_json(),

@@ -5,6 +5,7 @@ mod engine;
 mod funnel;
 mod goals;
 mod reference;
+mod segments;
 mod time;
 mod validation;
 
