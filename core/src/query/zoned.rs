@@ -11,7 +11,7 @@ use super::series::{Interval, Point, Series, SeriesQuery};
 use super::stats::{PeriodTotals, Stats, StatsQuery};
 use super::v2::{ColumnCache, QueryError};
 use crate::codec::path_pack::PathViews;
-use analytics_query::engine::{nanos, SiteEvents, NONE};
+use analytics_query::engine::{nanos, Exclusion, SiteEvents, View, NONE};
 use analytics_query::time::local_day_start;
 use analytics_query::ResolvedRange;
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
@@ -62,28 +62,59 @@ impl Tally {
     }
 }
 
-/// The events of `s` in `range`, by index.
-fn within(s: &SiteEvents, range: ResolvedRange) -> impl Iterator<Item = usize> + '_ {
+/// The events of segment `s` in `range` that it does not leave to
+/// another, by index.
+fn within<'a>(
+    (s, exclusion): (&'a SiteEvents, Option<&'a Exclusion>),
+    range: ResolvedRange,
+) -> impl Iterator<Item = usize> + 'a {
     let (start, end) = (nanos(range.start), nanos(range.end));
-    (0..s.len()).filter(move |&i| start <= s.ts[i] && s.ts[i] < end)
+    (0..s.len()).filter(move |&i| start <= s.ts[i] && s.ts[i] < end && !exclusion.is_some_and(|x| x.excludes(s, i)))
 }
 
-fn totals(s: &SiteEvents, range: ResolvedRange, is_user: &[bool]) -> Tally {
-    let mut t = Tally::default();
-    within(s, range).for_each(|i| t.add(s, i, is_user));
-    t
+/// The segments of a view: their visitors are disjoint, so their counts
+/// add up.
+fn segments(view: &View) -> impl Iterator<Item = (&SiteEvents, Option<&Exclusion>)> {
+    view.segments.iter().map(|(s, x)| (&**s, x.as_deref()))
+}
+
+impl Tally {
+    fn plus(self, other: Tally) -> Tally {
+        Tally {
+            views: self.views + other.views,
+            events: self.events + other.events,
+            users: self.users + other.users,
+            visitors: self.visitors + other.visitors,
+            last: None,
+        }
+    }
+}
+
+fn totals(view: &View, range: ResolvedRange) -> Tally {
+    segments(view).fold(Tally::default(), |sum, segment| {
+        let is_user = users(segment.0);
+        let mut t = Tally::default();
+        within(segment, range).for_each(|i| t.add(segment.0, i, &is_user));
+        sum.plus(t)
+    })
 }
 
 /// Views per path, most first, ties by path ascending.
-fn top_paths(s: &SiteEvents, range: ResolvedRange, limit: u32) -> Vec<PathViews> {
-    let mut views: HashMap<u32, i64> = HashMap::new();
-    for i in within(s, range).filter(|&i| s.name[i] == s.pageview) {
-        *views.entry(s.path[i]).or_default() += 1;
+fn top_paths(view: &View, range: ResolvedRange, limit: u32) -> Vec<PathViews> {
+    let mut views: HashMap<&str, i64> = HashMap::new();
+    for segment @ (s, _) in segments(view) {
+        let mut by_code: HashMap<u32, i64> = HashMap::new();
+        for i in within(segment, range).filter(|&i| s.name[i] == s.pageview) {
+            *by_code.entry(s.path[i]).or_default() += 1;
+        }
+        for (path, n) in by_code {
+            *views.entry(s.paths.text(path)).or_default() += n;
+        }
     }
     let mut rows: Vec<PathViews> = views
         .into_iter()
-        .map(|(p, views)| PathViews {
-            path: s.paths.text(p).to_string(),
+        .map(|(path, views)| PathViews {
+            path: path.to_string(),
             views,
         })
         .collect();
@@ -96,11 +127,10 @@ pub async fn stats(db: &DatabaseConnection, cache: &ColumnCache, q: &StatsQuery,
     let (prev_from, prev_to) = previous_period(q.from, q.to);
     let first = if q.compare { prev_from } else { q.from };
     let s = cache.columns(db, &q.site_id, days(tz, first, q.to)).await?;
-    let is_user = users(&s);
     let current = days(tz, q.from, q.to);
-    let t = totals(&s, current, &is_user);
+    let t = totals(&s, current);
     let previous = q.compare.then(|| {
-        let p = totals(&s, days(tz, prev_from, prev_to), &is_user);
+        let p = totals(&s, days(tz, prev_from, prev_to));
         PeriodTotals {
             from: prev_from,
             to: prev_to,
@@ -148,8 +178,7 @@ pub async fn series(
     tz: Tz,
 ) -> Result<Series, QueryError> {
     let range = days(tz, q.from, q.to);
-    let s = cache.columns(db, &q.site_id, range).await?;
-    let is_user = users(&s);
+    let view = cache.columns(db, &q.site_id, range).await?;
     let starts: Vec<DateTime<Utc>> = match q.interval {
         Interval::Hour => hour_starts(tz, range),
         Interval::Day => {
@@ -161,10 +190,17 @@ pub async fn series(
     };
     let bounds: Vec<i64> = starts.iter().map(|t| nanos(*t)).collect();
     let mut tallies = vec![Tally::default(); starts.len()];
-    for i in within(&s, range) {
-        // The last start at or before the event.
-        let b = bounds.partition_point(|&start| start <= s.ts[i]).saturating_sub(1);
-        tallies[b].add(&s, i, &is_user);
+    for segment @ (s, _) in segments(&view) {
+        let is_user = users(s);
+        let mut part = vec![Tally::default(); starts.len()];
+        for i in within(segment, range) {
+            // The last start at or before the event.
+            let b = bounds.partition_point(|&start| start <= s.ts[i]).saturating_sub(1);
+            part[b].add(s, i, &is_user);
+        }
+        for (sum, t) in tallies.iter_mut().zip(part) {
+            *sum = sum.plus(t);
+        }
     }
     Ok(Series {
         site_id: q.site_id.clone(),
@@ -191,23 +227,29 @@ pub async fn breakdown(
     tz: Tz,
 ) -> Result<Breakdown, QueryError> {
     let range = days(tz, q.from, q.to);
-    let s = cache.columns(db, &q.site_id, range).await?;
-    let mut counts: HashMap<u32, i64> = HashMap::new();
-    for i in within(&s, range) {
-        match q.by {
-            Dimension::Path if s.name[i] == s.pageview => *counts.entry(s.path[i]).or_default() += 1,
-            Dimension::Path => {}
-            Dimension::EventType => *counts.entry(s.name[i]).or_default() += 1,
+    let view = cache.columns(db, &q.site_id, range).await?;
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for segment @ (s, _) in segments(&view) {
+        let mut by_code: HashMap<u32, i64> = HashMap::new();
+        for i in within(segment, range) {
+            match q.by {
+                Dimension::Path if s.name[i] == s.pageview => *by_code.entry(s.path[i]).or_default() += 1,
+                Dimension::Path => {}
+                Dimension::EventType => *by_code.entry(s.name[i]).or_default() += 1,
+            }
+        }
+        let dict = match q.by {
+            Dimension::Path => &s.paths,
+            Dimension::EventType => &s.names,
+        };
+        for (code, n) in by_code {
+            *counts.entry(dict.text(code)).or_default() += n;
         }
     }
-    let dict = match q.by {
-        Dimension::Path => &s.paths,
-        Dimension::EventType => &s.names,
-    };
     let mut rows: Vec<Row> = counts
         .into_iter()
-        .map(|(k, count)| Row {
-            key: dict.text(k).to_string(),
+        .map(|(key, count)| Row {
+            key: key.to_string(),
             count,
         })
         .collect();

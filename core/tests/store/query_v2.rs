@@ -89,12 +89,6 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
     all.shuffle(&mut rng);
     let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
     let uncached = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
-    let zones: [Tz; 4] = [
-        chrono_tz::UTC,
-        chrono_tz::Europe::Berlin,
-        chrono_tz::Asia::Kolkata,
-        chrono_tz::Asia::Kathmandu,
-    ];
     // The site's goals go through the store and back.
     analytics_core::access::sites::add(db, SITE, &[]).await.unwrap();
     let mut goals = random::goals(&mut rng);
@@ -120,46 +114,155 @@ async fn compare(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) 
             truth.retain(|e| e.visitor.as_deref() != Some("u:user1"));
             assert_eq!(removed as usize, before - truth.len());
         }
-        let first = truth.iter().map(|e| e.timestamp).min();
-        for i in 0..40 {
-            let request = random::query(&mut rng, SITE, start);
-            let Ok(query) = Query::parse(&request).and_then(|q| q.bind_goals(stored_goals.clone())) else {
-                continue;
-            };
-            let tz = *zones.choose(&mut rng).unwrap();
-            let now = start + Duration::hours(rng.random_range(24..100));
-            let expected = reference::evaluate(&query, query.resolve(now, tz, first), tz, &truth)
-                .unwrap()
-                .to_json();
-            for (how, cache) in [("cached", &cache), ("uncached", &uncached)] {
-                let got = v2::run(db, cache, &query, tz, now).await.unwrap();
-                assert_eq!(
-                    got.to_json(),
-                    expected,
-                    "{how}: seed {seed} step {step} query {i} in {tz} at {now}: {request}"
-                );
-            }
-            compared += 1;
-        }
-        for i in 0..15 {
-            let request = random::funnel(&mut rng, SITE, start);
-            let Ok(f) = Funnel::parse(&request, None).and_then(|f| f.bind_goals(stored_goals.clone())) else {
-                continue;
-            };
-            let tz = *zones.choose(&mut rng).unwrap();
-            let now = start + Duration::hours(rng.random_range(24..100));
-            let expected = funnel::evaluate(&f, f.query().resolve(now, tz, first), tz, &truth).unwrap();
-            for (how, cache) in [("cached", &cache), ("uncached", &uncached)] {
-                let got = v2::funnel(db, cache, &f, tz, now).await.unwrap();
-                assert_eq!(
-                    got, expected,
-                    "{how}: seed {seed} step {step} funnel {i} in {tz} at {now}: {request}"
-                );
-            }
-            compared += 1;
-        }
+        compared += check(
+            db,
+            &mut rng,
+            &[&cache, &uncached],
+            &truth,
+            &stored_goals,
+            (seed, step),
+            24..100,
+        )
+        .await;
     }
     (compared, cache.stats())
+}
+
+/// Random queries and funnels over the site as `truth` holds it, asked at
+/// a random hour of `hours` after the data's start through each cache:
+/// every answer equal to the reference. Returns how many were valid.
+async fn check(
+    db: &DatabaseConnection,
+    rng: &mut ChaCha8Rng,
+    caches: &[&v2::ColumnCache],
+    truth: &[RawEvent],
+    goals: &[analytics_query::Goal],
+    (seed, step): (u64, usize),
+    hours: std::ops::Range<i64>,
+) -> usize {
+    let start = at("2024-03-30T00:00:00Z");
+    let zones: [Tz; 4] = [
+        chrono_tz::UTC,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::Asia::Kolkata,
+        chrono_tz::Asia::Kathmandu,
+    ];
+    let mut compared = 0;
+    let first = truth.iter().map(|e| e.timestamp).min();
+    for i in 0..40 {
+        let request = random::query(rng, SITE, start);
+        let Ok(query) = Query::parse(&request).and_then(|q| q.bind_goals(goals.to_vec())) else {
+            continue;
+        };
+        let tz = *zones.choose(rng).unwrap();
+        let now = start + Duration::hours(rng.random_range(hours.clone()));
+        let expected = reference::evaluate(&query, query.resolve(now, tz, first), tz, truth)
+            .unwrap()
+            .to_json();
+        for (k, cache) in caches.iter().enumerate() {
+            let got = v2::run(db, cache, &query, tz, now).await.unwrap();
+            assert_eq!(
+                got.to_json(),
+                expected,
+                "cache {k}: seed {seed} step {step} query {i} in {tz} at {now}: {request}"
+            );
+        }
+        compared += 1;
+    }
+    for i in 0..15 {
+        let request = random::funnel(rng, SITE, start);
+        let Ok(f) = Funnel::parse(&request, None).and_then(|f| f.bind_goals(goals.to_vec())) else {
+            continue;
+        };
+        let tz = *zones.choose(rng).unwrap();
+        let now = start + Duration::hours(rng.random_range(hours.clone()));
+        let expected = funnel::evaluate(&f, f.query().resolve(now, tz, first), tz, truth).unwrap();
+        for (k, cache) in caches.iter().enumerate() {
+            let got = v2::funnel(db, cache, &f, tz, now).await.unwrap();
+            assert_eq!(
+                got, expected,
+                "cache {k}: seed {seed} step {step} funnel {i} in {tz} at {now}: {request}"
+            );
+        }
+        compared += 1;
+    }
+    compared
+}
+
+/// A visitor per six hours of each random visitor, as a site of many
+/// visitors has: most of them are not among the latest hours'.
+pub fn many_visitors(events: &mut [RawEvent], start: DateTime<Utc>) {
+    for e in events {
+        if let Some(v) = &mut e.visitor {
+            let block = (e.timestamp - start).num_hours() / 6;
+            *v = match v.split_once(':') {
+                Some(("c", id)) => format!("c:{}", id.parse::<i64>().unwrap() * 100 + block),
+                _ => format!("{v}-{block}"),
+            };
+        }
+    }
+}
+
+/// A site receiving events: everything before a random hour written
+/// first, then the later events in four rounds, each in random order
+/// (late ones among them), queries after each: the kept cache answers
+/// from its columns and a read of the recent events, exactly. Returns the
+/// queries compared and the kept cache's stats.
+async fn compare_live(db: &DatabaseConnection, seed: u64) -> (usize, v2::CacheStats) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let start = at("2024-03-30T00:00:00Z");
+    let mut all = random::events(&mut rng, start, 250);
+    many_visitors(&mut all, start);
+    let boundary = start + Duration::hours(rng.random_range(56..68));
+    let (mut truth, mut later): (Vec<RawEvent>, Vec<RawEvent>) = all.into_iter().partition(|e| e.timestamp < boundary);
+    later.shuffle(&mut rng);
+    analytics_core::access::sites::add(db, SITE, &[]).await.unwrap();
+    let goals = random::goals(&mut rng);
+    for g in &goals {
+        analytics_core::conversions::goals::add(db, SITE, g).await.unwrap();
+    }
+    let goals = analytics_core::conversions::goals::list(db, SITE).await.unwrap();
+    let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+    let uncached = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+    write_shuffled(db, &mut rng, &truth.iter().map(stored).collect::<Vec<_>>()).await;
+    let mut compared = check(db, &mut rng, &[&cache, &uncached], &truth, &goals, (seed, 0), 72..100).await;
+    let round = later.len() / 4 + 1;
+    for (step, part) in later.chunks(round).enumerate() {
+        write_shuffled(db, &mut rng, &part.iter().map(stored).collect::<Vec<_>>()).await;
+        truth.extend(part.iter().cloned());
+        compared += check(
+            db,
+            &mut rng,
+            &[&cache, &uncached],
+            &truth,
+            &goals,
+            (seed, step + 1),
+            72..100,
+        )
+        .await;
+    }
+    (compared, cache.stats())
+}
+
+#[tokio::test]
+async fn a_site_receiving_events_is_answered_from_kept_columns_and_recent_reads() {
+    let mut compared = 0;
+    let mut recent = 0;
+    for seed in [11, 12, 13] {
+        let pg = testkit::db::TestDb::migrated().await;
+        for (store, db) in [
+            ("postgres", pg.connect().await),
+            ("sqlite", crate::migrated_sqlite().await),
+        ] {
+            let (n, stats) = compare_live(&db, seed).await;
+            assert!(stats.hits > 0, "{store} seed {seed}: no hit: {stats:?}");
+            compared += n;
+            eprintln!("{store} seed {seed}: {stats:?}");
+            recent += stats.recent;
+        }
+    }
+    assert!(compared >= 300, "only {compared} of the random queries were valid");
+    assert!(recent >= 30, "the recent reads were exercised only {recent} times");
 }
 
 #[tokio::test]
@@ -275,5 +378,93 @@ async fn a_deletion_then_as_many_new_events_is_not_answered_from_the_cache() {
         writer.write(&[event(2, "new")]).await.unwrap();
         assert_eq!(ask().await, json!([{"dimensions": ["/new"], "metrics": [1]}]));
         assert_eq!((cache.stats().hits, cache.stats().stale), (0, 1));
+    }
+}
+
+/// A kept entry for one day, then a new event early in the day that joins
+/// a visit begun well before it (whose first events the entry never read,
+/// as that visit did not touch the day then): the visit's entry page and
+/// duration are the whole visit's, not what the entry held of it.
+#[tokio::test]
+async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
+    let pg = testkit::db::TestDb::migrated().await;
+    for db in [pg.connect().await, crate::migrated_sqlite().await] {
+        let day = at("2024-06-02T00:00:00Z");
+        let event = |id: u128, user: &str, minutes: i64, path: &str| Event {
+            event_id: uuid::Uuid::from_u128(id),
+            site_id: SITE.into(),
+            event_type: "page_view".into(),
+            path: path.into(),
+            user_id: user.into(),
+            timestamp: day + Duration::minutes(minutes),
+            received_at: day,
+            referrer: None,
+            props: None,
+            context: Context::default(),
+        };
+        let writer = Writer::open(&db).unwrap();
+        // `early` has a visit from 01:10 before the day into it, so the
+        // read reaches back past the margin; `late` only a visit in the
+        // margin, from 00:50 before the day to 00:25 before it.
+        writer
+            .write(&[
+                event(1, "early", -70, "/early"),
+                event(2, "early", -45, "/early"),
+                event(3, "early", -20, "/early"),
+                event(4, "early", 10, "/early"),
+                event(5, "late", -50, "/late-start"),
+                event(6, "late", -25, "/late"),
+            ])
+            .await
+            .unwrap();
+        // Visitors in the margin only, so that the events read again are
+        // few beside the entry's.
+        let others: Vec<Event> = (0..10)
+            .map(|k| event(100 + k, &format!("other{k}"), -15, "/other"))
+            .collect();
+        writer.write(&others).await.unwrap();
+        let query = Query::parse(&json!({"site_id": SITE, "metrics": ["visits", "visit_duration"],
+            "dimensions": ["visit:entry_page"], "date_range": ["2024-06-02", "2024-06-02"]}))
+        .unwrap();
+        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+        let now = at("2024-06-03T00:00:00Z");
+        let ask = || async {
+            v2::run(&db, &cache, &query, chrono_tz::UTC, now)
+                .await
+                .unwrap()
+                .to_json()["results"]
+                .clone()
+        };
+        assert_eq!(
+            ask().await,
+            json!([{"dimensions": ["/early"], "metrics": [1, 80 * 60]}])
+        );
+        writer
+            .write(&[
+                event(7, "late", 4, "/late"),
+                event(8, "late", 30, "/late"),
+                event(10, "late", 58, "/late"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            ask().await,
+            json!([
+                {"dimensions": ["/early"], "metrics": [1, 80 * 60]},
+                {"dimensions": ["/late-start"], "metrics": [1, 108 * 60]}
+            ])
+        );
+        assert_eq!(cache.stats().recent, 0, "{:?}", cache.stats());
+        // In the next hour, a new event extends `late`'s visit: read from
+        // the recent events only.
+        writer.write(&[event(9, "late", 75, "/later")]).await.unwrap();
+        assert_eq!(
+            ask().await,
+            json!([
+                {"dimensions": ["/early"], "metrics": [1, 80 * 60]},
+                {"dimensions": ["/late-start"], "metrics": [1, 125 * 60]}
+            ])
+        );
+        assert_eq!(cache.stats().recent, 1, "{:?}", cache.stats());
     }
 }

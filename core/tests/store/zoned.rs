@@ -2,9 +2,10 @@
 //! zone other than UTC (`analytics_core::query::zoned`) against a brute
 //! force over the events written, both stores: random events around a DST
 //! change, random local periods, Berlin, Kathmandu (+05:45) and St John's
-//! (−03:30 / −02:30).
+//! (−03:30 / −02:30); the events written as a site receives them, the
+//! answers checked between the writes.
 
-use crate::query_v2::{stored, write_shuffled, SITE};
+use crate::query_v2::{many_visitors, stored, write_shuffled, SITE};
 use analytics_core::query::breakdown::{BreakdownQuery, Dimension};
 use analytics_core::query::series::{Interval, SeriesQuery};
 use analytics_core::query::stats::StatsQuery;
@@ -13,6 +14,7 @@ use analytics_query::random;
 use analytics_query::reference::RawEvent;
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::DatabaseConnection;
@@ -45,14 +47,28 @@ fn ranked(counts: BTreeMap<String, i64>, limit: usize) -> Vec<(String, i64)> {
     rows
 }
 
-async fn check(db: &DatabaseConnection, seed: u64) -> usize {
+async fn check(db: &DatabaseConnection, seed: u64) -> (usize, u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let start: DateTime<Utc> = "2024-10-26T00:00:00Z".parse().unwrap(); // Europe's clocks go back on the 27th
-    let events = random::events(&mut rng, start, 300);
+    let mut all = random::events(&mut rng, start, 300);
+    many_visitors(&mut all, start);
+    // Written as a site receives them: all before a late hour, then the
+    // rest in three rounds, answers checked after each through one kept
+    // cache (which reads only the recent events when it can).
+    let boundary = start + Duration::hours(rng.random_range(56..68));
+    let (mut events, mut later): (Vec<RawEvent>, Vec<RawEvent>) = all.into_iter().partition(|e| e.timestamp < boundary);
+    later.shuffle(&mut rng);
+    let mut rounds = later.chunks(later.len() / 3 + 1).map(<[RawEvent]>::to_vec);
     write_shuffled(db, &mut rng, &events.iter().map(stored).collect::<Vec<_>>()).await;
     let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
     let mut checked = 0;
-    for _ in 0..25 {
+    for k in 0..32 {
+        if k % 8 == 7 {
+            if let Some(round) = rounds.next() {
+                write_shuffled(db, &mut rng, &round.iter().map(stored).collect::<Vec<_>>()).await;
+                events.extend(round);
+            }
+        }
         let tz: Tz = [
             chrono_tz::Europe::Berlin,
             chrono_tz::Asia::Kathmandu,
@@ -173,16 +189,20 @@ async fn check(db: &DatabaseConnection, seed: u64) -> usize {
         }
         checked += 1;
     }
-    checked
+    (checked, cache.stats().recent)
 }
 
 #[tokio::test]
 async fn zoned_stats_equal_a_brute_force_on_postgres() {
     let pg = testkit::db::TestDb::migrated().await;
-    assert_eq!(check(&pg.connect().await, 11).await, 25);
+    let (checked, recent) = check(&pg.connect().await, 11).await;
+    assert_eq!(checked, 32);
+    assert!(recent >= 2, "the recent reads were exercised {recent} times");
 }
 
 #[tokio::test]
 async fn zoned_stats_equal_a_brute_force_on_sqlite() {
-    assert_eq!(check(&crate::migrated_sqlite().await, 12).await, 25);
+    let (checked, recent) = check(&crate::migrated_sqlite().await, 12).await;
+    assert_eq!(checked, 32);
+    assert!(recent >= 2, "the recent reads were exercised {recent} times");
 }

@@ -13,35 +13,100 @@
 //! cannot join it: the read left a gap over the visit timeout at both
 //! edges). Retention's pruning is caught by the entries' age limit.
 //!
+//! A site that receives events changes its latest hours all the time, so
+//! an entry whose window changed only from some hour on, far enough into
+//! its range, is not read again: the events from that hour on are
+//! (`load::recent_for`), and their visitors are answered from a
+//! newer segment beside the entry's columns, which leave them out
+//! (`analytics_query::engine::View`). Each such read starts from the
+//! entry's own columns again, so it stays the read of the site's latest
+//! hours; once it would pass half the columns' size, the range is read
+//! whole instead.
+//!
 //! Entries are dropped least recently used first past a memory budget.
 
-use super::load::{columns_for, Loaded};
+use super::load::{columns_for, recent_for, Loaded};
 use super::QueryError;
 use crate::store::StoreError;
-use analytics_query::engine::SiteEvents;
+use analytics_query::engine::{SiteEvents, View};
+use analytics_query::reference::VISIT_TIMEOUT;
 use analytics_query::time::ResolvedRange;
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, Statement, TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, IsolationLevel, Statement,
+    TransactionTrait,
 };
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// What a snapshot of a site's window looked like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a snapshot of a site's window looked like: its event counts per
+/// UTC hour (day, hour, events), and its deletion epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
-    counts: u64,
+    hours: Vec<(NaiveDate, i16, i64)>,
     deletions: i64,
+}
+
+impl Fingerprint {
+    /// The part of the fingerprint over the hours from `low`'s to `high`'s.
+    fn within(&self, low: DateTime<Utc>, high: DateTime<Utc>) -> Fingerprint {
+        let (first, last) = (hour_of(low), hour_of(high));
+        Fingerprint {
+            hours: self
+                .hours
+                .iter()
+                .filter(|&&(day, hour, _)| (first..=last).contains(&(day, hour)))
+                .copied()
+                .collect(),
+            deletions: self.deletions,
+        }
+    }
+
+    /// The start of the first hour whose count differs (both taken over
+    /// the same window).
+    fn first_change(&self, other: &Fingerprint) -> Option<DateTime<Utc>> {
+        let (mut a, mut b) = (self.hours.iter().peekable(), other.hours.iter().peekable());
+        let differs = loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return None,
+                (Some(x), Some(y)) if x == y => {
+                    a.next();
+                    b.next();
+                }
+                (Some(x), Some(y)) => break (x.0, x.1).min((y.0, y.1)),
+                (Some(x), None) | (None, Some(x)) => break (x.0, x.1),
+            }
+        };
+        let (day, hour) = differs;
+        let start = day.and_hms_opt(u32::try_from(hour).ok()?, 0, 0)?;
+        Some(Utc.from_utc_datetime(&start))
+    }
+}
+
+/// A UTC instant's (day, hour), as `hourly_event_counts` keys them.
+fn hour_of(t: DateTime<Utc>) -> (NaiveDate, i16) {
+    (t.date_naive(), t.hour() as i16)
+}
+
+/// A read window and the fingerprint of its snapshot.
+#[derive(Debug, Clone)]
+struct Window {
+    low: DateTime<Utc>,
+    high: DateTime<Utc>,
+    fingerprint: Fingerprint,
 }
 
 struct Entry {
     site: String,
     range: ResolvedRange,
-    low: DateTime<Utc>,
-    high: DateTime<Utc>,
-    fingerprint: Fingerprint,
-    columns: Arc<SiteEvents>,
+    /// The whole read, and its window.
+    base: Arc<SiteEvents>,
+    base_window: Window,
+    /// What answers now: the base alone, or the base without the visitors
+    /// of its recent events and a newer segment holding them, and the
+    /// window both were read over.
+    view: Arc<View>,
+    window: Window,
     bytes: usize,
     loaded: Instant,
     used: Instant,
@@ -53,8 +118,12 @@ pub struct CacheStats {
     pub hits: u64,
     /// Reads with no entry covering the range.
     pub misses: u64,
-    /// Reads because the covering entry's window had changed.
+    /// Whole reads because the covering entry's window had changed too
+    /// early in it, or by a deletion.
     pub stale: u64,
+    /// Reads of an entry's recent events only (its window had changed
+    /// late in it).
+    pub recent: u64,
     pub entries: usize,
     pub bytes: usize,
 }
@@ -64,6 +133,15 @@ pub struct ColumnCache {
     max_age: std::time::Duration,
     max_events: usize,
     state: Mutex<(Vec<Entry>, CacheStats)>,
+}
+
+/// What a covering entry holds, taken out of the lock.
+struct Candidate {
+    range: ResolvedRange,
+    base: Arc<SiteEvents>,
+    base_window: Window,
+    view: Arc<View>,
+    window: Window,
 }
 
 impl ColumnCache {
@@ -83,73 +161,176 @@ impl ColumnCache {
         self.state.lock().map(|s| s.1).unwrap_or_default()
     }
 
-    /// The columns that answer `range` for `site`: an entry's, if one
-    /// covers the range and its window is unchanged, else a fresh read
+    /// The events that answer `range` for `site`: an entry's, if one
+    /// covers the range and its window is unchanged; its base with a read
+    /// of the recent events, if only those changed; else a fresh read
     /// (kept if it fits the budget).
     pub async fn columns(
         &self,
         db: &DatabaseConnection,
         site: &str,
         range: ResolvedRange,
-    ) -> Result<Arc<SiteEvents>, QueryError> {
+    ) -> Result<Arc<View>, QueryError> {
         let candidate = self.lock(|entries, _| {
             entries
                 .iter()
                 .filter(|e| e.site == site && e.range.start <= range.start && range.end <= e.range.end)
                 .filter(|e| e.loaded.elapsed() < self.max_age)
                 // The narrowest: the cheapest to scan.
-                .min_by_key(|e| e.columns.len())
-                .map(|e| (e.low, e.high, e.fingerprint, e.columns.clone()))
+                .min_by_key(|e| e.base.len())
+                .map(|e| Candidate {
+                    range: e.range,
+                    base: e.base.clone(),
+                    base_window: e.base_window.clone(),
+                    view: e.view.clone(),
+                    window: e.window.clone(),
+                })
         });
-        if let Some((low, high, fingerprint, columns)) = candidate {
-            if self::fingerprint(db, site, low, high).await? == fingerprint {
-                self.lock(|entries, stats| {
-                    stats.hits += 1;
-                    if let Some(e) = entries.iter_mut().find(|e| Arc::ptr_eq(&e.columns, &columns)) {
-                        e.used = Instant::now();
-                    }
-                });
-                return Ok(columns);
-            }
-            self.lock(|entries, stats| {
-                stats.stale += 1;
-                entries.retain(|e| !Arc::ptr_eq(&e.columns, &columns));
-            });
-        } else {
+        let Some(c) = candidate else {
             self.lock(|_, stats| stats.misses += 1);
+            return self.read_whole(db, site, range).await;
+        };
+        let now = fingerprint(db, site, c.window.low, c.window.high).await?;
+        if now == c.window.fingerprint {
+            self.touch(&c.base, None, |stats| stats.hits += 1);
+            return Ok(c.view);
         }
+        if now.within(c.base_window.low, c.base_window.high) == c.base_window.fingerprint {
+            // Only what the newer segment read past the base's window
+            // changed: no visit in the range reaches it.
+            let view = Arc::new(View::single(c.base.clone()));
+            let window = c.base_window.clone();
+            self.touch(&c.base, Some((view.clone(), window)), |stats| stats.hits += 1);
+            return Ok(view);
+        }
+        if now.deletions == c.base_window.fingerprint.deletions {
+            if let Some((view, window)) = self.read_recent(db, site, &c).await? {
+                let view = Arc::new(view);
+                self.touch(&c.base, Some((view.clone(), window)), |stats| stats.recent += 1);
+                return Ok(view);
+            }
+        }
+        self.lock(|entries, stats| {
+            stats.stale += 1;
+            entries.retain(|e| !Arc::ptr_eq(&e.base, &c.base));
+        });
+        self.read_whole(db, site, range).await
+    }
+
+    /// The base with a newer segment of its changed visitors, read in one
+    /// snapshot, when the first change lies far enough into the range and
+    /// the newer segment stays small; `None` else.
+    async fn read_recent(
+        &self,
+        db: &DatabaseConnection,
+        site: &str,
+        c: &Candidate,
+    ) -> Result<Option<(View, Window)>, QueryError> {
+        let txn = snapshot(db).await?;
+        let (low, high) = (c.base_window.low, c.base_window.high);
+        let now = fingerprint(&txn, site, low, high).await?;
+        let Some(changed) = c.base_window.fingerprint.first_change(&now) else {
+            return Ok(None);
+        };
+        // Every visitor with an event from `changed` on is read again, so
+        // a visit that new events join is read whole; one timeout into
+        // the range (see `recent_for`), the others' visits are unchanged.
+        if now.deletions != c.base_window.fingerprint.deletions || changed - VISIT_TIMEOUT < c.range.start {
+            return Ok(None);
+        }
+        // A newer segment past half the base's size: a whole read costs
+        // about as much and answers faster afterwards.
+        let most = self.max_events.min(c.base.len() / 2 + 1);
+        let (exclusion, loaded) = match recent_for(&txn, site, &c.base, c.range, (low, high), changed, most).await {
+            Ok(read) => read,
+            Err(QueryError::TooLarge { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let fingerprint = fingerprint(&txn, site, loaded.low, loaded.high).await?;
+        txn.commit().await?;
+        let view = View {
+            segments: vec![
+                (c.base.clone(), Some(Arc::new(exclusion))),
+                (Arc::new(loaded.columns), None),
+            ],
+        };
+        let window = Window {
+            low: loaded.low,
+            high: loaded.high,
+            fingerprint,
+        };
+        Ok(Some((view, window)))
+    }
+
+    /// Reads the range whole, and keeps it if it fits the budget.
+    async fn read_whole(
+        &self,
+        db: &DatabaseConnection,
+        site: &str,
+        range: ResolvedRange,
+    ) -> Result<Arc<View>, QueryError> {
         let (loaded, fingerprint) = read(db, site, range, self.max_events).await?;
-        let columns = Arc::new(loaded.columns);
-        let bytes = columns.heap_bytes();
+        let base = Arc::new(loaded.columns);
+        let view = Arc::new(View::single(base.clone()));
+        let bytes = view.heap_bytes();
         if bytes <= self.budget {
             let now = Instant::now();
+            let window = Window {
+                low: loaded.low,
+                high: loaded.high,
+                fingerprint,
+            };
             self.lock(|entries, _| {
                 entries.push(Entry {
                     site: site.to_string(),
                     range,
-                    low: loaded.low,
-                    high: loaded.high,
-                    fingerprint,
-                    columns: columns.clone(),
+                    base,
+                    base_window: window.clone(),
+                    view: view.clone(),
+                    window,
                     bytes,
                     loaded: now,
                     used: now,
                 });
-                let mut total: usize = entries.iter().map(|e| e.bytes).sum();
-                while total > self.budget {
-                    let Some(oldest) = entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i) else {
-                        break;
-                    };
-                    total -= entries.swap_remove(oldest).bytes;
-                }
             });
+            self.evict();
         }
-        Ok(columns)
+        Ok(view)
+    }
+
+    /// Marks the entry of `base` used, with its new view when given.
+    fn touch(&self, base: &Arc<SiteEvents>, view: Option<(Arc<View>, Window)>, count: impl FnOnce(&mut CacheStats)) {
+        self.lock(|entries, stats| {
+            count(stats);
+            if let Some(e) = entries.iter_mut().find(|e| Arc::ptr_eq(&e.base, base)) {
+                e.used = Instant::now();
+                if let Some((view, window)) = view {
+                    e.bytes = view.heap_bytes();
+                    e.view = view;
+                    e.window = window;
+                }
+            }
+        });
+        self.evict();
+    }
+
+    /// Drops the least recently used entries past the budget.
+    fn evict(&self) {
+        self.lock(|entries, _| {
+            let mut total: usize = entries.iter().map(|e| e.bytes).sum();
+            while total > self.budget {
+                let Some(oldest) = entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i) else {
+                    break;
+                };
+                total -= entries.swap_remove(oldest).bytes;
+            }
+        });
     }
 
     fn lock<T>(&self, f: impl FnOnce(&mut Vec<Entry>, &mut CacheStats) -> T) -> T {
         // A panic while holding the lock cannot leave an entry half made
-        // (each change is one push or removal), so a poisoned lock is used.
+        // (each change is one push, removal or field update), so a
+        // poisoned lock is used.
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (entries, stats) = &mut *guard;
         let out = f(entries, stats);
@@ -159,6 +340,18 @@ impl ColumnCache {
     }
 }
 
+/// A read-only transaction that sees one snapshot.
+async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    Ok(match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+                .await?
+        }
+        // A SQLite read transaction is a snapshot once it has read.
+        _ => db.begin().await?,
+    })
+}
+
 /// The columns and their snapshot's fingerprint, read in one snapshot.
 async fn read(
     db: &DatabaseConnection,
@@ -166,14 +359,7 @@ async fn read(
     range: ResolvedRange,
     max_events: usize,
 ) -> Result<(Loaded, Fingerprint), QueryError> {
-    let txn = match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
-                .await?
-        }
-        // A SQLite read transaction is a snapshot once it has read.
-        _ => db.begin().await?,
-    };
+    let txn = snapshot(db).await?;
     let loaded = columns_for(&txn, site, range, max_events).await?;
     let fingerprint = fingerprint(&txn, site, loaded.low, loaded.high).await?;
     txn.commit().await?;
@@ -189,27 +375,21 @@ async fn fingerprint<C: ConnectionTrait>(
     high: DateTime<Utc>,
 ) -> Result<Fingerprint, StoreError> {
     let backend = db.get_database_backend();
-    let (first_day, last_day) = (low.date_naive(), high.date_naive());
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             "SELECT day, hour, CAST(SUM(events) AS BIGINT) FROM hourly_event_counts \
              WHERE site_id = $1 AND day >= $2 AND day <= $3 GROUP BY day, hour ORDER BY day, hour",
-            [site.into(), first_day.into(), last_day.into()],
+            [site.into(), low.date_naive().into(), high.date_naive().into()],
         ))
         .await?;
-    let in_window = |day: NaiveDate, hour: i16| {
-        let h = i64::from(hour);
-        !((day == first_day && h < i64::from(low.hour())) || (day == last_day && h > i64::from(high.hour())))
-    };
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut hours = Vec::with_capacity(rows.len());
     for row in rows {
-        let day: NaiveDate = row.try_get_by_index(0)?;
-        let hour: i16 = row.try_get_by_index(1)?;
-        let events: i64 = row.try_get_by_index(2)?;
-        if in_window(day, hour) {
-            (day, hour, events).hash(&mut hasher);
-        }
+        hours.push((
+            row.try_get_by_index(0)?,
+            row.try_get_by_index(1)?,
+            row.try_get_by_index(2)?,
+        ));
     }
     let deletions = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -221,10 +401,7 @@ async fn fingerprint<C: ConnectionTrait>(
         .map(|r| r.try_get_by_index::<i64>(0))
         .transpose()?
         .unwrap_or(0);
-    Ok(Fingerprint {
-        counts: hasher.finish(),
-        deletions,
-    })
+    Ok(Fingerprint { hours, deletions }.within(low, high))
 }
 
 /// Entries older than this are read again, whatever their fingerprint

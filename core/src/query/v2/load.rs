@@ -14,13 +14,13 @@
 
 use super::QueryError;
 use crate::store::StoreError;
-use analytics_query::engine::{nanos, Builder, SiteEvents, NONE};
+use analytics_query::engine::{nanos, split_off, Builder, Exclusion, SiteEvents, NONE};
 use analytics_query::reference::{RawEvent, VISIT_TIMEOUT};
 use analytics_query::time::ResolvedRange;
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
 use sea_orm::{QueryResult, Statement, StreamTrait, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 const COLUMNS: &str = "event_id, timestamp, event_type, path, user_id, visitor_id, referrer, props, \
@@ -77,6 +77,15 @@ struct Collect {
 }
 
 impl Collect {
+    fn new(range: ResolvedRange, max_events: usize) -> Collect {
+        Collect {
+            builder: Builder::default(),
+            extents: Vec::new(),
+            range: (nanos(range.start), nanos(range.end)),
+            max_events,
+        }
+    }
+
     fn add(&mut self, e: &RawEvent) -> Result<(), QueryError> {
         if self.builder.len() >= self.max_events {
             return Err(QueryError::TooLarge { max: self.max_events });
@@ -142,14 +151,51 @@ pub async fn columns_for<C: StreamTrait>(
     range: ResolvedRange,
     max_events: usize,
 ) -> Result<Loaded, QueryError> {
-    let (mut low, mut high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
-    let mut collect = Collect {
-        builder: Builder::default(),
-        extents: Vec::new(),
-        range: (nanos(range.start), nanos(range.end)),
-        max_events,
-    };
+    let (low, high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
+    let mut collect = Collect::new(range, max_events);
     fetch(db, site, low, high, None, &mut collect).await?;
+    complete(db, site, collect, low, high).await
+}
+
+/// A newer segment for `base`, read over `range` from `[low, high]` as
+/// `columns_for` did, whose events from `cut` on may have changed since
+/// (none before it): every event from `cut` to `high` as it is now, and
+/// the events before `cut` of the visitors among them, taken from `base`,
+/// which leaves those visitors out (the exclusion). Needs `cut` at least
+/// one visit timeout after the range's start: a new event in the range
+/// then has before it, within a timeout, only events in the range, so a
+/// visitor it joins had an event in the range before, and `base` holds
+/// their visits whole.
+pub async fn recent_for<C: StreamTrait>(
+    db: &C,
+    site: &str,
+    base: &SiteEvents,
+    range: ResolvedRange,
+    (low, high): (DateTime<Utc>, DateTime<Utc>),
+    cut: DateTime<Utc>,
+    max_events: usize,
+) -> Result<(Exclusion, Loaded), QueryError> {
+    let mut collect = Collect::new(range, max_events);
+    fetch(db, site, cut, high, None, &mut collect).await?;
+    let recent: Vec<String> = collect.builder.visitors().map(str::to_string).collect();
+    let visitors: HashSet<&str> = recent.iter().map(String::as_str).collect();
+    let (exclusion, before) = split_off(base, &visitors, cut);
+    for e in &before {
+        collect.add(e)?;
+    }
+    Ok((exclusion, complete(db, site, collect, low, high).await?))
+}
+
+/// Extends `collect`, loaded from `[low, high]`, past the window's edges
+/// until no visitor with an event in the range is open at either edge
+/// (see the module).
+async fn complete<C: StreamTrait>(
+    db: &C,
+    site: &str,
+    mut collect: Collect,
+    mut low: DateTime<Utc>,
+    mut high: DateTime<Utc>,
+) -> Result<Loaded, QueryError> {
     let mut step = FIRST_STEP;
     loop {
         // Open at the low edge: an event before `low` could join the

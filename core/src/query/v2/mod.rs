@@ -9,7 +9,7 @@ mod load;
 
 pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE, DEFAULT_MAX_EVENTS};
 pub use error::QueryError;
-pub use load::{columns_for, Loaded};
+pub use load::{columns_for, recent_for, Loaded};
 
 use crate::store::StoreError;
 use analytics_query::engine;
@@ -38,7 +38,7 @@ pub async fn run(
     // workers. The range was validated, so an error here is a bug, not the
     // client's.
     let query = query.clone();
-    tokio::task::spawn_blocking(move || engine::evaluate(&query, range, tz, &columns))
+    tokio::task::spawn_blocking(move || engine::evaluate_view(&query, range, tz, &columns))
         .await
         .map_err(|e| StoreError::internal(format!("query evaluation stopped: {e}")))?
         .map_err(|e| QueryError::Store(StoreError::internal(e.to_string())))
@@ -57,7 +57,7 @@ pub async fn funnel(
     let range = funnel.query().resolve(now, tz, first);
     let columns = cache.columns(db, site, range).await?;
     let funnel = funnel.clone();
-    tokio::task::spawn_blocking(move || engine::funnel(&funnel, range, tz, &columns))
+    tokio::task::spawn_blocking(move || engine::funnel_view(&funnel, range, tz, &columns))
         .await
         .map_err(|e| StoreError::internal(format!("funnel evaluation stopped: {e}")))?
         .map_err(|e| QueryError::Store(StoreError::internal(e.to_string())))
