@@ -7,6 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { fillFunnels, goalMetrics, renderFunnel, renderGoals } from './conversions.js';
 import { csvBlob, fetchCsv, fileSafe, save, zipBlob } from './downloads.js';
+import { createMap } from './map.js';
 
 const LIVE_POLL_MS = 5000;
 const PATH_ROWS = 500;
@@ -44,7 +45,8 @@ const NON_EMPTY = new Set(['visit:utm_source', 'visit:utm_medium', 'visit:utm_ca
 export const PANELS = [
   { id: 'sources', title: 'Sources', tabs: [['visit:source', 'Source'], ['visit:channel', 'Channel'], ['visit:utm_source', 'UTM source'], ['visit:utm_medium', 'UTM medium'], ['visit:utm_campaign', 'UTM campaign']] },
   { id: 'pages', title: 'Pages', tabs: [['event:page', 'Top pages'], ['visit:entry_page', 'Entry pages'], ['visit:exit_page', 'Exit pages']] },
-  { id: 'locations', title: 'Locations', tabs: [['visit:country', 'Countries']] },
+  // A tab's third item, 'map', shows its dimension on the world map.
+  { id: 'locations', title: 'Locations', tabs: [['visit:country', 'Countries'], ['visit:country', 'Map', 'map']] },
   { id: 'devices', title: 'Devices', tabs: [['visit:browser', 'Browser'], ['visit:os', 'OS'], ['visit:device', 'Device']] },
 ];
 const PANEL_ROWS = 10;
@@ -187,8 +189,11 @@ let state = readUrl();
 let generation = 0;
 let chart = null;
 let liveTimer = null;
-// Each panel's chosen tab (a dimension), and the date range on screen.
+// Each panel's chosen tab (a dimension, shown as a list or a map), and the
+// date range on screen.
 const panelTab = Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]]));
+const panelView = Object.fromEntries(PANELS.map((p) => [p.id, 'list']));
+const panelMaps = {};
 const panelGeneration = {};
 let dateRange = null;
 // Each listed site's time zone (GET /sites); a site not listed reads as UTC.
@@ -474,9 +479,9 @@ function buildPanels() {
     const head = el('div', { class: 'panel-head' }, el('h2', { id: `${panel.id}-title`, text: panel.title }));
     if (panel.tabs.length > 1) {
       const tabs = el('div', { class: 'tabs', role: 'group', 'aria-label': `${panel.title}: show by` });
-      for (const [dim, label] of panel.tabs) {
-        const b = el('button', { type: 'button', class: 'tab', 'data-dim': dim, 'aria-pressed': String(dim === panelTab[panel.id]), text: label });
-        b.addEventListener('click', () => switchTab(panel, dim));
+      for (const [dim, label, view = 'list'] of panel.tabs) {
+        const b = el('button', { type: 'button', class: 'tab', ...(view === 'list' ? { 'data-dim': dim } : {}), 'data-view': view, text: label });
+        b.addEventListener('click', () => switchTab(panel, dim, view));
         tabs.append(b);
       }
       head.append(tabs);
@@ -492,15 +497,47 @@ function buildPanels() {
       if (b) addFilter(b.dataset.dim, b.dataset.value);
     });
     section.append(head, table, el('p', { class: 'more', hidden: '' }));
+    if (panel.tabs.some((t) => t[2] === 'map')) section.append(el('div', { class: 'map', hidden: '' }));
     root.append(section);
+    pressTabs(panel);
   }
+}
+
+function pressTabs(panel) {
+  const section = $(`panel-${panel.id}`);
+  const view = panelView[panel.id];
+  section.dataset.view = view;
+  for (const b of section.querySelectorAll('.tab')) {
+    b.setAttribute('aria-pressed', String(b.dataset.view === view && (view === 'map' || b.dataset.dim === panelTab[panel.id])));
+  }
+  const map = section.querySelector('.map');
+  if (map) map.hidden = view !== 'map';
+  section.querySelector('table').hidden = view === 'map';
+}
+
+// Every country's visitors (the map needs them all, not the top 10).
+const mapQuery = (dim) => v2({ metrics: ['visitors'], dimensions: [dim], filters: v2Filters(), order_by: [['visitors', 'desc']] });
+
+function renderMap(panel, dim, res) {
+  const section = $(`panel-${panel.id}`);
+  const box = section.querySelector('.map');
+  if (!panelMaps[panel.id]) {
+    panelMaps[panel.id] = createMap(box, {
+      name: countryName,
+      flag,
+      onPick: (code) => addFilter(dim, code),
+      idle: 'No visitors in this period',
+    });
+  }
+  panelMaps[panel.id](res.results.map((r) => [r.dimensions[0], r.metrics[0]]));
+  box.dataset.loaded = 'true';
 }
 
 function renderPanel(panel, dim, res) {
   const section = $(`panel-${panel.id}`);
   section.dataset.dim = dim;
   section.querySelector('thead th').textContent = DIMENSIONS[dim].label;
-  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  pressTabs(panel);
   const rows = res.results.map((r) => {
     const [value] = r.dimensions;
     const [visitors, pct] = r.metrics;
@@ -522,20 +559,21 @@ function renderPanel(panel, dim, res) {
   section.querySelector('tbody').replaceChildren(...rows);
   const total = res.meta?.total_rows ?? res.results.length;
   const more = section.querySelector('.more');
-  more.textContent = total > res.results.length ? `Top ${res.results.length} of ${fmt.format(total)}` : '';
+  more.textContent = total > res.results.length && panelView[panel.id] === 'list' ? `Top ${res.results.length} of ${fmt.format(total)}` : '';
   more.hidden = !more.textContent;
 }
 
-async function switchTab(panel, dim) {
+async function switchTab(panel, dim, view = 'list') {
   panelTab[panel.id] = dim;
+  panelView[panel.id] = view;
   const gen = (panelGeneration[panel.id] = (panelGeneration[panel.id] || 0) + 1);
-  const section = $(`panel-${panel.id}`);
-  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  pressTabs(panel);
   if (!dateRange || !state.site) return;
   try {
-    const res = await panelQuery(panel);
-    if (gen !== panelGeneration[panel.id] || dim !== panelTab[panel.id]) return;
+    const [res, map] = await Promise.all([panelQuery(panel), view === 'map' ? mapQuery(dim) : null]);
+    if (gen !== panelGeneration[panel.id] || dim !== panelTab[panel.id] || view !== panelView[panel.id]) return;
     renderPanel(panel, dim, res);
+    if (map) renderMap(panel, dim, map);
   } catch (e) {
     if (e instanceof LoggedOut) return;
     showError(`Could not load ${panel.title.toLowerCase()}: ${e.message}`);
@@ -616,17 +654,19 @@ async function load() {
   dateRange = [range.from, range.to];
   const filters = v2Filters();
   const tabs = PANELS.map((p) => panelTab[p.id]);
+  const views = PANELS.map((p) => panelView[p.id]);
   // A tab's answer still in flight is for the old filters: drop it.
   for (const p of PANELS) panelGeneration[p.id] = (panelGeneration[p.id] || 0) + 1;
   $('status').textContent = 'Loading…';
   try {
-    const [stats, series, paths, types, visits, visitors, ...panels] = await Promise.all([
+    const [stats, series, paths, types, visits, visitors, maps, ...panels] = await Promise.all([
       api('/stats', { ...q, limit: 1, compare: 'previous' }),
       api('/stats/timeseries', q),
       api('/stats/breakdown', { ...q, by: 'path', limit: PATH_ROWS }),
       api('/stats/breakdown', { ...q, by: 'event_type', limit: 100 }),
       v2({ metrics: TILE_METRICS, filters }),
       v2({ metrics: ['visitors'], dimensions: [days <= 2 ? 'time:hour' : 'time:day'], filters }),
+      Promise.all(PANELS.map((p, i) => (views[i] === 'map' ? mapQuery(tabs[i]) : null))),
       ...PANELS.map(panelQuery),
     ]);
     if (gen !== generation) return;
@@ -636,7 +676,11 @@ async function load() {
     setTile('tile-events', stats.total_events, stats.previous.total_events, label);
     setVisitTiles(visits);
     drawChart(series, visitors, zone);
-    PANELS.forEach((p, i) => { if (panelTab[p.id] === tabs[i]) renderPanel(p, tabs[i], panels[i]); });
+    PANELS.forEach((p, i) => {
+      if (panelTab[p.id] !== tabs[i]) return;
+      renderPanel(p, tabs[i], panels[i]);
+      if (maps[i] && panelView[p.id] === 'map') renderMap(p, tabs[i], maps[i]);
+    });
     fillTable('paths', paths.rows, 'No page views in this period');
     fillTable('types', types.rows, 'No events in this period');
     showError('');
