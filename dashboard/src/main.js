@@ -256,32 +256,75 @@ function chartSize() {
   return { width: w, height: w < 500 ? 220 : 300 };
 }
 
+// The zone's offset from UTC at an instant (epoch ms), in minutes.
+export function utcOffset(ms, zone) {
+  const w = wallClock(ms, zone);
+  const [y, mo, d] = w.day.split('-').map(Number);
+  return Math.round((Date.UTC(y, mo - 1, d, Number(w.hour), Number(w.minute)) - Math.floor(ms / 60000) * 60000) / 60000);
+}
+// "UTC+2", "UTC+5:45", "UTC-2:30".
+export function offsetText(minutes) {
+  const a = Math.abs(minutes);
+  return `UTC${minutes < 0 ? '-' : '+'}${Math.floor(a / 60)}${a % 60 ? `:${String(a % 60).padStart(2, '0')}` : ''}`;
+}
+// "+02:00": the offset as RFC 3339 writes it.
+function offsetIso(minutes) {
+  const a = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+// The points (epoch seconds) whose local wall-clock hour comes twice: where
+// the clock goes back (Europe/Berlin's last Sunday of October: 02:00 at
+// UTC+2, then 02:00 again at UTC+1), /stats/timeseries has a point for each.
+// Their labels carry the offset to tell them apart.
+export function repeatedHours(xs, zone) {
+  const seen = new Map();
+  for (const ts of xs) {
+    const w = wallClock(ts * 1000, zone);
+    const key = `${w.day} ${w.hour}:${w.minute}`;
+    seen.set(key, [...(seen.get(key) || []), ts]);
+  }
+  return new Set([...seen.values()].filter((v) => v.length > 1).flat());
+}
+
 // An x-axis label: the local hour ("05:00"; "12-07 00:00" where a day
-// begins) or day ("12-07") in the site's zone.
-function axisLabel(ts, hourly, zone) {
+// begins; "02:00 (UTC+2)" for a repeated hour) or day ("12-07") in the
+// site's zone.
+function axisLabel(ts, hourly, zone, repeated) {
   const w = wallClock(ts * 1000, zone);
   if (!hourly) return w.day.slice(5);
   const hm = `${w.hour}:${w.minute}`;
-  return hm === '00:00' ? `${w.day.slice(5)} 00:00` : hm;
+  const label = hm === '00:00' ? `${w.day.slice(5)} 00:00` : hm;
+  return repeated.has(ts) ? `${label} (${offsetText(utcOffset(ts * 1000, zone))})` : label;
 }
 
-// The hover readout: "2026-12-07 05:00" or "2026-12-07", in the site's zone.
-function pointLabel(ts, hourly, zone) {
+// The hover readout: "2026-12-07 05:00" or "2026-12-07", in the site's zone;
+// "2026-10-25 02:00 (UTC+2)" for a repeated hour.
+function pointLabel(ts, hourly, zone, repeated) {
   if (ts == null) return '–';
   const w = wallClock(ts * 1000, zone);
-  return hourly ? `${w.day} ${w.hour}:${w.minute}` : w.day;
+  if (!hourly) return w.day;
+  const label = `${w.day} ${w.hour}:${w.minute}`;
+  return repeated.has(ts) ? `${label} (${offsetText(utcOffset(ts * 1000, zone))})` : label;
 }
 
 // Where the x axis has labels: on points (each the start of a local hour or
 // day), every `step` hours of the local clock or every `step` days, as many
 // as fit; so they read 00:00, 03:00… in any zone, DST and :45 offsets too.
-function xSplits(xs, hourly, zone, width) {
-  const room = Math.max(2, Math.floor(width / (hourly ? 56 : 64)));
+// A repeated hour is labelled twice only when every hour is (its two labels
+// would otherwise sit an hour apart, closer than the others).
+function xSplits(xs, hourly, zone, width, repeated) {
+  const room = Math.max(2, Math.floor(width / (hourly ? (repeated.size ? 90 : 56) : 64)));
   if (hourly) {
     const step = [1, 2, 3, 4, 6, 12, 24].find((s) => xs.length / s <= room) || 24;
+    const labelled = new Set();
     return xs.filter((ts) => {
       const w = wallClock(ts * 1000, zone);
-      return w.minute === '00' && Number(w.hour) % step === 0;
+      if (w.minute !== '00' || Number(w.hour) % step !== 0) return false;
+      const key = `${w.day} ${w.hour}`;
+      if (step > 1 && labelled.has(key)) return false;
+      labelled.add(key);
+      return true;
     });
   }
   const step = [1, 2, 3, 7, 14, 28, 56, 91, 182].find((s) => xs.length / s <= room) || 182;
@@ -295,15 +338,31 @@ function bucketLabel(start, hourly, zone) {
   return hourly ? `${w.day} ${w.hour}:00:00` : w.day;
 }
 
-function drawChart(series, visitors, zone) {
+// The v2 hour buckets are local wall-clock hours, so a repeated hour is one
+// bucket there: each of its two points gets its own visitors from a query
+// over that hour's instants (`date_range` as datetimes with the offset).
+async function repeatedVisitors(series, zone, filters) {
+  if (series.interval !== 'hour') return new Map();
+  const repeated = [...repeatedHours(series.points.map((p) => Date.parse(p.start) / 1000), zone)];
+  const at = (ms, off) => `${new Date(ms + off * 60000).toISOString().slice(0, 19)}${offsetIso(off)}`;
+  const counts = await Promise.all(repeated.map((ts) => {
+    const off = utcOffset(ts * 1000, zone);
+    return v2({ metrics: ['visitors'], date_range: [at(ts * 1000, off), at(ts * 1000 + 3599000, off)], filters })
+      .then((r) => r.results[0]?.metrics[0] ?? 0);
+  }));
+  return new Map(repeated.map((ts, i) => [ts, counts[i]]));
+}
+
+function drawChart(series, visitors, zone, ownVisitors) {
   const hourly = series.interval === 'hour';
   const xs = series.points.map((p) => Date.parse(p.start) / 1000);
+  const repeated = hourly ? repeatedHours(xs, zone) : new Set();
   const perBucket = new Map(visitors.results.map((r) => [r.dimensions[0], r.metrics[0]]));
   const data = [
     xs,
     series.points.map((p) => p.views),
     series.points.map((p) => p.unique_users),
-    series.points.map((p) => perBucket.get(bucketLabel(p.start, hourly, zone)) || 0),
+    series.points.map((p, i) => (ownVisitors.has(xs[i]) ? ownVisitors.get(xs[i]) : perBucket.get(bucketLabel(p.start, hourly, zone)) || 0)),
   ];
   const el = $('chart');
   const totalViews = data[1].reduce((a, b) => a + b, 0);
@@ -325,9 +384,9 @@ function drawChart(series, visitors, zone) {
       {
         stroke: '#333',
         grid: { stroke: '#e5e5e5' },
-        splits: (u) => xSplits(xs, hourly, zone, u.width - 60),
+        splits: (u) => xSplits(xs, hourly, zone, u.width - 60, repeated),
         values: (u, splits) => {
-          const labels = splits.map((ts) => axisLabel(ts, hourly, zone));
+          const labels = splits.map((ts) => axisLabel(ts, hourly, zone, repeated));
           el.dataset.ticks = labels.join('|');
           return labels;
         },
@@ -335,7 +394,7 @@ function drawChart(series, visitors, zone) {
       { stroke: '#333', grid: { stroke: '#e5e5e5' }, size: 56, values: (u, vals) => vals.map((v) => fmt.format(v)) },
     ],
     series: [
-      { label: `${hourly ? 'Hour' : 'Day'} (${zone})`, value: (u, ts) => pointLabel(ts, hourly, zone) },
+      { label: `${hourly ? 'Hour' : 'Day'} (${zone})`, value: (u, ts) => pointLabel(ts, hourly, zone, repeated) },
       { label: 'Views', stroke: '#1f5fbf', width: 2, fill: 'rgba(31,95,191,0.08)', points: { show: xs.length <= 60 } },
       { label: 'Unique users', stroke: '#b3361d', width: 2, dash: [6, 4], points: { show: xs.length <= 60 } },
       { label: visitorsLabel, stroke: '#1d6b2f', width: 2, dash: [2, 3], points: { show: xs.length <= 60 } },
@@ -670,12 +729,14 @@ async function load() {
       ...PANELS.map(panelQuery),
     ]);
     if (gen !== generation) return;
+    const ownVisitors = await repeatedVisitors(series, zone, filters);
+    if (gen !== generation) return;
     const label = days === 1 ? 'previous day' : `previous ${days} days`;
     setTile('tile-views', stats.total_views, stats.previous.total_views, label);
     setTile('tile-users', stats.unique_users, stats.previous.unique_users, label);
     setTile('tile-events', stats.total_events, stats.previous.total_events, label);
     setVisitTiles(visits);
-    drawChart(series, visitors, zone);
+    drawChart(series, visitors, zone, ownVisitors);
     PANELS.forEach((p, i) => {
       if (panelTab[p.id] !== tabs[i]) return;
       renderPanel(p, tabs[i], panels[i]);
