@@ -314,9 +314,11 @@ function pointLabel(ts, hourly, zone, repeated) {
 // A repeated hour is labelled twice only when every hour is (its two labels
 // would otherwise sit an hour apart, closer than the others).
 function xSplits(xs, hourly, zone, width, repeated) {
-  const room = Math.max(2, Math.floor(width / (hourly ? (repeated.size ? 90 : 56) : 64)));
+  const room = Math.max(2, Math.floor(width / (hourly ? 56 : 64)));
   if (hourly) {
-    const step = [1, 2, 3, 4, 6, 12, 24].find((s) => xs.length / s <= room) || 24;
+    // Every hour labelled, a repeated one's "02:00 (UTC+2)" needs 90 px.
+    const fits = (s) => xs.length / s <= (s === 1 && repeated.size ? Math.floor(width / 90) : room);
+    const step = [1, 2, 3, 4, 6, 12, 24].find(fits) || 24;
     const labelled = new Set();
     return xs.filter((ts) => {
       const w = wallClock(ts * 1000, zone);
