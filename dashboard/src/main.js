@@ -7,6 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { fillFunnels, goalMetrics, renderFunnel, renderGoals } from './conversions.js';
 import { csvBlob, fetchCsv, fileSafe, save, zipBlob } from './downloads.js';
+import { createMap } from './map.js';
 
 const LIVE_POLL_MS = 5000;
 const PATH_ROWS = 500;
@@ -44,7 +45,8 @@ const NON_EMPTY = new Set(['visit:utm_source', 'visit:utm_medium', 'visit:utm_ca
 export const PANELS = [
   { id: 'sources', title: 'Sources', tabs: [['visit:source', 'Source'], ['visit:channel', 'Channel'], ['visit:utm_source', 'UTM source'], ['visit:utm_medium', 'UTM medium'], ['visit:utm_campaign', 'UTM campaign']] },
   { id: 'pages', title: 'Pages', tabs: [['event:page', 'Top pages'], ['visit:entry_page', 'Entry pages'], ['visit:exit_page', 'Exit pages']] },
-  { id: 'locations', title: 'Locations', tabs: [['visit:country', 'Countries']] },
+  // A tab's third item, 'map', shows its dimension on the world map.
+  { id: 'locations', title: 'Locations', tabs: [['visit:country', 'Countries'], ['visit:country', 'Map', 'map']] },
   { id: 'devices', title: 'Devices', tabs: [['visit:browser', 'Browser'], ['visit:os', 'OS'], ['visit:device', 'Device']] },
 ];
 const PANEL_ROWS = 10;
@@ -187,8 +189,11 @@ let state = readUrl();
 let generation = 0;
 let chart = null;
 let liveTimer = null;
-// Each panel's chosen tab (a dimension), and the date range on screen.
+// Each panel's chosen tab (a dimension, shown as a list or a map), and the
+// date range on screen.
 const panelTab = Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]]));
+const panelView = Object.fromEntries(PANELS.map((p) => [p.id, 'list']));
+const panelMaps = {};
 const panelGeneration = {};
 let dateRange = null;
 // Each listed site's time zone (GET /sites); a site not listed reads as UTC.
@@ -251,32 +256,77 @@ function chartSize() {
   return { width: w, height: w < 500 ? 220 : 300 };
 }
 
+// The zone's offset from UTC at an instant (epoch ms), in minutes.
+export function utcOffset(ms, zone) {
+  const w = wallClock(ms, zone);
+  const [y, mo, d] = w.day.split('-').map(Number);
+  return Math.round((Date.UTC(y, mo - 1, d, Number(w.hour), Number(w.minute)) - Math.floor(ms / 60000) * 60000) / 60000);
+}
+// "UTC+2", "UTC+5:45", "UTC-2:30".
+export function offsetText(minutes) {
+  const a = Math.abs(minutes);
+  return `UTC${minutes < 0 ? '-' : '+'}${Math.floor(a / 60)}${a % 60 ? `:${String(a % 60).padStart(2, '0')}` : ''}`;
+}
+// "+02:00": the offset as RFC 3339 writes it.
+function offsetIso(minutes) {
+  const a = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+// The points (epoch seconds) whose local wall-clock hour comes twice: where
+// the clock goes back (Europe/Berlin's last Sunday of October: 02:00 at
+// UTC+2, then 02:00 again at UTC+1), /stats/timeseries has a point for each.
+// Their labels carry the offset to tell them apart.
+export function repeatedHours(xs, zone) {
+  const seen = new Map();
+  for (const ts of xs) {
+    const w = wallClock(ts * 1000, zone);
+    const key = `${w.day} ${w.hour}:${w.minute}`;
+    seen.set(key, [...(seen.get(key) || []), ts]);
+  }
+  return new Set([...seen.values()].filter((v) => v.length > 1).flat());
+}
+
 // An x-axis label: the local hour ("05:00"; "12-07 00:00" where a day
-// begins) or day ("12-07") in the site's zone.
-function axisLabel(ts, hourly, zone) {
+// begins; "02:00 (UTC+2)" for a repeated hour) or day ("12-07") in the
+// site's zone.
+function axisLabel(ts, hourly, zone, repeated) {
   const w = wallClock(ts * 1000, zone);
   if (!hourly) return w.day.slice(5);
   const hm = `${w.hour}:${w.minute}`;
-  return hm === '00:00' ? `${w.day.slice(5)} 00:00` : hm;
+  const label = hm === '00:00' ? `${w.day.slice(5)} 00:00` : hm;
+  return repeated.has(ts) ? `${label} (${offsetText(utcOffset(ts * 1000, zone))})` : label;
 }
 
-// The hover readout: "2026-12-07 05:00" or "2026-12-07", in the site's zone.
-function pointLabel(ts, hourly, zone) {
+// The hover readout: "2026-12-07 05:00" or "2026-12-07", in the site's zone;
+// "2026-10-25 02:00 (UTC+2)" for a repeated hour.
+function pointLabel(ts, hourly, zone, repeated) {
   if (ts == null) return '–';
   const w = wallClock(ts * 1000, zone);
-  return hourly ? `${w.day} ${w.hour}:${w.minute}` : w.day;
+  if (!hourly) return w.day;
+  const label = `${w.day} ${w.hour}:${w.minute}`;
+  return repeated.has(ts) ? `${label} (${offsetText(utcOffset(ts * 1000, zone))})` : label;
 }
 
 // Where the x axis has labels: on points (each the start of a local hour or
 // day), every `step` hours of the local clock or every `step` days, as many
 // as fit; so they read 00:00, 03:00… in any zone, DST and :45 offsets too.
-function xSplits(xs, hourly, zone, width) {
+// A repeated hour is labelled twice only when every hour is (its two labels
+// would otherwise sit an hour apart, closer than the others).
+function xSplits(xs, hourly, zone, width, repeated) {
   const room = Math.max(2, Math.floor(width / (hourly ? 56 : 64)));
   if (hourly) {
-    const step = [1, 2, 3, 4, 6, 12, 24].find((s) => xs.length / s <= room) || 24;
+    // Every hour labelled, a repeated one's "02:00 (UTC+2)" needs 90 px.
+    const fits = (s) => xs.length / s <= (s === 1 && repeated.size ? Math.floor(width / 90) : room);
+    const step = [1, 2, 3, 4, 6, 12, 24].find(fits) || 24;
+    const labelled = new Set();
     return xs.filter((ts) => {
       const w = wallClock(ts * 1000, zone);
-      return w.minute === '00' && Number(w.hour) % step === 0;
+      if (w.minute !== '00' || Number(w.hour) % step !== 0) return false;
+      const key = `${w.day} ${w.hour}`;
+      if (step > 1 && labelled.has(key)) return false;
+      labelled.add(key);
+      return true;
     });
   }
   const step = [1, 2, 3, 7, 14, 28, 56, 91, 182].find((s) => xs.length / s <= room) || 182;
@@ -290,15 +340,31 @@ function bucketLabel(start, hourly, zone) {
   return hourly ? `${w.day} ${w.hour}:00:00` : w.day;
 }
 
-function drawChart(series, visitors, zone) {
+// The v2 hour buckets are local wall-clock hours, so a repeated hour is one
+// bucket there: each of its two points gets its own visitors from a query
+// over that hour's instants (`date_range` as datetimes with the offset).
+async function repeatedVisitors(series, zone, filters) {
+  if (series.interval !== 'hour') return new Map();
+  const repeated = [...repeatedHours(series.points.map((p) => Date.parse(p.start) / 1000), zone)];
+  const at = (ms, off) => `${new Date(ms + off * 60000).toISOString().slice(0, 19)}${offsetIso(off)}`;
+  const counts = await Promise.all(repeated.map((ts) => {
+    const off = utcOffset(ts * 1000, zone);
+    return v2({ metrics: ['visitors'], date_range: [at(ts * 1000, off), at(ts * 1000 + 3599000, off)], filters })
+      .then((r) => r.results[0]?.metrics[0] ?? 0);
+  }));
+  return new Map(repeated.map((ts, i) => [ts, counts[i]]));
+}
+
+function drawChart(series, visitors, zone, ownVisitors) {
   const hourly = series.interval === 'hour';
   const xs = series.points.map((p) => Date.parse(p.start) / 1000);
+  const repeated = hourly ? repeatedHours(xs, zone) : new Set();
   const perBucket = new Map(visitors.results.map((r) => [r.dimensions[0], r.metrics[0]]));
   const data = [
     xs,
     series.points.map((p) => p.views),
     series.points.map((p) => p.unique_users),
-    series.points.map((p) => perBucket.get(bucketLabel(p.start, hourly, zone)) || 0),
+    series.points.map((p, i) => (ownVisitors.has(xs[i]) ? ownVisitors.get(xs[i]) : perBucket.get(bucketLabel(p.start, hourly, zone)) || 0)),
   ];
   const el = $('chart');
   const totalViews = data[1].reduce((a, b) => a + b, 0);
@@ -320,9 +386,9 @@ function drawChart(series, visitors, zone) {
       {
         stroke: '#333',
         grid: { stroke: '#e5e5e5' },
-        splits: (u) => xSplits(xs, hourly, zone, u.width - 60),
+        splits: (u) => xSplits(xs, hourly, zone, u.width - 60, repeated),
         values: (u, splits) => {
-          const labels = splits.map((ts) => axisLabel(ts, hourly, zone));
+          const labels = splits.map((ts) => axisLabel(ts, hourly, zone, repeated));
           el.dataset.ticks = labels.join('|');
           return labels;
         },
@@ -330,7 +396,7 @@ function drawChart(series, visitors, zone) {
       { stroke: '#333', grid: { stroke: '#e5e5e5' }, size: 56, values: (u, vals) => vals.map((v) => fmt.format(v)) },
     ],
     series: [
-      { label: `${hourly ? 'Hour' : 'Day'} (${zone})`, value: (u, ts) => pointLabel(ts, hourly, zone) },
+      { label: `${hourly ? 'Hour' : 'Day'} (${zone})`, value: (u, ts) => pointLabel(ts, hourly, zone, repeated) },
       { label: 'Views', stroke: '#1f5fbf', width: 2, fill: 'rgba(31,95,191,0.08)', points: { show: xs.length <= 60 } },
       { label: 'Unique users', stroke: '#b3361d', width: 2, dash: [6, 4], points: { show: xs.length <= 60 } },
       { label: visitorsLabel, stroke: '#1d6b2f', width: 2, dash: [2, 3], points: { show: xs.length <= 60 } },
@@ -474,9 +540,9 @@ function buildPanels() {
     const head = el('div', { class: 'panel-head' }, el('h2', { id: `${panel.id}-title`, text: panel.title }));
     if (panel.tabs.length > 1) {
       const tabs = el('div', { class: 'tabs', role: 'group', 'aria-label': `${panel.title}: show by` });
-      for (const [dim, label] of panel.tabs) {
-        const b = el('button', { type: 'button', class: 'tab', 'data-dim': dim, 'aria-pressed': String(dim === panelTab[panel.id]), text: label });
-        b.addEventListener('click', () => switchTab(panel, dim));
+      for (const [dim, label, view = 'list'] of panel.tabs) {
+        const b = el('button', { type: 'button', class: 'tab', ...(view === 'list' ? { 'data-dim': dim } : {}), 'data-view': view, text: label });
+        b.addEventListener('click', () => switchTab(panel, dim, view));
         tabs.append(b);
       }
       head.append(tabs);
@@ -492,15 +558,47 @@ function buildPanels() {
       if (b) addFilter(b.dataset.dim, b.dataset.value);
     });
     section.append(head, table, el('p', { class: 'more', hidden: '' }));
+    if (panel.tabs.some((t) => t[2] === 'map')) section.append(el('div', { class: 'map', hidden: '' }));
     root.append(section);
+    pressTabs(panel);
   }
+}
+
+function pressTabs(panel) {
+  const section = $(`panel-${panel.id}`);
+  const view = panelView[panel.id];
+  section.dataset.view = view;
+  for (const b of section.querySelectorAll('.tab')) {
+    b.setAttribute('aria-pressed', String(b.dataset.view === view && (view === 'map' || b.dataset.dim === panelTab[panel.id])));
+  }
+  const map = section.querySelector('.map');
+  if (map) map.hidden = view !== 'map';
+  section.querySelector('table').hidden = view === 'map';
+}
+
+// Every country's visitors (the map needs them all, not the top 10).
+const mapQuery = (dim) => v2({ metrics: ['visitors'], dimensions: [dim], filters: v2Filters(), order_by: [['visitors', 'desc']] });
+
+function renderMap(panel, dim, res) {
+  const section = $(`panel-${panel.id}`);
+  const box = section.querySelector('.map');
+  if (!panelMaps[panel.id]) {
+    panelMaps[panel.id] = createMap(box, {
+      name: countryName,
+      flag,
+      onPick: (code) => addFilter(dim, code),
+      idle: 'No visitors in this period',
+    });
+  }
+  panelMaps[panel.id](res.results.map((r) => [r.dimensions[0], r.metrics[0]]));
+  box.dataset.loaded = 'true';
 }
 
 function renderPanel(panel, dim, res) {
   const section = $(`panel-${panel.id}`);
   section.dataset.dim = dim;
   section.querySelector('thead th').textContent = DIMENSIONS[dim].label;
-  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  pressTabs(panel);
   const rows = res.results.map((r) => {
     const [value] = r.dimensions;
     const [visitors, pct] = r.metrics;
@@ -522,20 +620,21 @@ function renderPanel(panel, dim, res) {
   section.querySelector('tbody').replaceChildren(...rows);
   const total = res.meta?.total_rows ?? res.results.length;
   const more = section.querySelector('.more');
-  more.textContent = total > res.results.length ? `Top ${res.results.length} of ${fmt.format(total)}` : '';
+  more.textContent = total > res.results.length && panelView[panel.id] === 'list' ? `Top ${res.results.length} of ${fmt.format(total)}` : '';
   more.hidden = !more.textContent;
 }
 
-async function switchTab(panel, dim) {
+async function switchTab(panel, dim, view = 'list') {
   panelTab[panel.id] = dim;
+  panelView[panel.id] = view;
   const gen = (panelGeneration[panel.id] = (panelGeneration[panel.id] || 0) + 1);
-  const section = $(`panel-${panel.id}`);
-  for (const b of section.querySelectorAll('.tab')) b.setAttribute('aria-pressed', String(b.dataset.dim === dim));
+  pressTabs(panel);
   if (!dateRange || !state.site) return;
   try {
-    const res = await panelQuery(panel);
-    if (gen !== panelGeneration[panel.id] || dim !== panelTab[panel.id]) return;
+    const [res, map] = await Promise.all([panelQuery(panel), view === 'map' ? mapQuery(dim) : null]);
+    if (gen !== panelGeneration[panel.id] || dim !== panelTab[panel.id] || view !== panelView[panel.id]) return;
     renderPanel(panel, dim, res);
+    if (map) renderMap(panel, dim, map);
   } catch (e) {
     if (e instanceof LoggedOut) return;
     showError(`Could not load ${panel.title.toLowerCase()}: ${e.message}`);
@@ -616,27 +715,35 @@ async function load() {
   dateRange = [range.from, range.to];
   const filters = v2Filters();
   const tabs = PANELS.map((p) => panelTab[p.id]);
+  const views = PANELS.map((p) => panelView[p.id]);
   // A tab's answer still in flight is for the old filters: drop it.
   for (const p of PANELS) panelGeneration[p.id] = (panelGeneration[p.id] || 0) + 1;
   $('status').textContent = 'Loading…';
   try {
-    const [stats, series, paths, types, visits, visitors, ...panels] = await Promise.all([
+    const [stats, series, paths, types, visits, visitors, maps, ...panels] = await Promise.all([
       api('/stats', { ...q, limit: 1, compare: 'previous' }),
       api('/stats/timeseries', q),
       api('/stats/breakdown', { ...q, by: 'path', limit: PATH_ROWS }),
       api('/stats/breakdown', { ...q, by: 'event_type', limit: 100 }),
       v2({ metrics: TILE_METRICS, filters }),
       v2({ metrics: ['visitors'], dimensions: [days <= 2 ? 'time:hour' : 'time:day'], filters }),
+      Promise.all(PANELS.map((p, i) => (views[i] === 'map' ? mapQuery(tabs[i]) : null))),
       ...PANELS.map(panelQuery),
     ]);
+    if (gen !== generation) return;
+    const ownVisitors = await repeatedVisitors(series, zone, filters);
     if (gen !== generation) return;
     const label = days === 1 ? 'previous day' : `previous ${days} days`;
     setTile('tile-views', stats.total_views, stats.previous.total_views, label);
     setTile('tile-users', stats.unique_users, stats.previous.unique_users, label);
     setTile('tile-events', stats.total_events, stats.previous.total_events, label);
     setVisitTiles(visits);
-    drawChart(series, visitors, zone);
-    PANELS.forEach((p, i) => { if (panelTab[p.id] === tabs[i]) renderPanel(p, tabs[i], panels[i]); });
+    drawChart(series, visitors, zone, ownVisitors);
+    PANELS.forEach((p, i) => {
+      if (panelTab[p.id] !== tabs[i]) return;
+      renderPanel(p, tabs[i], panels[i]);
+      if (maps[i] && panelView[p.id] === 'map') renderMap(p, tabs[i], maps[i]);
+    });
     fillTable('paths', paths.rows, 'No page views in this period');
     fillTable('types', types.rows, 'No events in this period');
     showError('');

@@ -3,7 +3,8 @@
 # playwright-core against the real api binary in embedded mode, open on
 # loopback and in keys mode (login, logout, shared links). Also checks that
 # the committed dashboard/dist is what `npm run build` makes of the source.
-# Then goals, funnels and downloads (tests/conversions.mjs).
+# Then goals, funnels and downloads (tests/conversions.mjs), and the world
+# map and the repeated DST hour (tests/map.mjs).
 # Builds no Rust: uses analytics-api and analytics-admin from
 # ${ANALYTICS_BIN_DIR:-target/debug} (the api embeds dist/: build it after
 # changing the dashboard).
@@ -38,3 +39,5 @@ export SCREENSHOT_DIR="$root/target/dashboard-screenshots"
 node dashboard/tests/browser.mjs
 echo "== goals, funnels and downloads"
 node dashboard/tests/conversions.mjs
+echo "== world map and the repeated DST hour"
+node dashboard/tests/map.mjs
