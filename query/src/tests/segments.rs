@@ -122,3 +122,22 @@ fn views_answer_funnels_as_the_reference_over_all_events() {
         "only {converted} funnels with visitors at the last step"
     );
 }
+
+#[test]
+fn visitor_names_are_found_by_name_and_order_the_visits() {
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let events = random::events(&mut rng, t("2024-03-30T00:00:00Z"), 300);
+    let s = SiteEvents::build(&events);
+    let names: HashSet<&str> = events.iter().filter_map(|e| e.visitor.as_deref()).collect();
+    assert_eq!(s.visitors.len(), names.len());
+    for name in &names {
+        let code = s.visitors.code(name).unwrap();
+        assert_eq!(s.visitors.text(code), *name);
+    }
+    for missing in ["", "u:", "u:user10", "c:0", "zzz"] {
+        assert_eq!(s.visitors.code(missing), None, "{missing}");
+    }
+    assert!(s.visit_visitor.windows(2).all(|w| w[0] <= w[1]));
+    let texts: Vec<&str> = s.visitors.texts().collect();
+    assert!(texts.windows(2).all(|w| w[0] < w[1]));
+}
