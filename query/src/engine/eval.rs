@@ -152,6 +152,9 @@ impl Buckets {
         }
     }
 
+    // Out of line, as `fill`: inlined, the compiler computed their date
+    // arithmetic for every event of every scan, time dimension or not.
+    #[inline(never)]
     fn label_at(&mut self, ns: i64) -> u32 {
         let t = DateTime::<Utc>::from_timestamp_nanos(ns);
         let label = self.granularity.label(self.tz, t);
@@ -168,25 +171,31 @@ impl Buckets {
             return self.label_at(ns);
         };
         match self.quarters[slot] {
-            UNSET => {
-                let (a, b) = (q * QUARTER, q * QUARTER + QUARTER - 1);
-                let (la, lb) = (self.label_at(a), self.label_at(b));
-                let offset = |ns: i64| {
-                    use chrono::Offset;
-                    use chrono::TimeZone;
-                    let t = DateTime::<Utc>::from_timestamp_nanos(ns).naive_utc();
-                    self.tz.offset_from_utc_datetime(&t).fix()
-                };
-                let whole = la == lb && offset(a) == offset(b);
-                self.quarters[slot] = if whole { la } else { NONE };
-                if whole {
-                    la
-                } else {
-                    self.label_at(ns)
-                }
-            }
+            UNSET => self.fill(slot, q, ns),
             NONE => self.label_at(ns),
             code => code,
+        }
+    }
+
+    /// Labels quarter `q` (slot `slot`) once: its label when both its ends
+    /// have it at the same offset, else `NONE` (each instant on its own).
+    #[cold]
+    #[inline(never)]
+    fn fill(&mut self, slot: usize, q: i64, ns: i64) -> u32 {
+        let (a, b) = (q * QUARTER, q * QUARTER + QUARTER - 1);
+        let (la, lb) = (self.label_at(a), self.label_at(b));
+        let offset = |ns: i64| {
+            use chrono::Offset;
+            use chrono::TimeZone;
+            let t = DateTime::<Utc>::from_timestamp_nanos(ns).naive_utc();
+            self.tz.offset_from_utc_datetime(&t).fix()
+        };
+        let whole = la == lb && offset(a) == offset(b);
+        self.quarters[slot] = if whole { la } else { NONE };
+        if whole {
+            la
+        } else {
+            self.label_at(ns)
         }
     }
 }
