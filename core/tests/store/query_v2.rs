@@ -455,6 +455,22 @@ async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
             ])
         );
         assert_eq!(cache.stats().recent, 0, "{:?}", cache.stats());
+        // A cache whose budget holds the columns and nothing more.
+        let tight = v2::ColumnCache::new(cache.stats().bytes, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+        let ask_tight = || async {
+            v2::run(&db, &tight, &query, chrono_tz::UTC, now)
+                .await
+                .unwrap()
+                .to_json()["results"]
+                .clone()
+        };
+        let before = ask_tight().await;
+        assert_eq!(
+            (tight.stats().misses, tight.stats().entries),
+            (1, 1),
+            "{:?}",
+            tight.stats()
+        );
         // In the next hour, a new event extends `late`'s visit: read from
         // the recent events only.
         writer.write(&[event(9, "late", 75, "/later")]).await.unwrap();
@@ -466,5 +482,14 @@ async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
             ])
         );
         assert_eq!(cache.stats().recent, 1, "{:?}", cache.stats());
+        // The tight cache answers the same from its columns and a read of
+        // the recent events, and keeps its columns (not the newer segment,
+        // which is past its budget): the next answer reads them again.
+        assert_ne!(before, ask().await);
+        for recent in [1, 2] {
+            assert_eq!(ask_tight().await, ask().await);
+            let stats = tight.stats();
+            assert_eq!((stats.misses, stats.recent, stats.entries), (1, recent, 1), "{stats:?}");
+        }
     }
 }

@@ -298,16 +298,24 @@ impl ColumnCache {
         Ok(view)
     }
 
-    /// Marks the entry of `base` used, with its new view when given.
+    /// Marks the entry of `base` used, with its new view when given. A
+    /// view past the budget on its own is not kept (its entry keeps the
+    /// base alone, and the next change reads the recent events again):
+    /// the newer segment must not cost the entry its columns.
     fn touch(&self, base: &Arc<SiteEvents>, view: Option<(Arc<View>, Window)>, count: impl FnOnce(&mut CacheStats)) {
         self.lock(|entries, stats| {
             count(stats);
             if let Some(e) = entries.iter_mut().find(|e| Arc::ptr_eq(&e.base, base)) {
                 e.used = Instant::now();
                 if let Some((view, window)) = view {
-                    e.bytes = view.heap_bytes();
-                    e.view = view;
-                    e.window = window;
+                    let bytes = view.heap_bytes();
+                    if bytes <= self.budget {
+                        (e.view, e.window, e.bytes) = (view, window, bytes);
+                    } else {
+                        let alone = Arc::new(View::single(e.base.clone()));
+                        e.bytes = alone.heap_bytes();
+                        (e.view, e.window) = (alone, e.base_window.clone());
+                    }
                 }
             }
         });
