@@ -336,6 +336,11 @@ async fn a_visit_reaching_far_before_the_range_is_read_whole() {
     }
 }
 
+/// The rows `query` answers through `cache` as of `now`, in UTC.
+async fn results(db: &DatabaseConnection, cache: &v2::ColumnCache, query: &Query, now: DateTime<Utc>) -> Value {
+    v2::run(db, cache, query, chrono_tz::UTC, now).await.unwrap().to_json()["results"].clone()
+}
+
 /// A user deleted, then as many events written in the same hour: the
 /// hourly counts are what they were, the deletion epoch is not, so the
 /// cached columns are not used.
@@ -364,13 +369,7 @@ async fn a_deletion_then_as_many_new_events_is_not_answered_from_the_cache() {
         .unwrap();
         let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
         let now = at("2024-06-02T00:00:00Z");
-        let ask = || async {
-            v2::run(&db, &cache, &query, chrono_tz::UTC, now)
-                .await
-                .unwrap()
-                .to_json()["results"]
-                .clone()
-        };
+        let ask = || results(&db, &cache, &query, now);
         assert_eq!(ask().await, json!([{"dimensions": ["/gone"], "metrics": [1]}]));
         analytics_core::store::user_events::delete(&db, SITE, "gone")
             .await
@@ -428,13 +427,7 @@ async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
         .unwrap();
         let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
         let now = at("2024-06-03T00:00:00Z");
-        let ask = || async {
-            v2::run(&db, &cache, &query, chrono_tz::UTC, now)
-                .await
-                .unwrap()
-                .to_json()["results"]
-                .clone()
-        };
+        let ask = || results(&db, &cache, &query, now);
         assert_eq!(
             ask().await,
             json!([{"dimensions": ["/early"], "metrics": [1, 80 * 60]}])
@@ -457,13 +450,7 @@ async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
         assert_eq!(cache.stats().recent, 0, "{:?}", cache.stats());
         // A cache whose budget holds the columns and nothing more.
         let tight = v2::ColumnCache::new(cache.stats().bytes, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
-        let ask_tight = || async {
-            v2::run(&db, &tight, &query, chrono_tz::UTC, now)
-                .await
-                .unwrap()
-                .to_json()["results"]
-                .clone()
-        };
+        let ask_tight = || results(&db, &tight, &query, now);
         let before = ask_tight().await;
         assert_eq!(
             (tight.stats().misses, tight.stats().entries),
