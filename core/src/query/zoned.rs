@@ -48,7 +48,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, s: &SiteEvents, i: usize, is_user: &[bool]) {
         self.events += 1;
-        self.views += i64::from(s.name[i] == s.pageview);
+        self.views += i64::from(s.name.get(i) == s.pageview);
         let visit = s.visit[i];
         if visit == NONE {
             return;
@@ -104,8 +104,8 @@ fn top_paths(view: &View, range: ResolvedRange, limit: u32) -> Vec<PathViews> {
     let mut views: HashMap<&str, i64> = HashMap::new();
     for segment @ (s, _) in segments(view) {
         let mut by_code: HashMap<u32, i64> = HashMap::new();
-        for i in within(segment, range).filter(|&i| s.name[i] == s.pageview) {
-            *by_code.entry(s.path[i]).or_default() += 1;
+        for i in within(segment, range).filter(|&i| s.name.get(i) == s.pageview) {
+            *by_code.entry(s.path.get(i)).or_default() += 1;
         }
         for (path, n) in by_code {
             *views.entry(s.paths.text(path)).or_default() += n;
@@ -233,9 +233,9 @@ pub async fn breakdown(
         let mut by_code: HashMap<u32, i64> = HashMap::new();
         for i in within(segment, range) {
             match q.by {
-                Dimension::Path if s.name[i] == s.pageview => *by_code.entry(s.path[i]).or_default() += 1,
+                Dimension::Path if s.name.get(i) == s.pageview => *by_code.entry(s.path.get(i)).or_default() += 1,
                 Dimension::Path => {}
-                Dimension::EventType => *by_code.entry(s.name[i]).or_default() += 1,
+                Dimension::EventType => *by_code.entry(s.name.get(i)).or_default() += 1,
             }
         }
         let dict = match q.by {

@@ -4,6 +4,7 @@
 //! of their own (the first event's attributes, entry and exit page, bounce,
 //! duration). Built once from raw events (`Builder`), read by `evaluate`.
 
+use super::codes::Codes;
 use crate::dimension::VisitDimension;
 use crate::reference::{RawEvent, NO_PROP, PAGEVIEW, VISIT_TIMEOUT};
 use chrono::{DateTime, Utc};
@@ -177,7 +178,7 @@ fn attribute_texts(e: &RawEvent) -> [&str; ATTRIBUTE_COUNT] {
 #[derive(Debug, Clone)]
 pub struct PropColumn {
     pub dict: Dict,
-    pub values: Vec<u32>,
+    pub values: Codes,
 }
 
 /// The columns (see the module).
@@ -185,9 +186,9 @@ pub struct PropColumn {
 pub struct SiteEvents {
     /// Nanoseconds since the epoch.
     pub ts: Vec<i64>,
-    pub name: Vec<u32>,
-    pub path: Vec<u32>,
-    pub hostname: Vec<u32>,
+    pub name: Codes,
+    pub path: Codes,
+    pub hostname: Codes,
     /// The event's visit, `NONE` without a visitor.
     pub visit: Vec<u32>,
     pub props: HashMap<String, PropColumn>,
@@ -235,12 +236,15 @@ impl SiteEvents {
         fn codes(v: &[u32]) -> usize {
             v.len() * 4
         }
-        let events =
-            self.ts.len() * 8 + codes(&self.name) + codes(&self.path) + codes(&self.hostname) + codes(&self.visit);
+        let events = self.ts.len() * 8
+            + self.name.heap_bytes()
+            + self.path.heap_bytes()
+            + self.hostname.heap_bytes()
+            + codes(&self.visit);
         let props: usize = self
             .props
             .values()
-            .map(|c| codes(&c.values) + c.dict.heap_bytes())
+            .map(|c| c.values.heap_bytes() + c.dict.heap_bytes())
             .sum();
         let visits = codes(&self.visit_visitor)
             + codes(&self.visit_entry)
@@ -423,11 +427,10 @@ impl Builder {
         });
         let pageview = self.names.intern(PAGEVIEW);
         let n = order.len();
+        // Four bytes a code while building; narrowed at the end.
+        let (mut name, mut path, mut hostname) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         let mut out = SiteEvents {
             ts: Vec::with_capacity(n),
-            name: Vec::with_capacity(n),
-            path: Vec::with_capacity(n),
-            hostname: Vec::with_capacity(n),
             visit: Vec::with_capacity(n),
             pageview,
             ..SiteEvents::default()
@@ -463,9 +466,9 @@ impl Builder {
                 }
             };
             out.ts.push(p.ts);
-            out.name.push(p.name);
-            out.path.push(p.path);
-            out.hostname.push(p.hostname);
+            name.push(p.name);
+            path.push(p.path);
+            hostname.push(p.hostname);
             out.visit.push(visit);
             if visit != NONE {
                 let v = visit as usize;
@@ -486,23 +489,24 @@ impl Builder {
         out.attribute_dicts = std::mem::take(&mut self.attributes);
         out.tuples = std::mem::take(&mut self.tuple_list);
         // One column per property key, `(none)` where the event lacks it.
-        for key in self.prop_keys.texts() {
-            let mut dict = Dict::default();
-            let none = dict.intern(NO_PROP);
-            out.props.insert(
-                key.to_string(),
-                PropColumn {
-                    dict,
-                    values: vec![none; n],
-                },
-            );
-        }
+        let mut props: Vec<(Dict, Vec<u32>)> = (0..self.prop_keys.len())
+            .map(|_| {
+                let mut dict = Dict::default();
+                let none = dict.intern(NO_PROP);
+                (dict, vec![none; n])
+            })
+            .collect();
         for &(i, key, value) in &self.props {
-            if let Some(column) = out.props.get_mut(self.prop_keys.text(key)) {
-                let code = column.dict.intern(self.prop_values.text(value));
-                column.values[position[i as usize] as usize] = code;
-            }
+            let (dict, values) = &mut props[key as usize];
+            values[position[i as usize] as usize] = dict.intern(self.prop_values.text(value));
         }
+        for (key, (dict, values)) in self.prop_keys.texts().zip(props) {
+            let values = Codes::new(values, dict.len());
+            out.props.insert(key.to_string(), PropColumn { dict, values });
+        }
+        out.name = Codes::new(name, self.names.len());
+        out.path = Codes::new(path, self.paths.len());
+        out.hostname = Codes::new(hostname, self.hostnames.len());
         out.visitors = visitors;
         out.names = self.names;
         out.paths = self.paths;

@@ -4,6 +4,7 @@
 //! visit, so "distinct visitors" and "distinct visits" of a row are
 //! counted by remembering the last one seen in it.
 
+use super::codes::CodesRef;
 use super::columns::{nanos, Dict, SiteEvents, VisitCodes, NONE};
 use super::segments::{Exclusion, View};
 use crate::dimension::{Dimension, EventDimension};
@@ -21,7 +22,7 @@ use std::collections::HashMap;
 #[derive(Clone, Copy)]
 pub(super) enum Source<'a> {
     /// Per event.
-    Event(&'a [u32]),
+    Event(CodesRef<'a>),
     /// Per visit, through the event's visit.
     Visit(VisitCodes<'a>),
     /// The same for every event (a property no event has: `(none)`).
@@ -37,7 +38,7 @@ impl Source<'_> {
     #[inline]
     fn code(self, event: usize, visit: u32) -> u32 {
         match self {
-            Source::Event(codes) => codes[event],
+            Source::Event(codes) => codes.get(event),
             Source::Visit(codes) if visit != NONE => codes.code(visit as usize),
             Source::Visit(_) => NONE,
             Source::Constant(c) => c,
@@ -48,11 +49,11 @@ impl Source<'_> {
 /// A column and its dictionary; `(none)` alone for a property no event has.
 fn column<'a>(s: &'a SiteEvents, none: &'a Dict, d: &FilterDimension) -> (&'a Dict, Source<'a>) {
     match d {
-        FilterDimension::Event(EventDimension::Page) => (&s.paths, Source::Event(&s.path)),
-        FilterDimension::Event(EventDimension::Hostname) => (&s.hostnames, Source::Event(&s.hostname)),
-        FilterDimension::Event(EventDimension::Name) => (&s.names, Source::Event(&s.name)),
+        FilterDimension::Event(EventDimension::Page) => (&s.paths, Source::Event(s.path.slice())),
+        FilterDimension::Event(EventDimension::Hostname) => (&s.hostnames, Source::Event(s.hostname.slice())),
+        FilterDimension::Event(EventDimension::Name) => (&s.names, Source::Event(s.name.slice())),
         FilterDimension::Event(EventDimension::Prop(key)) => match s.props.get(key) {
-            Some(c) => (&c.dict, Source::Event(&c.values)),
+            Some(c) => (&c.dict, Source::Event(c.values.slice())),
             None => (none, Source::Constant(0)),
         },
         FilterDimension::Visit(v) => {
@@ -423,8 +424,8 @@ struct Scan<'a> {
 /// of the goals holds for it and its currency is that goal's.
 struct Revenue<'a> {
     amounts: Vec<Option<i128>>,
-    amount_codes: &'a [u32],
-    currency_codes: &'a [u32],
+    amount_codes: CodesRef<'a>,
+    currency_codes: CodesRef<'a>,
     goals: Vec<(Compiled<'a>, u32)>,
 }
 
@@ -441,16 +442,16 @@ impl<'a> Revenue<'a> {
         }
         Some(Revenue {
             amounts: amount.dict.texts().map(crate::goal::parse_amount).collect(),
-            amount_codes: &amount.values,
-            currency_codes: &currency.values,
+            amount_codes: amount.values.slice(),
+            currency_codes: currency.values.slice(),
             goals,
         })
     }
 
     #[inline]
     fn of(&self, event: usize, visit: u32) -> Option<i128> {
-        let amount = self.amounts[self.amount_codes[event] as usize]?;
-        let currency = self.currency_codes[event];
+        let amount = self.amounts[self.amount_codes.get(event) as usize]?;
+        let currency = self.currency_codes.get(event);
         self.goals
             .iter()
             .any(|(f, c)| *c == currency && f.holds(event, visit))
@@ -524,7 +525,7 @@ impl Scan<'_> {
             if !self.filters.iter().all(|f| f.holds(i, visit)) {
                 continue;
             }
-            let is_pageview = s.name[i] == s.pageview;
+            let is_pageview = s.name.get(i) == s.pageview;
             let revenue = self.revenue.as_ref().and_then(|r| r.of(i, visit));
             if self.total {
                 total.add(s, is_pageview, visit);

@@ -4,11 +4,13 @@
 //! disjoint visitors answered as one (`segments`). It answers exactly as
 //! `crate::reference` does; property tests hold it to that.
 
+mod codes;
 mod columns;
 mod eval;
 mod funnel;
 mod segments;
 
+pub use codes::{Codes, CodesRef};
 pub use columns::{nanos, Builder, Dict, PropColumn, SiteEvents, VisitCodes, NONE};
 #[cfg(test)]
 pub(crate) use eval::evaluate_with;

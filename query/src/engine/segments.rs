@@ -111,18 +111,18 @@ fn raw_event(s: &SiteEvents, i: usize, visitor: Option<&str>, attributes: &[&str
         .props
         .iter()
         .filter_map(|(key, c)| {
-            let value = c.dict.text(c.values[i]);
+            let value = c.dict.text(c.values.get(i));
             (value != NO_PROP).then(|| (key.clone(), value.to_string()))
         })
         .collect();
     let mut e = RawEvent {
         event_id: i as u128,
         timestamp: DateTime::from_timestamp_nanos(s.ts[i]),
-        name: s.names.text(s.name[i]).to_string(),
-        path: s.paths.text(s.path[i]).to_string(),
+        name: s.names.text(s.name.get(i)).to_string(),
+        path: s.paths.text(s.path.get(i)).to_string(),
         visitor: visitor.map(str::to_string),
         props,
-        hostname: s.hostnames.text(s.hostname[i]).to_string(),
+        hostname: s.hostnames.text(s.hostname.get(i)).to_string(),
         ..RawEvent::default()
     };
     for (slot, text) in attribute_slots(&mut e).into_iter().zip(attributes) {
