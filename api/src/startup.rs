@@ -179,6 +179,17 @@ impl Application {
             // Not fatal: ingest makes the salt once the database answers.
             tracing::warn!(error = %e, "reading today's visitor salt failed");
         }
+        let query_cache = Arc::new(analytics_core::query::v2::ColumnCache::new(
+            cfg.query_cache_mb.saturating_mul(1 << 20),
+            analytics_core::query::v2::DEFAULT_MAX_AGE,
+            cfg.query_max_events,
+        ));
+        // Names are fixed and unique: registration cannot collide.
+        let _ = metrics
+            .registry
+            .register(Box::new(analytics_core::query::v2::CacheMetrics::new(
+                query_cache.clone(),
+            )));
         let state = AppState::new(Shared {
             db,
             sink: sink.clone(),
@@ -192,11 +203,7 @@ impl Application {
             traced,
             enricher,
             salts,
-            query_cache: analytics_core::query::v2::ColumnCache::new(
-                cfg.query_cache_mb.saturating_mul(1 << 20),
-                analytics_core::query::v2::DEFAULT_MAX_AGE,
-                cfg.query_max_events,
-            ),
+            query_cache: query_cache.clone(),
         });
         let public = crate::routes::router(state.clone(), liveness.clone(), readiness.clone(), cfg.request_limits());
         let metrics_for_serve = metrics.clone();

@@ -35,7 +35,7 @@ pub struct Shared {
     /// Today's salt for cookieless visitors.
     pub salts: crate::visitors::Salts,
     /// Columns of recent `/api/v2/query` ranges.
-    pub query_cache: analytics_core::query::v2::ColumnCache,
+    pub query_cache: Arc<analytics_core::query::v2::ColumnCache>,
 }
 
 #[derive(Clone)]

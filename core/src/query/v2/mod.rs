@@ -4,10 +4,12 @@
 //! `analytics_query::engine`; funnels (`funnel`) the same way.
 
 mod cache;
+mod cache_metrics;
 mod error;
 mod load;
 
 pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE, DEFAULT_MAX_EVENTS};
+pub use cache_metrics::CacheMetrics;
 pub use error::QueryError;
 pub use load::{columns_for, recent_for, Loaded};
 
