@@ -404,6 +404,10 @@ struct Scan<'a> {
     /// What this segment leaves to another.
     exclusion: Option<&'a Exclusion>,
     filters: Vec<Compiled<'a>>,
+    /// Which filters hold for all of a visit's events or none: decided
+    /// once at the visit's first event, whose visit is skipped whole when
+    /// one fails (a filter on the source leaves most events unread).
+    by_visit: Vec<bool>,
     keys: Vec<Key<'a>>,
     granularity: Option<Granularity>,
     tz: Tz,
@@ -477,6 +481,9 @@ impl Scan<'_> {
         let mut total = Acc::default();
         let (start, end) = (nanos(self.range.start), nanos(self.range.end));
         let mut key = vec![0u32; self.keys.len()];
+        let checks_visits = self.by_visit.iter().any(|&v| v);
+        // The visit whose filters on the visit held at its first event.
+        let mut passed = NONE;
         let mut i = from;
         while i < to {
             let visit = s.visit[i];
@@ -485,6 +492,18 @@ impl Scan<'_> {
                     i = next;
                     continue;
                 }
+            }
+            if checks_visits && visit != NONE && s.visit_start[visit as usize] as usize == i {
+                let holds = self
+                    .filters
+                    .iter()
+                    .zip(&self.by_visit)
+                    .all(|(f, &by_visit)| !by_visit || f.holds(i, visit));
+                if !holds {
+                    i += s.visit_len[visit as usize] as usize;
+                    continue;
+                }
+                passed = visit;
             }
             if self.per_visit && visit != NONE && s.visit_start[visit as usize] as usize == i {
                 let after = i + s.visit_len[visit as usize] as usize;
@@ -522,7 +541,15 @@ impl Scan<'_> {
                 continue;
             }
             let visit = s.visit[i];
-            if !self.filters.iter().all(|f| f.holds(i, visit)) {
+            let kept = if visit != NONE && visit == passed {
+                self.filters
+                    .iter()
+                    .zip(&self.by_visit)
+                    .all(|(f, &by_visit)| by_visit || f.holds(i, visit))
+            } else {
+                self.filters.iter().all(|f| f.holds(i, visit))
+            };
+            if !kept {
                 continue;
             }
             let is_pageview = s.name.get(i) == s.pageview;
@@ -798,10 +825,12 @@ fn tally(
         Dimension::Time(t) => Some(*t),
         _ => None,
     });
+    let filters: Vec<Compiled> = filters.iter().map(|f| compile(s, &none, f)).collect();
     let scan = Scan {
         s,
         exclusion,
-        filters: filters.iter().map(|f| compile(s, &none, f)).collect(),
+        by_visit: filters.iter().map(Compiled::per_visit).collect(),
+        filters,
         keys,
         granularity: time.map(|t| Granularity::for_dimension(t, range, tz)),
         tz,
