@@ -8,7 +8,7 @@ use super::codes::Codes;
 use crate::dimension::VisitDimension;
 use crate::reference::{RawEvent, NO_PROP, PAGEVIEW, VISIT_TIMEOUT};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// No value: an event without a visitor has no visit, a visit without
 /// pageviews no entry or exit page.
@@ -153,6 +153,38 @@ pub(crate) fn attribute_slots(e: &mut RawEvent) -> [&mut String; ATTRIBUTE_COUNT
         &mut e.os_version,
         &mut e.country,
     ]
+}
+
+/// One event as `Builder::push_ref` reads it: its texts borrowed (from a
+/// database row, say), so that a read of millions of events does not
+/// allocate each of their twenty texts only to intern and drop them.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub event_id: u128,
+    /// Nanoseconds since the epoch (`nanos`).
+    pub ts: i64,
+    pub name: &'a str,
+    pub path: &'a str,
+    pub hostname: &'a str,
+    pub visitor: Option<&'a str>,
+    /// In `ATTRIBUTES` order.
+    pub attributes: [&'a str; ATTRIBUTE_COUNT],
+    pub props: &'a BTreeMap<String, String>,
+}
+
+impl<'a> EventRef<'a> {
+    pub fn of(e: &'a RawEvent) -> EventRef<'a> {
+        EventRef {
+            event_id: e.event_id,
+            ts: nanos(e.timestamp),
+            name: &e.name,
+            path: &e.path,
+            hostname: &e.hostname,
+            visitor: e.visitor.as_deref(),
+            attributes: attribute_texts(e),
+            props: &e.props,
+        }
+    }
 }
 
 fn attribute_texts(e: &RawEvent) -> [&str; ATTRIBUTE_COUNT] {
@@ -358,11 +390,16 @@ pub fn nanos(t: DateTime<Utc>) -> i64 {
 impl Builder {
     /// Adds an event; returns its visitor's code (`NONE` without one).
     pub fn push(&mut self, e: &RawEvent) -> u32 {
+        self.push_ref(EventRef::of(e))
+    }
+
+    /// `push` of borrowed texts.
+    pub fn push_ref(&mut self, e: EventRef) -> u32 {
         if self.attributes.is_empty() {
             self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
         }
         let index = u32::try_from(self.pending.len()).unwrap_or(NONE);
-        let texts = attribute_texts(e);
+        let texts = e.attributes;
         let attributes: [u32; 14] = std::array::from_fn(|k| self.attributes[k].intern(texts[k]));
         let tuple = match self.tuples.get(&attributes) {
             Some(&t) => t,
@@ -373,18 +410,18 @@ impl Builder {
                 t
             }
         };
-        for (key, value) in &e.props {
+        for (key, value) in e.props {
             let key = self.prop_keys.intern(key);
             self.props.push((index, key, self.prop_values.intern(value)));
         }
-        let visitor = e.visitor.as_deref().map_or(NONE, |v| self.visitors.intern(v));
+        let visitor = e.visitor.map_or(NONE, |v| self.visitors.intern(v));
         self.pending.push(Pending {
             id: e.event_id,
-            ts: nanos(e.timestamp),
+            ts: e.ts,
             visitor,
-            name: self.names.intern(&e.name),
-            path: self.paths.intern(&e.path),
-            hostname: self.hostnames.intern(&e.hostname),
+            name: self.names.intern(e.name),
+            path: self.paths.intern(e.path),
+            hostname: self.hostnames.intern(e.hostname),
             tuple,
         });
         visitor

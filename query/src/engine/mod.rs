@@ -11,7 +11,7 @@ mod funnel;
 mod segments;
 
 pub use codes::{Codes, CodesRef};
-pub use columns::{nanos, Builder, Dict, PropColumn, SiteEvents, VisitCodes, NONE};
+pub use columns::{nanos, Builder, Dict, EventRef, PropColumn, SiteEvents, VisitCodes, NONE};
 #[cfg(test)]
 pub(crate) use eval::evaluate_with;
 pub use eval::{evaluate, evaluate_view};

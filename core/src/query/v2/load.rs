@@ -14,8 +14,8 @@
 
 use super::QueryError;
 use crate::store::StoreError;
-use analytics_query::engine::{nanos, split_off, Builder, Exclusion, SiteEvents, NONE};
-use analytics_query::reference::{RawEvent, VISIT_TIMEOUT};
+use analytics_query::engine::{nanos, split_off, Builder, EventRef, Exclusion, SiteEvents, NONE};
+use analytics_query::reference::VISIT_TIMEOUT;
 use analytics_query::time::ResolvedRange;
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
@@ -48,15 +48,6 @@ impl VisitorKey {
             _ => None,
         }
     }
-
-    /// The visitor as the reference names it; the prefixes keep a user id
-    /// from ever equalling a cookieless one.
-    fn name(&self) -> String {
-        match self {
-            Self::User(u) => format!("u:{u}"),
-            Self::Cookieless(v) => format!("c:{v}"),
-        }
-    }
 }
 
 /// Where a visitor's loaded events begin and end (nanoseconds), and
@@ -86,15 +77,15 @@ impl Collect {
         }
     }
 
-    fn add(&mut self, e: &RawEvent) -> Result<(), QueryError> {
+    fn add(&mut self, e: EventRef) -> Result<(), QueryError> {
         if self.builder.len() >= self.max_events {
             return Err(QueryError::TooLarge { max: self.max_events });
         }
-        let visitor = self.builder.push(e);
+        let visitor = self.builder.push_ref(e);
         if visitor == NONE {
             return Ok(());
         }
-        let ts = nanos(e.timestamp);
+        let ts = e.ts;
         let v = visitor as usize;
         if v >= self.extents.len() {
             self.extents.resize(
@@ -181,7 +172,7 @@ pub async fn recent_for<C: StreamTrait>(
     let visitors: HashSet<&str> = recent.iter().map(String::as_str).collect();
     let (exclusion, before) = split_off(base, &visitors, cut);
     for e in &before {
-        collect.add(e)?;
+        collect.add(EventRef::of(e))?;
     }
     Ok((exclusion, complete(db, site, collect, low, high).await?))
 }
@@ -289,46 +280,81 @@ async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &m
         .stream_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
         .await?;
     let mut rows = std::pin::pin!(rows);
+    let mut visitor = String::new();
     while let Some(row) = rows.try_next().await? {
-        collect.add(&decode(&row)?)?;
+        let props = props(&row)?;
+        collect.add(decode(&row, &mut visitor, &props)?)?;
     }
     Ok(())
 }
 
-fn decode(row: &QueryResult) -> Result<RawEvent, StoreError> {
-    let text = |i: usize| -> Result<String, StoreError> { Ok(row.try_get_by_index::<String>(i)?) };
-    let user_id = text(4)?;
-    let visitor_id: Option<i64> = row.try_get_by_index(5)?;
-    let visitor = if !user_id.is_empty() {
-        Some(VisitorKey::User(user_id))
+/// A text column of a row, borrowed from it (the reads' texts are only
+/// interned: allocating each was a large part of a read's time).
+fn text(row: &QueryResult, i: usize) -> Result<&str, StoreError> {
+    use sea_orm::sqlx::Row;
+    let got = if let Some(pg) = row.try_as_pg_row() {
+        pg.try_get::<Option<&str>, _>(i)
+    } else if let Some(lite) = row.try_as_sqlite_row() {
+        lite.try_get::<Option<&str>, _>(i)
     } else {
-        visitor_id.map(VisitorKey::Cookieless)
+        return Err(StoreError::internal("a row of neither PostgreSQL nor SQLite"));
     };
-    let referrer: Option<String> = row.try_get_by_index(6)?;
-    let props = props(row)?;
+    got.map(Option::unwrap_or_default)
+        .map_err(|e| StoreError::internal(format!("reading column {i} of an event: {e}")))
+}
+
+/// The row's event; `visitor` holds its visitor's name: `u:` and the user
+/// id, else `c:` and the cookieless id (the prefixes keep a user id from
+/// ever equalling a cookieless one; `VisitorKey::parse` reads them back).
+fn decode<'r>(
+    row: &'r QueryResult,
+    visitor: &'r mut String,
+    props: &'r BTreeMap<String, String>,
+) -> Result<EventRef<'r>, StoreError> {
+    let user_id = text(row, 4)?;
+    let visitor_id: Option<i64> = row.try_get_by_index(5)?;
+    visitor.clear();
+    let known = if !user_id.is_empty() {
+        visitor.push_str("u:");
+        visitor.push_str(user_id);
+        true
+    } else if let Some(id) = visitor_id {
+        use std::fmt::Write;
+        let _ = write!(visitor, "c:{id}");
+        true
+    } else {
+        false
+    };
     let event_id: Uuid = row.try_get_by_index(0)?;
-    Ok(RawEvent {
+    let timestamp: DateTime<Utc> = row.try_get_by_index(1)?;
+    let attribute = |i| text(row, i);
+    Ok(EventRef {
         event_id: event_id.as_u128(),
-        timestamp: row.try_get_by_index(1)?,
-        name: text(2)?,
-        path: text(3)?,
-        visitor: visitor.as_ref().map(VisitorKey::name),
-        referrer: referrer.unwrap_or_default(),
+        ts: nanos(timestamp),
+        name: text(row, 2)?,
+        path: text(row, 3)?,
+        hostname: text(row, 8)?,
+        visitor: known.then_some(visitor.as_str()),
+        // `ATTRIBUTES` order: source, referrer, channel, the five UTM
+        // values, device, browser and its version, OS and its version,
+        // country.
+        attributes: [
+            attribute(9)?,
+            attribute(6)?,
+            attribute(10)?,
+            attribute(11)?,
+            attribute(12)?,
+            attribute(13)?,
+            attribute(14)?,
+            attribute(15)?,
+            attribute(20)?,
+            attribute(16)?,
+            attribute(17)?,
+            attribute(18)?,
+            attribute(19)?,
+            attribute(21)?,
+        ],
         props,
-        hostname: text(8)?,
-        source: text(9)?,
-        channel: text(10)?,
-        utm_source: text(11)?,
-        utm_medium: text(12)?,
-        utm_campaign: text(13)?,
-        utm_content: text(14)?,
-        utm_term: text(15)?,
-        browser: text(16)?,
-        browser_version: text(17)?,
-        os: text(18)?,
-        os_version: text(19)?,
-        device: text(20)?,
-        country: text(21)?,
     })
 }
 
