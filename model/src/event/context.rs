@@ -159,6 +159,13 @@ impl Context {
         Self::TEXT_FIELDS.into_iter().zip(self.text_values())
     }
 
+    /// The texts as held: equal for two contexts exactly when every text
+    /// is, and hashed without splitting them into fields (writers send
+    /// each distinct context of a batch once).
+    pub fn texts_key(&self) -> (&str, &[u16; 14]) {
+        (&self.text, &self.ends)
+    }
+
     /// The bytes its text holds.
     pub fn text_len(&self) -> usize {
         self.text.len()
