@@ -3,7 +3,7 @@
 //! order, then the users (`user_sets`).
 
 use super::user_sets;
-use crate::event::{Context, Event};
+use crate::event::{Context, ContextField, Event};
 use crate::ingest::{unique_by_id, Cell, CountKind, Rollups, WriteOutcome};
 use crate::store::schema::{count_table, INSERT_SITE, INSERT_VISITOR_DAY};
 use crate::store::sql::for_rusqlite;
@@ -69,7 +69,12 @@ pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState
                 &props,
                 &e.context.visitor_id,
             ];
-            let texts = e.context.text_values();
+            // Only the used fields: splitting all fourteen out of the
+            // context for every event showed in the writer's profile.
+            let mut texts = [""; Context::TEXT_FIELDS.len()];
+            for &i in &used {
+                texts[i] = e.context.get(ContextField::ALL[i]);
+            }
             let new = insert.execute(rusqlite::params_from_iter(
                 own.into_iter().chain(used.iter().map(|&i| &texts[i] as &dyn ToSql)),
             ))?;
