@@ -29,13 +29,10 @@ fn insert_event_sql(used: &[usize]) -> String {
 
 /// The context columns with a value in some event of the batch.
 fn used_context(events: &[&Event]) -> Vec<usize> {
-    let mut used = [false; Context::TEXT_FIELDS.len()];
-    for e in events.iter().filter(|e| e.context.text_len() > 0) {
-        for (u, text) in used.iter_mut().zip(e.context.text_values()) {
-            *u |= !text.is_empty();
-        }
-    }
-    (0..used.len()).filter(|&i| used[i]).collect()
+    let used = events.iter().fold(0u16, |used, e| used | e.context.nonempty_fields());
+    (0..Context::TEXT_FIELDS.len())
+        .filter(|&i| used & (1 << i) != 0)
+        .collect()
 }
 
 pub(super) fn write(conn: &mut Connection, events: &[Event], state: &WriterState) -> Result<WriteOutcome, StoreError> {
