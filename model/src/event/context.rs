@@ -159,6 +159,26 @@ impl Context {
         Self::TEXT_FIELDS.into_iter().zip(self.text_values())
     }
 
+    /// The texts as held: equal for two contexts exactly when every text
+    /// is, and hashed without splitting them into fields (writers send
+    /// each distinct context of a batch once).
+    pub fn texts_key(&self) -> (&str, &[u16; 14]) {
+        (&self.text, &self.ends)
+    }
+
+    /// Which texts are not empty, bit `i` for `Field::ALL[i]`: read off
+    /// the offsets, without splitting the text into fields.
+    pub fn nonempty_fields(&self) -> u16 {
+        let (mut mask, mut start) = (0, 0);
+        for (i, &end) in self.ends.iter().enumerate() {
+            if end > start {
+                mask |= 1 << i;
+            }
+            start = end;
+        }
+        mask
+    }
+
     /// The bytes its text holds.
     pub fn text_len(&self) -> usize {
         self.text.len()

@@ -19,7 +19,7 @@
 use super::FoldError;
 use chrono::NaiveDate;
 use roaring::RoaringBitmap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// One site's users in a batch: user → the (day, hour) buckets it was seen
@@ -159,8 +159,10 @@ pub struct UserSets<'a> {
 /// One batch's users on their way to ordinals and sets.
 pub struct UserFold<'b, 'a> {
     batch: &'b BatchUsers<'a>,
-    epochs: HashMap<&'a str, i64>,
-    ordinals: HashMap<&'a str, HashMap<&'a str, u32>>,
+    epochs: foldhash::HashMap<&'a str, i64>,
+    /// An entry for each of the batch's users: hashed with foldhash, as
+    /// the batch's other maps, rather than SipHash.
+    ordinals: foldhash::HashMap<&'a str, foldhash::HashMap<&'a str, u32>>,
     /// Users not in `known`, to look up in `site_users`.
     unknown: Vec<(&'a str, &'a str)>,
     learnt: Learnt,
@@ -171,8 +173,8 @@ impl<'b, 'a> UserFold<'b, 'a> {
     /// (its `sites.deletions`, read in this transaction); the rest are to
     /// be looked up.
     pub fn start(batch: &'b BatchUsers<'a>, known: &KnownOrdinals, epoch: impl Fn(&str) -> i64) -> Self {
-        let mut ordinals: HashMap<&'a str, HashMap<&'a str, u32>> = HashMap::new();
-        let mut epochs = HashMap::new();
+        let mut ordinals: foldhash::HashMap<&'a str, foldhash::HashMap<&'a str, u32>> = Default::default();
+        let mut epochs: foldhash::HashMap<&'a str, i64> = Default::default();
         let mut unknown = Vec::new();
         for (site, users) in batch.sites() {
             let e = epoch(site);
@@ -230,7 +232,7 @@ impl<'b, 'a> UserFold<'b, 'a> {
     /// Gives every user still without an ordinal the next of its site,
     /// counting from `counter(site)` (the stored `user_count`).
     pub fn assign(&mut self, counter: impl Fn(&str) -> Option<u32>) -> Result<NewUsers<'a>, FoldError> {
-        let mut next: HashMap<&'a str, u32> = HashMap::new();
+        let mut next: foldhash::HashMap<&'a str, u32> = Default::default();
         let mut rows = Vec::new();
         for i in 0..self.unknown.len() {
             let (site, user) = self.unknown[i];

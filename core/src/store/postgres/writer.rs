@@ -214,7 +214,7 @@ fn is_new(inserted: &Inserted, e: &Event) -> bool {
 /// server more to parse and plan than to insert.
 async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<Inserted, DbErr> {
     let mut inserted = Inserted::with_capacity_and_hasher(events.len(), foldhash::fast::RandomState::default());
-    for row in txn.query_all_raw(unnest_insert(events)).await? {
+    for row in txn.query_all_raw(unnest_insert(events)?).await? {
         let (id, site) = (row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<String>(1)?);
         inserted.entry(id).or_default().push(site);
     }
@@ -223,21 +223,39 @@ async fn insert_events(txn: &DatabaseTransaction, events: &[&Event]) -> Result<I
 
 /// The keys first (a key already there is a duplicate: no row), then the
 /// rows joined to the keys inserted. A key's `day` is its row's partition,
-/// so that retention drops both by day. Of the context's text columns
-/// (`Context::TEXT_FIELDS`) only `columns` are sent, one array each: the
-/// others are empty in the whole batch and take their default (`''`).
-/// A server's batch has two of the fourteen; sending all fourteen took
-/// the writer from 101k to 51k rows/s (bench/README.md, enrichment).
+/// so that retention drops both by day.
+///
+/// The context's texts (`Context::TEXT_FIELDS`) travel as a dictionary:
+/// each distinct context of the batch once, one array per column, and per
+/// row its index in them (`ctx`). A batch repeats a handful of contexts
+/// (a server's events all carry the same two texts), and an array element
+/// costs both ends an allocation and a copy per row. Of the columns only
+/// `columns` are sent: the others are empty in the whole batch and take
+/// their default (`''`). Without any, there is no dictionary.
 fn insert_sql(columns: &[&str]) -> String {
-    let params: String = (0..columns.len())
-        .map(|i| format!(", ${}::text[]", FIXED_PARAMS + 1 + i))
-        .collect();
+    let dictionary = if columns.is_empty() {
+        String::new()
+    } else {
+        let params: Vec<String> = (0..columns.len())
+            .map(|i| format!("${}::text[]", FIXED_PARAMS + 1 + i))
+            .collect();
+        format!(
+            ", c AS (SELECT * FROM unnest({}) WITH ORDINALITY AS c({}, ctx))",
+            params.join(", "),
+            columns.join(", ")
+        )
+    };
+    let join = if columns.is_empty() {
+        ""
+    } else {
+        " JOIN c ON c.ctx = e.ctx"
+    };
     let names: String = columns.iter().map(|c| format!(", {c}")).collect();
-    let selected: String = columns.iter().map(|c| format!(", e.{c}")).collect();
+    let selected: String = columns.iter().map(|c| format!(", c.{c}")).collect();
     format!(
         "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bool[], $10::text[], $11::int8[]{params}) \
-           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props, visitor{names})), \
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bool[], $10::text[], $11::int8[], $12::int8[]) \
+           AS e(id, site, etype, path, usr, ts, recv, ref, has_ref, props, visitor, ctx)){dictionary}, \
          k AS (INSERT INTO event_keys (event_id, site_id, day) \
             SELECT e.id, e.site, CAST(e.ts AT TIME ZONE 'UTC' AS date) FROM e \
             ON CONFLICT (event_id, site_id) DO NOTHING RETURNING event_id, site_id) \
@@ -245,19 +263,38 @@ fn insert_sql(columns: &[&str]) -> String {
             props, visitor_id{names}) \
          SELECT e.id, e.site, e.etype, e.path, e.usr, e.ts, e.recv, CASE WHEN e.has_ref THEN e.ref END, \
             CAST(NULLIF(e.props, '') AS jsonb), NULLIF(e.visitor, 0){selected} \
-         FROM e JOIN k ON k.event_id = e.id AND k.site_id = e.site \
+         FROM e JOIN k ON k.event_id = e.id AND k.site_id = e.site{join} \
          RETURNING event_id, site_id"
     )
 }
 
 /// The parameters before the context's texts.
-const FIXED_PARAMS: usize = 11;
+const FIXED_PARAMS: usize = 12;
+
+/// A batch's distinct contexts, numbered from 1 (SQL's ordinality) in
+/// order of first appearance.
+#[derive(Default)]
+struct Contexts<'a> {
+    index: foldhash::HashMap<(&'a str, &'a [u16; 14]), i64>,
+    distinct: Vec<&'a Context>,
+}
+
+impl<'a> Contexts<'a> {
+    fn number(&mut self, context: &'a Context) -> i64 {
+        let next = self.distinct.len();
+        *self.index.entry(context.texts_key()).or_insert_with(|| {
+            self.distinct.push(context);
+            i64::try_from(next + 1).unwrap_or(i64::MAX)
+        })
+    }
+}
 
 /// Arrays cannot carry SQL NULLs through sea-query, so the optional columns
 /// travel as a presence flag (referrer, which may be empty), as `''` for no
 /// props (a JSON object is never empty text) and as 0 for no visitor (a
-/// visitor id is never 0). The context's texts are one array per column.
-fn unnest_insert(events: &[&Event]) -> Statement {
+/// visitor id is never 0). The context's texts are a dictionary
+/// (`insert_sql`).
+fn unnest_insert(events: &[&Event]) -> Result<Statement, DbErr> {
     let n = events.len();
     let (mut ids, mut sites, mut types, mut paths, mut users) = (
         Vec::with_capacity(n),
@@ -273,8 +310,8 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let mut visitors: Vec<i64> = Vec::with_capacity(n);
-    let mut context: [Vec<String>; Context::TEXT_FIELDS.len()] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let (mut visitors, mut numbers): (Vec<i64>, Vec<i64>) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut contexts = Contexts::default();
     for e in events {
         ids.push(e.event_id);
         sites.push(e.site_id.clone());
@@ -285,21 +322,19 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         received.push(e.received_at);
         referrers.push(e.referrer.clone().unwrap_or_default());
         has_referrer.push(e.referrer.is_some());
-        props.push(
-            e.props
-                .as_ref()
-                .map(|p| serde_json::Value::Object(p.clone()).to_string())
-                .unwrap_or_default(),
-        );
+        // The map itself serialises to the text `Value::Object` of it
+        // does, without copying it first.
+        props.push(match &e.props {
+            Some(p) => serde_json::to_string(p).map_err(|err| DbErr::Json(err.to_string()))?,
+            None => String::new(),
+        });
         visitors.push(e.context.visitor_id.unwrap_or(0));
-        for (column, value) in context.iter_mut().zip(e.context.text_values()) {
-            column.push(value.to_string());
-        }
+        numbers.push(contexts.number(&e.context));
     }
-    let used: Vec<usize> = (0..context.len())
-        .filter(|&i| context[i].iter().any(|v| !v.is_empty()))
+    let columns: Vec<usize> = (0..Context::TEXT_FIELDS.len())
+        .filter(|&i| contexts.distinct.iter().any(|c| !c.text_values()[i].is_empty()))
         .collect();
-    let columns: Vec<&str> = used.iter().map(|&i| Context::TEXT_FIELDS[i]).collect();
+    let names: Vec<&str> = columns.iter().map(|&i| Context::TEXT_FIELDS[i]).collect();
     let mut values: Vec<Value> = vec![
         ids.into(),
         sites.into(),
@@ -312,8 +347,19 @@ fn unnest_insert(events: &[&Event]) -> Statement {
         has_referrer.into(),
         props.into(),
         visitors.into(),
+        numbers.into(),
     ];
-    let mut context = context.map(Some);
-    values.extend(used.iter().filter_map(|&i| context[i].take()).map(Value::from));
-    Statement::from_sql_and_values(DbBackend::Postgres, insert_sql(&columns), values)
+    for &i in &columns {
+        let column: Vec<String> = contexts
+            .distinct
+            .iter()
+            .map(|c| c.text_values()[i].to_string())
+            .collect();
+        values.push(column.into());
+    }
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        insert_sql(&names),
+        values,
+    ))
 }
