@@ -382,7 +382,9 @@ async fn read(
 /// one row (the whole fingerprint is some 700 rows for a month): between
 /// deletions, which bump the epoch in the transaction that lowers the
 /// counts, an hour's count only grows, so the same sum over the window's
-/// hours and the same epoch mean the same count in every hour.
+/// hours and the same epoch mean the same count in every hour. (Retention
+/// can lower old hours' counts too, with `RETENTION_ROLLUPS=drop`; what it
+/// prunes is bounded by the entries' age limit, as without that setting.)
 async fn unchanged<C: ConnectionTrait>(db: &C, site: &str, window: &Window) -> Result<bool, StoreError> {
     let ((first_day, first_hour), (last_day, last_hour)) = (hour_of(window.low), hour_of(window.high));
     let row = db
