@@ -7,13 +7,13 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use testkit::inproc::Stack;
 
-async fn scrape(url: &str) -> Scrape {
+pub(crate) async fn scrape(url: &str) -> Scrape {
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
 /// The value of `name` whose labels include every pair in `labels`.
-fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     s.samples
         .iter()
         .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))

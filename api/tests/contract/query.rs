@@ -357,25 +357,9 @@ async fn raw_events_export_as_ndjson_and_csv() {
 }
 
 /// A sample's value on the api's `/metrics` (0 when absent).
-async fn metric(c: &reqwest::Client, ops: &str, name: &str, reason: Option<&str>) -> f64 {
-    let text = c
-        .get(format!("{ops}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && reason.is_none_or(|r| s.labels.get("reason") == Some(r)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
-            _ => f64::NAN,
-        })
-        .sum()
+async fn metric(ops: &str, name: &str, reason: Option<&str>) -> f64 {
+    let labels: Vec<(&str, &str)> = reason.map(|r| ("reason", r)).into_iter().collect();
+    super::metrics::value(&super::metrics::scrape(&format!("{ops}/metrics")).await, name, &labels).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -392,7 +376,7 @@ async fn the_column_cache_reports_its_reads_and_memory() {
         assert_eq!(r.status(), 202);
     }
     until_events(&c, base, "cm", 2, None).await;
-    let reads = |reason| metric(&c, ops, "analytics_query_cache_reads_total", Some(reason));
+    let reads = |reason| metric(ops, "analytics_query_cache_reads_total", Some(reason));
     let (hits, misses) = (reads("hit").await, reads("miss").await);
     let body = json!({"site_id": "cm", "metrics": ["visitors"], "date_range": "all"});
     for _ in 0..3 {
@@ -403,8 +387,8 @@ async fn the_column_cache_reports_its_reads_and_memory() {
     }
     assert_eq!(reads("hit").await - hits, 3.0, "three answers from the kept columns");
     assert_eq!(reads("miss").await, misses);
-    assert!(metric(&c, ops, "analytics_query_cache_entries", None).await >= 1.0);
-    assert!(metric(&c, ops, "analytics_query_cache_bytes", None).await > 0.0);
+    assert!(metric(ops, "analytics_query_cache_entries", None).await >= 1.0);
+    assert!(metric(ops, "analytics_query_cache_bytes", None).await > 0.0);
     // A new event in the range: the next read is not a hit.
     let before: f64 = reads("recent").await + reads("stale").await + reads("miss").await;
     let r = c
