@@ -403,6 +403,19 @@ async fn delete_user(
     _: Admin,
     Json(u): Json<UserToDelete>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // No stored text holds a NUL (PostgreSQL refuses it): such an id names
+    // nobody, and sent to the database it is an error, not an answer.
+    for (field, value) in [("site_id", &u.site_id), ("user_id", &u.user_id)] {
+        if value.contains('\0') {
+            return Err(ApiError::invalid(
+                "user deletion is invalid",
+                vec![analytics_core::event::FieldError::new(
+                    field,
+                    "must not contain a NUL character",
+                )],
+            ));
+        }
+    }
     let events = user_events::delete(&state.db, &u.site_id, &u.user_id).await?;
     Ok(Json(json!({"site_id": u.site_id, "events_removed": events})))
 }
