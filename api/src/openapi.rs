@@ -830,8 +830,8 @@ impl Modify for Security {
 
 /// What every limited route may answer besides its own statuses: 408 past
 /// the request or body deadline, 429 past a rate, 503 when shed (or the
-/// store or broker cannot take it now), and 500 for a bug. Health is not
-/// limited.
+/// store or broker cannot take it now), 400 where it takes a parameter or
+/// a body, and 500 for a bug. Health is not limited.
 struct Limits;
 
 impl Modify for Limits {
@@ -872,6 +872,10 @@ impl Modify for Limits {
                     .build(),
             ),
         ];
+        let invalid = ResponseBuilder::new()
+            .description("Invalid: the field at fault named (a NUL character in a parameter or field, say)")
+            .content("application/json", error())
+            .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             if path == "/healthz" || path == "/readyz" {
                 continue;
@@ -884,6 +888,15 @@ impl Modify for Limits {
                 &mut item.delete,
             ];
             for op in operations.into_iter().flatten() {
+                // Anything a client names may be refused (`routes::nul`).
+                let names_something =
+                    op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if names_something {
+                    op.responses
+                        .responses
+                        .entry("400".to_string())
+                        .or_insert_with(|| RefOr::T(invalid.clone()));
+                }
                 for (status, response) in &common {
                     op.responses
                         .responses

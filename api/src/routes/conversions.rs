@@ -118,7 +118,7 @@ async fn add_goal(
     State(state): State<AppState>,
     _: Admin,
     Path(site): Path<String>,
-    Json(g): Json<NewGoal>,
+    super::nul::Json(g): super::nul::Json<NewGoal>,
 ) -> Result<impl IntoResponse, ApiError> {
     let prop = match &g.prop {
         None => None,
@@ -215,7 +215,7 @@ async fn add_funnel(
     State(state): State<AppState>,
     _: Admin,
     Path(site): Path<String>,
-    Json(f): Json<NewFunnel>,
+    super::nul::Json(f): super::nul::Json<NewFunnel>,
 ) -> Result<impl IntoResponse, ApiError> {
     let funnel = funnels::definition(&f.name, &f.steps).map_err(access_error)?;
     funnels::add(&state.db, &site, &funnel).await.map_err(access_error)?;

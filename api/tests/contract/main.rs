@@ -9,6 +9,7 @@ mod dashboard;
 mod ingest;
 mod limits;
 mod metrics;
+mod nul;
 mod openapi;
 mod query;
 mod refused;
