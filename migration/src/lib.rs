@@ -17,6 +17,7 @@ mod m20261206_000012_event_partitions;
 mod m20261207_000013_event_context;
 mod m20261207_000014_site_timezone;
 mod m20261207_000015_goals_funnels;
+mod m20261207_000016_store_epochs;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_event_context::Migration),
             Box::new(m20261207_000014_site_timezone::Migration),
             Box::new(m20261207_000015_goals_funnels::Migration),
+            Box::new(m20261207_000016_store_epochs::Migration),
         ]
     }
 }

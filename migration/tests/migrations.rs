@@ -195,6 +195,17 @@ fn with_conversions(tables: Vec<&'static str>) -> Vec<&'static str> {
     all
 }
 
+/// Migration 16's table.
+const STORE_EPOCHS: &str = "m20261207_000016_store_epochs";
+
+/// `with_conversions(tables)` and migration 16's.
+fn latest(tables: Vec<&'static str>) -> Vec<&'static str> {
+    let mut all = with_conversions(tables);
+    all.push("store_epochs");
+    all.sort_unstable();
+    all
+}
+
 /// How many migrations `down` reverts to undo `name` and every later one.
 fn since(name: &str) -> u32 {
     let versions = migration::known_versions();
@@ -202,10 +213,10 @@ fn since(name: &str) -> u32 {
     (versions.len() - at) as u32
 }
 
-/// Every one of the fifteen migrations is in `state`.
+/// Every one of the sixteen migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 15, "{all:?}");
+    assert_eq!(all.len(), 16, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -222,7 +233,21 @@ async fn postgres_up_status_down() {
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
     )
     .await;
-    assert_eq!(tables, with_conversions(postgres_tables()));
+    assert_eq!(tables, latest(postgres_tables()));
+    // Migration 16: one row, keyed by `id`, nothing yet dropped or removed.
+    let floor_key = "SELECT kcu.column_name::text FROM information_schema.table_constraints tc \
+                     JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
+                     WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_name = 'store_epochs'";
+    assert_eq!(names(&conn, floor_key).await, ["id"]);
+    let row = "SELECT CAST(id AS TEXT) || ' ' || CAST(site_removals AS TEXT) || ' ' \
+               || COALESCE(CAST(first_day_kept AS TEXT), 'none') FROM store_epochs";
+    assert_eq!(names(&conn, row).await, ["1 0 none"]);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, STORE_EPOCHS).await, MigrationStatus::Pending);
+    assert_eq!(
+        names(&conn, pg_all_tables_sql()).await,
+        with_conversions(postgres_tables())
+    );
     // Migration 15: goals and funnels, keyed by site and name.
     let keys = "SELECT tc.table_name::text || '(' || string_agg(kcu.column_name::text, ',' ORDER BY kcu.ordinal_position) || ')' \
                 FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage kcu \
@@ -387,6 +412,9 @@ async fn sqlite_up_status_down() {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'";
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
+    assert_eq!(names(&conn, sqlite_tables).await, latest(self::sqlite_tables()));
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, STORE_EPOCHS).await, MigrationStatus::Pending);
     assert_eq!(
         names(&conn, sqlite_tables).await,
         with_conversions(self::sqlite_tables())

@@ -5,7 +5,7 @@
 
 use super::{timezone, AccessError};
 use crate::event::{text, MAX_SITE_ID_CHARS};
-use crate::store::schema::{POSTGRES_SITE_TABLES, SITE_TABLES};
+use crate::store::schema::{COUNT_SITE_REMOVAL, POSTGRES_SITE_TABLES, SITE_TABLES};
 use crate::store::StoreError;
 use chrono::Utc;
 use chrono_tz::Tz;
@@ -235,6 +235,11 @@ pub async fn remove(db: &DatabaseConnection, site: &str) -> Result<u64, AccessEr
             events = deleted;
         }
     }
+    // Readers' kept columns of this site are stale from now on, whatever
+    // is sent for it later (`query::v2::cache`).
+    txn.execute_raw(Statement::from_string(backend, COUNT_SITE_REMOVAL))
+        .await
+        .map_err(StoreError::from)?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(events)
 }

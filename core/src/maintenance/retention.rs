@@ -16,9 +16,13 @@
 //!
 //! On SQLite the old rows are deleted in bounded batches through the time
 //! index, so that no statement holds the write lock for long.
+//!
+//! Before anything is dropped, the first day kept is recorded
+//! (`store_epochs.first_day_kept`): the query API's column cache reads it
+//! to know that events of a window it holds are gone.
 
 use crate::store::postgres::partitions;
-use crate::store::schema::dated_rollups;
+use crate::store::schema::{dated_rollups, RAISE_FIRST_DAY_KEPT};
 use crate::store::StoreError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -66,6 +70,13 @@ pub async fn apply(db: &DatabaseConnection, r: Retention, now: DateTime<Utc>) ->
     let backend = db.get_database_backend();
     let first_kept = r.first_day_kept(now);
     let mut dropped = Dropped::default();
+    // First, so that a reader that sees any of the drop sees the new floor.
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        RAISE_FIRST_DAY_KEPT,
+        [first_kept.into()],
+    ))
+    .await?;
     if backend == DbBackend::Postgres {
         dropped.partitions = partitions::drop_before(db, first_kept).await?;
         dropped.events = delete_in_batches(

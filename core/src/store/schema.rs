@@ -197,6 +197,13 @@ pub const SET_USER_COUNT: &str = "UPDATE sites SET user_count = $1 WHERE site_id
 pub const READ_USER_COUNT: &str = "SELECT user_count FROM sites WHERE site_id = $1";
 /// A site's deletion epoch (`ingest::KnownOrdinals`).
 pub const READ_DELETIONS: &str = "SELECT deletions FROM sites WHERE site_id = $1";
+/// What removes raw events besides a user deletion, in `store_epochs`'
+/// one row (migration 16): retention raises the first day it keeps before
+/// it drops anything (never lowers it: what was dropped stays dropped), a
+/// site's removal counts itself in its own transaction.
+pub const RAISE_FIRST_DAY_KEPT: &str =
+    "UPDATE store_epochs SET first_day_kept = $1 WHERE id = 1 AND (first_day_kept IS NULL OR first_day_kept < $1)";
+pub const COUNT_SITE_REMOVAL: &str = "UPDATE store_epochs SET site_removals = site_removals + 1 WHERE id = 1";
 pub const READ_ORDINAL: &str = "SELECT ordinal FROM site_users WHERE site_id = $1 AND user_id = $2";
 /// Followed by `VALUES` rows of (site, user, ordinal).
 pub const INSERT_ORDINALS: &str = "INSERT INTO site_users (site_id, user_id, ordinal)";

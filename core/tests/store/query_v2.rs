@@ -380,6 +380,82 @@ async fn a_deletion_then_as_many_new_events_is_not_answered_from_the_cache() {
     }
 }
 
+/// Retention dropping a day of the window, then a site's removal and as
+/// many new events in the same hour: neither leaves a trace in the window's
+/// hourly counts a reader could see (retention keeps the rollups; the
+/// removal deletes the site's row and its epoch with it), so both move an
+/// epoch of `store_epochs` and the kept columns are not used.
+#[tokio::test]
+async fn retention_and_a_site_removal_are_not_answered_from_the_cache() {
+    use analytics_core::maintenance::{retention, Retention};
+    let pg = testkit::db::TestDb::migrated().await;
+    for db in [pg.connect().await, crate::migrated_sqlite().await] {
+        let event = |id: u128, user: &str, at_: &str| Event {
+            event_id: uuid::Uuid::from_u128(id),
+            site_id: SITE.into(),
+            event_type: "page_view".into(),
+            path: format!("/{user}"),
+            user_id: user.into(),
+            timestamp: at(at_),
+            received_at: at(at_),
+            referrer: None,
+            props: None,
+            context: Context::default(),
+        };
+        analytics_core::access::sites::add(&db, SITE, &[]).await.unwrap();
+        let writer = Writer::open(&db).unwrap();
+        writer
+            .write(&[
+                event(1, "old", "2024-06-01T10:00:00Z"),
+                event(2, "kept", "2024-06-02T10:00:00Z"),
+            ])
+            .await
+            .unwrap();
+        let query = Query::parse(
+            &json!({"site_id": SITE, "metrics": ["visitors"], "dimensions": ["event:page"],
+            "date_range": ["2024-06-01", "2024-06-02"]}),
+        )
+        .unwrap();
+        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+        let now = at("2024-06-03T12:00:00Z");
+        let ask = || results(&db, &cache, &query, now);
+        let both = json!([{"dimensions": ["/kept"], "metrics": [1]}, {"dimensions": ["/old"], "metrics": [1]}]);
+        assert_eq!(ask().await, both);
+        assert_eq!(ask().await, both);
+        assert_eq!(cache.stats().hits, 1);
+        // Retention keeps 2024-06-02 on: the first day is dropped.
+        let kept = Retention {
+            days: 1,
+            rollups: false,
+        };
+        assert_eq!(kept.first_day_kept(now).to_string(), "2024-06-02");
+        let dropped = retention::apply(&db, kept, now).await.unwrap();
+        assert!(dropped.events >= 1, "{dropped:?}");
+        let only_kept = json!([{"dimensions": ["/kept"], "metrics": [1]}]);
+        assert_eq!(ask().await, only_kept);
+        assert_eq!(cache.stats().stale, 1);
+        // Run again, it drops nothing: the floor stays, the entry answers.
+        retention::apply(&db, kept, now).await.unwrap();
+        assert_eq!(ask().await, only_kept);
+        assert_eq!(cache.stats().hits, 2);
+        // The site removed, then new events in the hours it had events in
+        // (the window's counts the same again, its user deletions at 0).
+        analytics_core::access::sites::remove(&db, SITE).await.unwrap();
+        writer
+            .write(&[
+                event(3, "new", "2024-06-01T10:30:00Z"),
+                event(4, "newer", "2024-06-02T10:30:00Z"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            ask().await,
+            json!([{"dimensions": ["/new"], "metrics": [1]}, {"dimensions": ["/newer"], "metrics": [1]}])
+        );
+        assert_eq!(cache.stats().stale, 2);
+    }
+}
+
 /// A kept entry for one day, then a new event early in the day that joins
 /// a visit begun well before it (whose first events the entry never read,
 /// as that visit did not touch the day then): the visit's entry page and

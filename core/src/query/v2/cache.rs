@@ -4,14 +4,15 @@
 //!
 //! An entry holds the columns read for one range of one site, in one
 //! snapshot, with the fingerprint of that snapshot: the site's hourly event
-//! counts over the hours read, and its user-deletion epoch. Events are only
-//! ever added, except by a user deletion (which bumps the epoch) and by
-//! retention; so while the counts of those hours and the epoch are the same,
-//! no event was added to or removed from the window, and the columns answer
+//! counts over the hours read, and the epochs of what removes events (the
+//! site's user deletions, sites' removals, the first day retention keeps:
+//! `Removals`). Events are only ever added otherwise; so while the counts
+//! of those hours are the same and nothing was removed from the window, no
+//! event was added to or removed from it, and the columns answer
 //! any range inside the entry's exactly as a fresh read would (a visit
 //! that touches the range was read whole, and an event outside the window
 //! cannot join it: the read left a gap over the visit timeout at both
-//! edges). Retention's pruning is caught by the entries' age limit.
+//! edges).
 //!
 //! A site that receives events changes its latest hours all the time, so
 //! an entry whose window changed only from some hour on, far enough into
@@ -40,12 +41,46 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// What a snapshot of a site's window looked like: its event counts per
-/// UTC hour (day, hour, events), and its deletion epoch.
+/// UTC hour (day, hour, events), and what had removed events by then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
     hours: Vec<(NaiveDate, i16, i64)>,
-    deletions: i64,
+    removals: Removals,
 }
+
+/// Everything that removes raw events, as epochs: the site's user
+/// deletions, sites' removals, and the first day retention keeps.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Removals {
+    deletions: i64,
+    site_removals: i64,
+    first_day_kept: Option<NaiveDate>,
+}
+
+impl Removals {
+    /// Whether `now` removed nothing from a window starting at `low` that
+    /// `self` had not: retention's floor may rise below the window.
+    fn none_since(&self, now: &Removals, low: DateTime<Utc>) -> bool {
+        self.deletions == now.deletions
+            && self.site_removals == now.site_removals
+            && (self.first_day_kept == now.first_day_kept || now.first_day_kept.is_none_or(|d| d <= low.date_naive()))
+    }
+
+    /// The row of `REMOVALS`' columns from `at` on.
+    fn from_row(row: &sea_orm::QueryResult, at: usize) -> Result<Self, StoreError> {
+        Ok(Self {
+            deletions: row.try_get_by_index::<Option<i64>>(at)?.unwrap_or(0),
+            site_removals: row.try_get_by_index::<Option<i64>>(at + 1)?.unwrap_or(0),
+            first_day_kept: row.try_get_by_index::<Option<NaiveDate>>(at + 2)?,
+        })
+    }
+}
+
+/// `Removals`' three columns for the site `$1`, as subqueries (none of
+/// their rows need exist: no deletion, no removal, nothing dropped).
+const REMOVALS: &str = "(SELECT deletions FROM sites WHERE site_id = $1), \
+                        (SELECT site_removals FROM store_epochs WHERE id = 1), \
+                        (SELECT first_day_kept FROM store_epochs WHERE id = 1)";
 
 impl Fingerprint {
     /// The part of the fingerprint over the hours from `low`'s to `high`'s.
@@ -58,7 +93,7 @@ impl Fingerprint {
                 .filter(|&&(day, hour, _)| (first..=last).contains(&(day, hour)))
                 .copied()
                 .collect(),
-            deletions: self.deletions,
+            removals: self.removals,
         }
     }
 
@@ -204,7 +239,11 @@ impl ColumnCache {
             self.touch(&c.base, Some((view.clone(), window)), |stats| stats.hits += 1);
             return Ok(view);
         }
-        if now.deletions == c.base_window.fingerprint.deletions {
+        if c.base_window
+            .fingerprint
+            .removals
+            .none_since(&now.removals, c.base_window.low)
+        {
             if let Some((view, window)) = self.read_recent(db, site, &c).await? {
                 let view = Arc::new(view);
                 self.touch(&c.base, Some((view.clone(), window)), |stats| stats.recent += 1);
@@ -236,7 +275,8 @@ impl ColumnCache {
         // Every visitor with an event from `changed` on is read again, so
         // a visit that new events join is read whole; one timeout into
         // the range (see `recent_for`), the others' visits are unchanged.
-        if now.deletions != c.base_window.fingerprint.deletions || changed - VISIT_TIMEOUT < c.range.start {
+        let removed = !c.base_window.fingerprint.removals.none_since(&now.removals, low);
+        if removed || changed - VISIT_TIMEOUT < c.range.start {
             return Ok(None);
         }
         // A newer segment past half the base's size: a whole read costs
@@ -377,21 +417,21 @@ async fn read(
 
 /// Whether the site's window is as `window` saw it, in one statement of
 /// one row (the whole fingerprint is some 700 rows for a month): between
-/// deletions, which bump the epoch in the transaction that lowers the
-/// counts, an hour's count only grows, so the same sum over the window's
-/// hours and the same epoch mean the same count in every hour. (Retention
-/// can lower old hours' counts too, with `RETENTION_ROLLUPS=drop`; what it
-/// prunes is bounded by the entries' age limit, as without that setting.)
+/// removals, each of which moves an epoch in `Removals` before or in the
+/// transaction that lowers the counts, an hour's count only grows, so the
+/// same sum over the window's hours and no removal since mean the same
+/// count in every hour.
 async fn unchanged<C: ConnectionTrait>(db: &C, site: &str, window: &Window) -> Result<bool, StoreError> {
     let ((first_day, first_hour), (last_day, last_hour)) = (hour_of(window.low), hour_of(window.high));
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT), \
-                    (SELECT deletions FROM sites WHERE site_id = $1) \
-             FROM hourly_event_counts \
-             WHERE site_id = $2 AND day >= $3 AND day <= $4 \
-               AND (day > $3 OR hour >= $5) AND (day < $4 OR hour <= $6)",
+            format!(
+                "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT), {REMOVALS} \
+                 FROM hourly_event_counts \
+                 WHERE site_id = $2 AND day >= $3 AND day <= $4 \
+                   AND (day > $3 OR hour >= $5) AND (day < $4 OR hour <= $6)"
+            ),
             [
                 site.into(),
                 site.into(),
@@ -406,13 +446,13 @@ async fn unchanged<C: ConnectionTrait>(db: &C, site: &str, window: &Window) -> R
         return Ok(false);
     };
     let events: i64 = row.try_get_by_index(0)?;
-    let deletions = row.try_get_by_index::<Option<i64>>(1)?.unwrap_or(0);
+    let now = Removals::from_row(&row, 1)?;
     let seen = &window.fingerprint;
-    Ok(events == seen.hours.iter().map(|h| h.2).sum::<i64>() && deletions == seen.deletions)
+    Ok(events == seen.hours.iter().map(|h| h.2).sum::<i64>() && seen.removals.none_since(&now, window.low))
 }
 
 /// The site's event counts in every UTC hour from `low`'s to `high`'s, and
-/// its deletion epoch.
+/// its removals' epochs.
 async fn fingerprint<C: ConnectionTrait>(
     db: &C,
     site: &str,
@@ -436,22 +476,25 @@ async fn fingerprint<C: ConnectionTrait>(
             row.try_get_by_index(2)?,
         ));
     }
-    let deletions = db
+    let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            "SELECT deletions FROM sites WHERE site_id = $1",
+            format!("SELECT {REMOVALS}"),
             [site.into()],
         ))
-        .await?
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0);
-    Ok(Fingerprint { hours, deletions }.within(low, high))
+        .await?;
+    let removals = match row {
+        Some(row) => Removals::from_row(&row, 0)?,
+        None => Removals::default(),
+    };
+    Ok(Fingerprint { hours, removals }.within(low, high))
 }
 
-/// Entries older than this are read again, whatever their fingerprint
-/// (retention prunes raw events without a trace in the counts).
-pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Entries older than this are read again, whatever their fingerprint:
+/// every removal the platform makes moves an epoch the check reads, so this
+/// only bounds how long a change made by hand in the database (rows
+/// deleted with SQL) can go unseen.
+pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The most events one read holds by default (`QUERY_MAX_EVENTS`): about
 /// 80 bytes each while the columns are built.
