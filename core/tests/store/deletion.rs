@@ -15,7 +15,7 @@ use analytics_core::query::live::live;
 use analytics_core::query::series::{series, Interval, SeriesQuery};
 use analytics_core::query::stats::{query, StatsQuery};
 use analytics_core::store::{user_events, Writer};
-use chrono::{Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::DatabaseConnection;
@@ -55,7 +55,10 @@ fn events(rng: &mut ChaCha8Rng, n: usize, users: &[&str]) -> Vec<Event> {
 }
 
 /// Every answer the queries give, as text, for comparison.
-async fn answers(db: &DatabaseConnection) -> Vec<String> {
+/// Every answer over `db`, the live minutes as of `now` (one instant for
+/// the answers compared: each taking its own, a minute boundary between
+/// them moved the live window).
+async fn answers(db: &DatabaseConnection, now: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
     let mut ranges: Vec<(u64, u64)> = (0..DAYS).map(|d| (d, d)).collect();
     ranges.extend([(0, DAYS - 1), (0, 13), (2, 15), (7, 13), (3, 9)]);
@@ -95,7 +98,6 @@ async fn answers(db: &DatabaseConnection) -> Vec<String> {
                 series(db, &q).await.unwrap().points
             ));
         }
-        let now = Utc::now();
         out.push(format!("live {site}: {:?}", live(db, site, now).await.unwrap().minutes));
     }
     out
@@ -173,11 +175,12 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     let kept = without(&batches, gone);
     write_all(&fresh, &fresh_writer, &kept).await;
     run_once(&fresh, &liveness, None, None).await;
-    let want = answers(&fresh).await;
-    assert_eq!(answers(&db).await, want, "right after the deletion");
+    let now = Utc::now();
+    let want = answers(&fresh, now).await;
+    assert_eq!(answers(&db, now).await, want, "right after the deletion");
     // After maintenance rebuilds the dropped weeks too.
     run_once(&db, &liveness, None, None).await;
-    assert_eq!(answers(&db).await, want, "after the weeks are rebuilt");
+    assert_eq!(answers(&db, now).await, want, "after the weeks are rebuilt");
 
     // The user comes back through the writer that knew their old ordinal.
     let back: Vec<Event> = events(&mut rng, 200, &[gone, "u7"]);
@@ -185,7 +188,12 @@ async fn deleted_as_if_never_seen(db: DatabaseConnection, fresh: DatabaseConnect
     fresh_writer.write(&back).await.unwrap();
     run_once(&db, &liveness, None, None).await;
     run_once(&fresh, &liveness, None, None).await;
-    assert_eq!(answers(&db).await, answers(&fresh).await, "the user came back");
+    let now = Utc::now();
+    assert_eq!(
+        answers(&db, now).await,
+        answers(&fresh, now).await,
+        "the user came back"
+    );
     assert_eq!(
         scalar(
             &db,
