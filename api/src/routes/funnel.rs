@@ -47,6 +47,7 @@ pub async fn funnel(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let bytes = read_json_body(&headers, body, QUERY_BODY_LIMIT).await?;
+    super::nul::refuse_in_json(&bytes)?;
     let request: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::invalid(
             "invalid funnel",

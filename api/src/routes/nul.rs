@@ -2,8 +2,9 @@
 //! character: PostgreSQL refuses one in any text, so such a value names no
 //! site, key, goal or link, and sent to the database it would be an error
 //! (a 500), not an answer. Refused here once, as a 400 naming the field,
-//! for every parameter of the path, the query string and a JSON body,
-//! instead of route by route. Ingest is not under this: its events are
+//! for every parameter of the path, the query string and a JSON body
+//! (admin bodies through `Json`, the query and funnel bodies through
+//! `refuse_in_json`), instead of route by route. Ingest is not under this: its events are
 //! checked field by field with the rest of their rules.
 
 use crate::error::ApiError;
@@ -71,15 +72,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        if let Some(field) = nul_in_json(&bytes) {
-            return Err(refusal(field).into_response());
-        }
+        refuse_in_json(&bytes).map_err(IntoResponse::into_response)?;
         let req = Request::from_parts(parts, Body::from(bytes));
         let axum::Json(value) = axum::Json::<T>::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(Self(value))
     }
+}
+
+/// A 400 naming the place of a NUL in a JSON body (the query and funnel
+/// routes read theirs as bytes).
+pub fn refuse_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    nul_in_json(bytes).map_or(Ok(()), |field| Err(refusal(field)))
 }
 
 /// The only way JSON spells a NUL is the escape `\u0000`: the document is

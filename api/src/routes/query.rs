@@ -77,6 +77,7 @@ pub async fn query(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_json_body(&headers, body, QUERY_BODY_LIMIT).await?;
+    super::nul::refuse_in_json(&bytes)?;
     let request: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid("invalid query", vec![FieldError::new("body", format!("not JSON: {e}"))]))?;
     let query = Query::parse(&request).map_err(|e| invalid("invalid query", &e))?;
