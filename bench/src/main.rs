@@ -228,6 +228,7 @@ async fn all(args: AllArgs) -> Result<()> {
         Scenario::Freshness,
         Scenario::Queries,
         Scenario::V2,
+        Scenario::Engine,
         Scenario::Export,
         Scenario::Soak,
     ] {
@@ -242,6 +243,7 @@ async fn all(args: AllArgs) -> Result<()> {
             Scenario::Freshness => scenarios::freshness::run(&ctx).await.and_then(to_json),
             Scenario::Queries => scenarios::queries::run(&ctx).await.and_then(to_json),
             Scenario::V2 => scenarios::query_v2::run(&ctx).await.and_then(to_json),
+            Scenario::Engine => scenarios::engine::run(&ctx).await.and_then(to_json),
             Scenario::Export => scenarios::export::run(&ctx).await.and_then(to_json),
             Scenario::Soak => match scenarios::soak::run(&ctx).await {
                 Ok(r) => {

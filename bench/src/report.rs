@@ -135,6 +135,10 @@ impl Results {
         self.typed("v2")
     }
 
+    pub fn engine(&self) -> Option<crate::scenarios::engine::EngineResults> {
+        self.typed("engine")
+    }
+
     pub fn export(&self) -> Option<crate::scenarios::export::ExportResults> {
         self.typed("export")
     }
@@ -411,6 +415,10 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(v) = r.v2() {
         v2_md(&mut s, &v);
+    }
+    if let Some(e) = r.engine() {
+        s.push_str("\n## Engine alone (v2 queries in-process)\n\n");
+        s.push_str(&crate::scenarios::engine::markdown(&e));
     }
     if let Some(e) = r.export() {
         s.push_str(&crate::scenarios::export::markdown(&e));

@@ -1,6 +1,7 @@
 //! The scenarios of `analytics-bench all`, their options and what they share.
 
 pub mod catchup;
+pub mod engine;
 pub mod enrichment;
 pub mod export;
 pub mod freshness;
@@ -33,6 +34,10 @@ pub enum Scenario {
     /// beside ClickHouse (chdb) and the seed-style SQL (only with
     /// `--only v2`: it takes tens of minutes).
     V2,
+    /// The v2 scenario's queries evaluated in-process over the largest
+    /// site's columns, without HTTP or the cache (only with `--only
+    /// engine`): the engine's own time, in a minute or two.
+    Engine,
     /// `GET /api/export/events` of one site's 5M events (NDJSON and CSV)
     /// with the api's RSS sampled, beside psql's COPY of the same rows
     /// (only with `--only export`: the first run builds a 5M-event database).
@@ -51,6 +56,7 @@ impl Scenario {
             Scenario::Freshness => "freshness",
             Scenario::Queries => "queries",
             Scenario::V2 => "v2",
+            Scenario::Engine => "engine",
             Scenario::Export => "export",
             Scenario::Soak => "soak",
         }
@@ -148,6 +154,12 @@ pub struct AllArgs {
     /// (whatever the budget).
     #[arg(long, default_value_t = 3)]
     pub v2_min_samples: usize,
+    /// Timed answers per query of the engine scenario.
+    #[arg(long, default_value_t = 200)]
+    pub engine_repetitions: usize,
+    /// Only the engine scenario's queries whose label contains this.
+    #[arg(long)]
+    pub engine_only: Option<String>,
     /// A Python with chdb (bench/chdb.sh installs one) [~/.cache/analytics/chdb-venv/bin/python].
     #[arg(long, env = "BENCH_CHDB_PYTHON")]
     pub chdb_python: Option<PathBuf>,
@@ -174,7 +186,7 @@ pub struct AllArgs {
 
 impl AllArgs {
     pub fn selected(&self, s: Scenario) -> bool {
-        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2 | Scenario::Export))
+        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2 | Scenario::Engine | Scenario::Export))
             || self.only.contains(&s)
     }
 

@@ -683,7 +683,7 @@ fn path_str(p: &Path) -> String {
 }
 
 /// The range's UTC bounds: `[first 00:00, last + 1 00:00)`.
-fn bounds(first: NaiveDate, last: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(crate) fn bounds(first: NaiveDate, last: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     (start(first), start(last + Days::days(1)))
 }
