@@ -4,7 +4,7 @@
 //! of their own (the first event's attributes, entry and exit page, bounce,
 //! duration). Built once from raw events (`Builder`), read by `evaluate`.
 
-use super::codes::Codes;
+use super::codes::{Codes, CodesRef};
 use crate::dimension::VisitDimension;
 use crate::reference::{RawEvent, NO_PROP, PAGEVIEW, VISIT_TIMEOUT};
 use chrono::{DateTime, Utc};
@@ -246,11 +246,10 @@ pub struct SiteEvents {
     pub visit_pageviews: Vec<u32>,
     /// One dictionary per `ATTRIBUTES`.
     pub attribute_dicts: Vec<Dict>,
-    /// Every distinct combination of the 14 attribute codes (visits share
-    /// them: a source, browser, OS, device and country recur together).
-    pub tuples: Vec<[u32; 14]>,
-    /// Each visit's combination, in `tuples`.
-    pub visit_tuple: Vec<u32>,
+    /// One column per `ATTRIBUTES`: each visit's code in its dictionary
+    /// (a scan by a visit dimension reads one byte a visit in order, not
+    /// a combination of all fourteen elsewhere in memory).
+    pub visit_attributes: Vec<Codes>,
 }
 
 impl SiteEvents {
@@ -286,8 +285,7 @@ impl SiteEvents {
             + codes(&self.visit_start)
             + codes(&self.visit_len)
             + codes(&self.visit_pageviews);
-        let attributes: usize = codes(&self.visit_tuple)
-            + self.tuples.len() * 56
+        let attributes: usize = self.visit_attributes.iter().map(Codes::heap_bytes).sum::<usize>()
             + self.attribute_dicts.iter().map(Dict::heap_bytes).sum::<usize>();
         events
             + props
@@ -308,14 +306,15 @@ impl SiteEvents {
                 let k = ATTRIBUTES.iter().position(|a| *a == other).unwrap_or(0);
                 (
                     &self.attribute_dicts[k],
-                    VisitCodes::Tuple {
-                        visit_tuple: &self.visit_tuple,
-                        tuples: &self.tuples,
-                        k,
-                    },
+                    VisitCodes::Column(self.visit_attributes[k].slice()),
                 )
             }
         }
+    }
+
+    /// Attribute `k` (in `ATTRIBUTES`) of visit `v`, as text.
+    pub fn visit_attribute(&self, v: usize, k: usize) -> &str {
+        self.attribute_dicts[k].text(self.visit_attributes[k].get(v))
     }
 
     pub fn build(events: &[RawEvent]) -> SiteEvents {
@@ -330,14 +329,10 @@ impl SiteEvents {
 /// Where a visit dimension's code of a visit is.
 #[derive(Debug, Clone, Copy)]
 pub enum VisitCodes<'a> {
-    /// One code per visit.
+    /// One code per visit, `NONE` for none (entry and exit pages).
     Direct(&'a [u32]),
-    /// Attribute `k` of the visit's combination.
-    Tuple {
-        visit_tuple: &'a [u32],
-        tuples: &'a [[u32; 14]],
-        k: usize,
-    },
+    /// One code per visit, as narrow as its dictionary.
+    Column(CodesRef<'a>),
 }
 
 impl VisitCodes<'_> {
@@ -345,7 +340,7 @@ impl VisitCodes<'_> {
     pub fn code(self, visit: usize) -> u32 {
         match self {
             VisitCodes::Direct(codes) => codes[visit],
-            VisitCodes::Tuple { visit_tuple, tuples, k } => tuples[visit_tuple[visit] as usize][k],
+            VisitCodes::Column(codes) => codes.get(visit),
         }
     }
 }
@@ -472,6 +467,8 @@ impl Builder {
             pageview,
             ..SiteEvents::default()
         };
+        // Each visit's attribute combination, until they become columns.
+        let mut visit_tuple: Vec<u32> = Vec::new();
         // Where each pending event landed, for the props.
         let mut position = vec![0u32; n];
         let mut visit_first = 0usize; // index in `out` of the current visit's first event
@@ -495,7 +492,7 @@ impl Builder {
                     out.visit_exit.push(NONE);
                     out.visit_bounced.push(true);
                     out.visit_duration.push(0);
-                    out.visit_tuple.push(p.tuple);
+                    visit_tuple.push(p.tuple);
                     out.visit_start.push(at as u32);
                     out.visit_len.push(0);
                     out.visit_pageviews.push(0);
@@ -523,8 +520,17 @@ impl Builder {
                 out.visit_duration[v] = ((p.ts - out.ts[visit_first]) / 1_000_000_000) as u64;
             }
         }
+        out.visit_attributes = self
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(k, dict)| {
+                let codes = visit_tuple.iter().map(|&t| self.tuple_list[t as usize][k]).collect();
+                Codes::new(codes, dict.len())
+            })
+            .collect();
+        drop(visit_tuple);
         out.attribute_dicts = std::mem::take(&mut self.attributes);
-        out.tuples = std::mem::take(&mut self.tuple_list);
         // One column per property key, `(none)` where the event lacks it.
         let mut props: Vec<(Dict, Vec<u32>)> = (0..self.prop_keys.len())
             .map(|_| {

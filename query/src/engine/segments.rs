@@ -94,10 +94,7 @@ pub fn split_off(s: &SiteEvents, visitors: &HashSet<&str>, cut: DateTime<chrono:
         excluded[first..last].fill(true);
         for v in first..last {
             let (start, len) = (s.visit_start[v] as usize, s.visit_len[v] as usize);
-            let attributes: [&str; ATTRIBUTE_COUNT] = std::array::from_fn(|k| {
-                let code = s.tuples[s.visit_tuple[v] as usize][k];
-                s.attribute_dicts[k].text(code)
-            });
+            let attributes: [&str; ATTRIBUTE_COUNT] = std::array::from_fn(|k| s.visit_attribute(v, k));
             for i in (start..start + len).filter(|&i| s.ts[i] < cut) {
                 events.push(raw_event(s, i, Some(s.visitors.text(code)), &attributes));
             }
