@@ -35,7 +35,7 @@ impl Source<'_> {
         matches!(self, Source::Visit(_) | Source::Constant(_))
     }
 
-    #[inline]
+    #[inline(always)]
     fn code(self, event: usize, visit: u32) -> u32 {
         match self {
             Source::Event(codes) => codes.get(event),
@@ -336,6 +336,15 @@ impl Rows {
             .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
+    /// `get` of a single dimension's code.
+    #[inline(always)]
+    fn get_one(&mut self, code: u32) -> &mut Acc {
+        if self.sizes.len() == 1 && (code as usize) < self.dense.len() {
+            return &mut self.dense[code as usize];
+        }
+        self.get(&[code])
+    }
+
     /// Every row with an event, with its codes.
     fn into_rows(self) -> impl Iterator<Item = (Vec<u32>, Acc)> {
         let sizes = self.sizes;
@@ -493,6 +502,12 @@ impl Scan<'_> {
         let (start, end) = (nanos(self.range.start), nanos(self.range.end));
         let mut key = vec![0u32; self.keys.len()];
         let checks_visits = self.by_visit.iter().any(|&v| v);
+        // One dimension read from a column: the row is found without the
+        // general key loop (most breakdowns).
+        let one_column = match self.keys.as_slice() {
+            [Key::Column(_, source)] => Some(*source),
+            _ => None,
+        };
         // The visit whose filters on the visit held at its first event.
         let mut passed = NONE;
         let mut i = from;
@@ -519,10 +534,8 @@ impl Scan<'_> {
             if self.per_visit && visit != NONE && s.visit_start[visit as usize] as usize == i {
                 let after = i + s.visit_len[visit as usize] as usize;
                 if start <= s.ts[i] && s.ts[after - 1] < end {
+                    // Every filter is the visit's, so all held above.
                     i = after;
-                    if !self.filters.iter().all(|f| f.holds(after - 1, visit)) {
-                        continue;
-                    }
                     if self.total {
                         total.add_visit(s, visit);
                     }
@@ -573,18 +586,26 @@ impl Scan<'_> {
                 single.add_revenue(revenue);
                 continue;
             }
-            let mut missing = false;
-            for (slot, k) in key.iter_mut().zip(&self.keys) {
-                *slot = match k {
-                    Key::Column(_, source) => source.code(i, visit),
-                    Key::Time => buckets.as_mut().map_or(NONE, |b| b.code(ts)),
-                };
-                missing |= *slot == NONE;
-            }
-            if missing {
-                continue;
-            }
-            let acc = rows.get(&key);
+            let acc = if let Some(source) = one_column {
+                let code = source.code(i, visit);
+                if code == NONE {
+                    continue;
+                }
+                rows.get_one(code)
+            } else {
+                let mut missing = false;
+                for (slot, k) in key.iter_mut().zip(&self.keys) {
+                    *slot = match k {
+                        Key::Column(_, source) => source.code(i, visit),
+                        Key::Time => buckets.as_mut().map_or(NONE, |b| b.code(ts)),
+                    };
+                    missing |= *slot == NONE;
+                }
+                if missing {
+                    continue;
+                }
+                rows.get(&key)
+            };
             acc.add(s, is_pageview, visit);
             acc.add_revenue(revenue);
         }
