@@ -14,10 +14,15 @@ use std::collections::{BTreeMap, HashMap};
 /// pageviews no entry or exit page.
 pub const NONE: u32 = u32::MAX;
 
+/// Hashing of the builder's maps: every text of a read is interned, and
+/// SipHash stood out in a large site's read (foldhash is seeded per map
+/// as well, so texts from clients cannot aim at its buckets in advance).
+type Hasher = foldhash::fast::RandomState;
+
 /// Interned texts: each distinct text once, by code.
 #[derive(Debug, Default, Clone)]
 pub struct Dict {
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, Hasher>,
     values: Vec<Box<str>>,
 }
 
@@ -371,7 +376,7 @@ pub struct Builder {
     paths: Dict,
     hostnames: Dict,
     attributes: Vec<Dict>,
-    tuples: HashMap<[u32; 14], u32>,
+    tuples: HashMap<[u32; 14], u32, Hasher>,
     tuple_list: Vec<[u32; 14]>,
 }
 
