@@ -10,6 +10,7 @@
 use super::queries::{ensure_dataset, DatasetInfo};
 use super::query_v2::{bounds, specs};
 use super::{say, Ctx};
+use crate::loadgen::{new_histogram, record, Latency};
 use crate::workload::site_name;
 use analytics_core::query::v2::{columns_for, DEFAULT_MAX_EVENTS};
 use analytics_query::engine;
@@ -76,32 +77,24 @@ pub async fn run(ctx: &Ctx) -> Result<EngineResults> {
             .map_err(|e| anyhow!("{}: the request does not parse: {e:?}", spec.label()))?;
         let tz = chrono_tz::UTC;
         let rows = engine::evaluate(&query, range, tz, &columns)?.results.len();
-        let mut times: Vec<f64> = (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                let answer = engine::evaluate(&query, range, tz, &columns);
-                let ms = t.elapsed().as_secs_f64() * 1e3;
-                drop(answer);
-                ms
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let k = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
-            times[k]
-        };
+        // Recorded as every other latency of the suite (microseconds, three
+        // significant digits, nearest-rank quantiles).
+        let mut hist = new_histogram()?;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let answer = engine::evaluate(&query, range, tz, &columns);
+            record(&mut hist, t.elapsed());
+            drop(answer);
+        }
+        let l = Latency::from_histogram(&hist);
+        #[allow(clippy::cast_precision_loss)]
         let q = EngineQuery {
             kind: spec.kind.clone(),
             query: spec.label(),
-            samples: times.len(),
-            min_ms: times[0],
-            p50_ms: at(0.5),
-            p99_ms: at(0.99),
+            samples: reps,
+            min_ms: hist.min() as f64 / 1e3,
+            p50_ms: l.p50_ms,
+            p99_ms: l.p99_ms,
             rows,
         };
         say(format!(
