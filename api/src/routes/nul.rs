@@ -4,8 +4,9 @@
 //! (a 500), not an answer. Refused here once, as a 400 naming the field,
 //! for every parameter of the path, the query string and a JSON body
 //! (admin bodies through `Json`, the query and funnel bodies through
-//! `refuse_in_json`), instead of route by route. Ingest is not under this: its events are
-//! checked field by field with the rest of their rules.
+//! `refuse_in_json`), instead of route by route. Ingest is not under
+//! this: its events are checked field by field with the rest of their
+//! rules.
 
 use crate::error::ApiError;
 use analytics_core::event::FieldError;

@@ -54,10 +54,9 @@ fn events(rng: &mut ChaCha8Rng, n: usize, users: &[&str]) -> Vec<Event> {
         .collect()
 }
 
-/// Every answer the queries give, as text, for comparison.
-/// Every answer over `db`, the live minutes as of `now` (one instant for
-/// the answers compared: each taking its own, a minute boundary between
-/// them moved the live window).
+/// Every answer the queries give over `db`, as text, for comparison; the
+/// live minutes as of `now` (one instant for the answers compared: each
+/// taking its own, a minute boundary between them moved the live window).
 async fn answers(db: &DatabaseConnection, now: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
     let mut ranges: Vec<(u64, u64)> = (0..DAYS).map(|d| (d, d)).collect();
