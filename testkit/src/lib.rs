@@ -9,6 +9,7 @@ pub mod inproc;
 pub mod kafka;
 pub mod load;
 pub mod outage;
+pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod rollups;

@@ -4,7 +4,6 @@
 
 use crate::db::{log_dir, unique_name, TestDb};
 use crate::kafka::{create_topics, kafka_brokers};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,9 +21,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::ports::free_port;
 
 /// Runs `binary` with `args` and only `envs` (besides PATH) and returns its
 /// standard output; fails the test with its standard error unless it exits 0.
