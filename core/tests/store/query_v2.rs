@@ -556,3 +556,60 @@ async fn a_new_event_joining_a_visit_from_before_the_range_is_read_whole() {
         }
     }
 }
+
+/// A dashboard's panels asked at once of a range not kept yet: one read of
+/// the events, the other questions answered from its columns, every
+/// answer as a fresh cache gives it alone.
+#[tokio::test]
+async fn questions_asked_at_once_of_a_new_range_read_it_once() {
+    let pg = testkit::db::TestDb::migrated().await;
+    for (store, db) in [
+        ("postgres", pg.connect().await),
+        ("sqlite", crate::migrated_sqlite().await),
+    ] {
+        let events: Vec<Event> = (0..400u128)
+            .map(|i| Event {
+                event_id: uuid::Uuid::from_u128(i + 1),
+                site_id: SITE.into(),
+                event_type: if i % 5 == 0 { "signup" } else { "page_view" }.into(),
+                path: format!("/p{}", i % 7),
+                user_id: format!("u{}", i % 37),
+                timestamp: at("2024-06-01T00:00:00Z") + Duration::minutes(i as i64 * 7),
+                received_at: at("2024-06-01T00:00:00Z"),
+                referrer: None,
+                props: None,
+                context: Context::default(),
+            })
+            .collect();
+        Writer::open(&db).unwrap().write(&events).await.unwrap();
+        let queries: Vec<Query> = [
+            "event:page",
+            "event:name",
+            "time:hour",
+            "visit:entry_page",
+            "visit:exit_page",
+        ]
+        .iter()
+        .map(|d| {
+            Query::parse(&json!({"site_id": SITE, "metrics": ["visitors", "events", "visits"],
+                    "dimensions": [d], "date_range": ["2024-06-01", "2024-06-02"]}))
+            .unwrap()
+        })
+        .collect();
+        let now = at("2024-06-03T00:00:00Z");
+        let mut alone = Vec::new();
+        for q in &queries {
+            let fresh = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+            alone.push(results(&db, &fresh, q, now).await);
+        }
+        let cache = v2::ColumnCache::new(64 << 20, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+        let together = futures::future::join_all(queries.iter().map(|q| results(&db, &cache, q, now))).await;
+        assert_eq!(together, alone, "{store}");
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.misses, stats.hits, stats.entries),
+            (1, queries.len() as u64 - 1, 1),
+            "{store}: {stats:?}"
+        );
+    }
+}

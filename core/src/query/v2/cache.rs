@@ -37,6 +37,7 @@ use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, IsolationLevel, Statement,
     TransactionTrait,
 };
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -168,6 +169,9 @@ pub struct ColumnCache {
     max_age: std::time::Duration,
     max_events: usize,
     state: Mutex<(Vec<Entry>, CacheStats)>,
+    /// One per site while a read of it is under way or awaited: see
+    /// `columns`.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// What a covering entry holds, taken out of the lock.
@@ -189,6 +193,7 @@ impl ColumnCache {
             max_age,
             max_events,
             state: Mutex::new((Vec::new(), CacheStats::default())),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -200,13 +205,51 @@ impl ColumnCache {
     /// covers the range and its window is unchanged; its base with a read
     /// of the recent events, if only those changed; else a fresh read
     /// (kept if it fits the budget).
+    ///
+    /// A dashboard asks its panels' questions at once: on a range not kept
+    /// yet, each would read the same events, as many times over as there
+    /// are panels, in as much memory. So only a hit is answered at once;
+    /// what reads waits for the site's other reads to finish, then looks
+    /// again (the read before it has usually left the entry it needs).
     pub async fn columns(
         &self,
         db: &DatabaseConnection,
         site: &str,
         range: ResolvedRange,
     ) -> Result<Arc<View>, QueryError> {
-        let candidate = self.lock(|entries, _| {
+        if let Some(c) = self.candidate(site, range) {
+            if unchanged(db, site, &c.window).await? {
+                self.touch(&c.base, None, |stats| stats.hits += 1);
+                return Ok(c.view);
+            }
+        }
+        let gate = self.gate(site);
+        let answer = {
+            let _turn = gate.lock().await;
+            self.columns_in_turn(db, site, range).await
+        };
+        self.release(site, gate);
+        answer
+    }
+
+    /// The site's gate, made if no read of it holds or awaits one.
+    fn gate(&self, site: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates.entry(site.to_string()).or_default().clone()
+    }
+
+    /// Forgets the site's gate once no read holds or awaits it (the map's
+    /// and `gate`'s are then the only references).
+    fn release(&self, site: &str, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(site);
+        }
+    }
+
+    /// The narrowest entry of `site` covering `range`, young enough.
+    fn candidate(&self, site: &str, range: ResolvedRange) -> Option<Candidate> {
+        self.lock(|entries, _| {
             entries
                 .iter()
                 .filter(|e| e.site == site && e.range.start <= range.start && range.end <= e.range.end)
@@ -220,8 +263,17 @@ impl ColumnCache {
                     view: e.view.clone(),
                     window: e.window.clone(),
                 })
-        });
-        let Some(c) = candidate else {
+        })
+    }
+
+    /// `columns` once no other read of the site is under way.
+    async fn columns_in_turn(
+        &self,
+        db: &DatabaseConnection,
+        site: &str,
+        range: ResolvedRange,
+    ) -> Result<Arc<View>, QueryError> {
+        let Some(c) = self.candidate(site, range) else {
             self.lock(|_, stats| stats.misses += 1);
             return self.read_whole(db, site, range).await;
         };
