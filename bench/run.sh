@@ -6,6 +6,7 @@
 #   bench/run.sh --only ingest,queries
 #   bench/run.sh --only v2            # Stats API v2 queries beside ClickHouse (chdb) and the seed-style SQL
 #   bench/run.sh --only engine        # the v2 queries evaluated in-process over site-00's columns (the engine alone)
+#   bench/run.sh --only cold          # the dashboard's first load of site-00 on a fresh api, beside one question alone
 #   bench/run.sh --only export        # a 5M-event export (NDJSON, CSV) with the api's RSS, beside psql COPY
 #
 # Installs what is missing and starts PostgreSQL and the Kafka-protocol broker

@@ -229,6 +229,7 @@ async fn all(args: AllArgs) -> Result<()> {
         Scenario::Queries,
         Scenario::V2,
         Scenario::Engine,
+        Scenario::Cold,
         Scenario::Export,
         Scenario::Soak,
     ] {
@@ -244,6 +245,7 @@ async fn all(args: AllArgs) -> Result<()> {
             Scenario::Queries => scenarios::queries::run(&ctx).await.and_then(to_json),
             Scenario::V2 => scenarios::query_v2::run(&ctx).await.and_then(to_json),
             Scenario::Engine => scenarios::engine::run(&ctx).await.and_then(to_json),
+            Scenario::Cold => scenarios::cold::run(&ctx).await.and_then(to_json),
             Scenario::Export => scenarios::export::run(&ctx).await.and_then(to_json),
             Scenario::Soak => match scenarios::soak::run(&ctx).await {
                 Ok(r) => {

@@ -139,6 +139,10 @@ impl Results {
         self.typed("engine")
     }
 
+    pub fn cold(&self) -> Option<crate::scenarios::cold::ColdResults> {
+        self.typed("cold")
+    }
+
     pub fn export(&self) -> Option<crate::scenarios::export::ExportResults> {
         self.typed("export")
     }
@@ -419,6 +423,10 @@ pub fn markdown(r: &Results) -> String {
     if let Some(e) = r.engine() {
         s.push_str("\n## Engine alone (v2 queries in-process)\n\n");
         s.push_str(&crate::scenarios::engine::markdown(&e));
+    }
+    if let Some(c) = r.cold() {
+        s.push_str("\n## A dashboard's first load on a fresh api\n\n");
+        s.push_str(&crate::scenarios::cold::markdown(&c));
     }
     if let Some(e) = r.export() {
         s.push_str(&crate::scenarios::export::markdown(&e));

@@ -1,6 +1,7 @@
 //! The scenarios of `analytics-bench all`, their options and what they share.
 
 pub mod catchup;
+pub mod cold;
 pub mod engine;
 pub mod enrichment;
 pub mod export;
@@ -38,6 +39,10 @@ pub enum Scenario {
     /// site's columns, without HTTP or the cache (only with `--only
     /// engine`): the engine's own time, in a minute or two.
     Engine,
+    /// The dashboard's first load of the largest site on a fresh api (its
+    /// panels' questions at once) beside one question alone (only with
+    /// `--only cold`).
+    Cold,
     /// `GET /api/export/events` of one site's 5M events (NDJSON and CSV)
     /// with the api's RSS sampled, beside psql's COPY of the same rows
     /// (only with `--only export`: the first run builds a 5M-event database).
@@ -57,6 +62,7 @@ impl Scenario {
             Scenario::Queries => "queries",
             Scenario::V2 => "v2",
             Scenario::Engine => "engine",
+            Scenario::Cold => "cold",
             Scenario::Export => "export",
             Scenario::Soak => "soak",
         }
@@ -160,6 +166,9 @@ pub struct AllArgs {
     /// Only the engine scenario's queries whose label contains this.
     #[arg(long)]
     pub engine_only: Option<String>,
+    /// Rounds of the cold scenario (each starts the api twice).
+    #[arg(long, default_value_t = 3)]
+    pub cold_rounds: usize,
     /// A Python with chdb (bench/chdb.sh installs one) [~/.cache/analytics/chdb-venv/bin/python].
     #[arg(long, env = "BENCH_CHDB_PYTHON")]
     pub chdb_python: Option<PathBuf>,
@@ -186,7 +195,11 @@ pub struct AllArgs {
 
 impl AllArgs {
     pub fn selected(&self, s: Scenario) -> bool {
-        (self.only.is_empty() && !matches!(s, Scenario::Soak | Scenario::V2 | Scenario::Engine | Scenario::Export))
+        (self.only.is_empty()
+            && !matches!(
+                s,
+                Scenario::Soak | Scenario::V2 | Scenario::Engine | Scenario::Cold | Scenario::Export
+            ))
             || self.only.contains(&s)
     }
 
