@@ -225,11 +225,13 @@ async fn complete<C: StreamTrait>(
         }
         step = step * 2;
     }
-    Ok(Loaded {
-        columns: collect.builder.finish(),
-        low,
-        high,
-    })
+    // Ordering and sessionizing a large site's events is a fraction of a
+    // second of CPU without an await: off the async workers, as the scan.
+    let builder = collect.builder;
+    let columns = tokio::task::spawn_blocking(move || builder.finish())
+        .await
+        .map_err(|e| StoreError::internal(format!("building the columns stopped: {e}")))?;
+    Ok(Loaded { columns, low, high })
 }
 
 /// Events of `site` from `from` to `to` (both included), of `visitors`
