@@ -220,7 +220,7 @@ pub async fn send(
                             return learn.map(|i| (i, v["event_id"].as_str().unwrap().to_string()));
                         }
                         Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-                        Err(e) => error_chain(&e),
+                        Err(e) => analytics_core::ops::telemetry::error_chain(&e),
                     };
                     match deadline {
                         Some(d) if std::time::Instant::now() < d => {
@@ -238,17 +238,4 @@ pub async fn send(
     for (i, id) in learned {
         events[i].event_id = Some(id);
     }
-}
-
-/// An error with its causes ("error sending request" alone does not say
-/// whether the connection was refused, reset or timed out).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
