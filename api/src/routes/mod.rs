@@ -37,7 +37,6 @@ use std::time::Duration;
 use std::time::Instant;
 use tower::filter::Predicate;
 use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::timeout::error::Elapsed;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -77,7 +76,8 @@ pub fn router(state: AppState, liveness: Arc<Liveness>, readiness: Readiness, li
         }))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-        .timeout(limits.request_timeout)
+        // The deadline (see `within`).
+        .map_future(move |answer| within(request_timeout, answer))
         .filter(AddressLimit(state.clone()))
         // Innermost: it changes the body's type, which only a route takes.
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
@@ -228,13 +228,31 @@ impl Predicate<Request> for AddressLimit {
     }
 }
 
+/// `answer` under `tokio::time::timeout`, its lapse an error for
+/// `refusal` (408). Not `tower::timeout`: it polls the handler first and
+/// then its timer, and a timer polled after the handler has used up
+/// tokio's cooperative budget answers Pending even when it has elapsed; a
+/// handler that always finds work ready (rows streaming in as fast as it
+/// decodes them) uses it up at every poll, and its deadline was seen
+/// seconds late. `tokio::time::timeout` polls its timer outside the
+/// budget then.
+async fn within<T, E: Into<BoxError>>(
+    limit: Duration,
+    answer: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BoxError> {
+    match tokio::time::timeout(limit, answer).await {
+        Ok(answer) => answer.map_err(Into::into),
+        Err(elapsed) => Err(elapsed.into()),
+    }
+}
+
 /// The answer to a request a limit refused: the rate limit's own 429, 408
 /// past the request deadline (whatever the handler was waiting for), else
 /// shed (503).
 fn refusal(metrics: &Metrics, e: BoxError, request_timeout: Duration) -> ApiError {
     match e.downcast::<ApiError>() {
         Ok(refused) => *refused,
-        Err(e) if e.is::<Elapsed>() => {
+        Err(e) if e.is::<tokio::time::error::Elapsed>() => {
             ApiError::Timeout(format!("the request took longer than {} s", request_timeout.as_secs()))
         }
         Err(_) => {
@@ -324,4 +342,38 @@ fn request_span(req: &Request, method: &'static str, route: &str) -> tracing::Sp
         span.record("trace_id", tid.as_str());
     }
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that always finds work ready uses up tokio's budget at
+    /// every poll; its deadline must still end it, long before it would
+    /// answer. (Under `tower::timeout` this one answered after its 5 s.)
+    #[tokio::test]
+    async fn the_deadline_ends_a_handler_that_never_waits() {
+        let busy = async {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                tokio::task::consume_budget().await;
+            }
+            Ok::<_, BoxError>("answered")
+        };
+        let answer = within(Duration::from_millis(100), busy).await;
+        let lapse = answer.expect_err("answered past its deadline");
+        assert!(lapse.is::<tokio::time::error::Elapsed>(), "{lapse}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_in_time_and_its_error_pass_through() {
+        assert_eq!(
+            within(Duration::from_secs(5), async { Ok::<_, BoxError>(7) })
+                .await
+                .unwrap(),
+            7
+        );
+        let refused = within(Duration::from_secs(5), async { Err::<u8, _>(ApiError::Overloaded) }).await;
+        assert!(refused.unwrap_err().is::<ApiError>());
+    }
 }
