@@ -217,16 +217,18 @@ impl ColumnCache {
         site: &str,
         range: ResolvedRange,
     ) -> Result<Arc<View>, QueryError> {
+        let mut changed = None;
         if let Some(c) = self.candidate(site, range) {
             if unchanged(db, site, &c.window).await? {
                 self.touch(&c.base, None, |stats| stats.hits += 1);
                 return Ok(c.view);
             }
+            changed = Some(c.view);
         }
         let gate = self.gate(site);
         let answer = {
             let _turn = gate.lock().await;
-            self.columns_in_turn(db, site, range).await
+            self.columns_in_turn(db, site, range, changed.as_ref()).await
         };
         self.release(site, gate);
         answer
@@ -266,18 +268,23 @@ impl ColumnCache {
         })
     }
 
-    /// `columns` once no other read of the site is under way.
+    /// `columns` once no other read of the site is under way. `changed`:
+    /// a view already found changed; if the entry still holds it, nobody
+    /// read since, and it is changed still (a window's counts only grow,
+    /// a removal only moves an epoch on), so it is not checked again.
     async fn columns_in_turn(
         &self,
         db: &DatabaseConnection,
         site: &str,
         range: ResolvedRange,
+        changed: Option<&Arc<View>>,
     ) -> Result<Arc<View>, QueryError> {
         let Some(c) = self.candidate(site, range) else {
             self.lock(|_, stats| stats.misses += 1);
             return self.read_whole(db, site, range).await;
         };
-        if unchanged(db, site, &c.window).await? {
+        let known_changed = changed.is_some_and(|v| Arc::ptr_eq(v, &c.view));
+        if !known_changed && unchanged(db, site, &c.window).await? {
             self.touch(&c.base, None, |stats| stats.hits += 1);
             return Ok(c.view);
         }
