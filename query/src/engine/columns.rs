@@ -351,33 +351,33 @@ impl VisitCodes<'_> {
 }
 
 /// One event before ordering.
-struct Pending {
-    id: u128,
-    ts: i64,
-    visitor: u32,
-    name: u32,
-    path: u32,
-    hostname: u32,
+pub(super) struct Pending {
+    pub(super) id: u128,
+    pub(super) ts: i64,
+    pub(super) visitor: u32,
+    pub(super) name: u32,
+    pub(super) path: u32,
+    pub(super) hostname: u32,
     /// The event's attribute combination.
-    tuple: u32,
+    pub(super) tuple: u32,
 }
 
 /// Collects raw events one at a time (the texts are interned, the event
 /// itself can go), then orders and sessionizes them.
 #[derive(Default)]
 pub struct Builder {
-    pending: Vec<Pending>,
+    pub(super) pending: Vec<Pending>,
     /// (event index, key, value) of every custom property.
-    props: Vec<(u32, u32, u32)>,
-    prop_keys: Dict,
-    prop_values: Dict,
-    visitors: Dict,
-    names: Dict,
-    paths: Dict,
-    hostnames: Dict,
-    attributes: Vec<Dict>,
+    pub(super) props: Vec<(u32, u32, u32)>,
+    pub(super) prop_keys: Dict,
+    pub(super) prop_values: Dict,
+    pub(super) visitors: Dict,
+    pub(super) names: Dict,
+    pub(super) paths: Dict,
+    pub(super) hostnames: Dict,
+    pub(super) attributes: Vec<Dict>,
     tuples: HashMap<[u32; 14], u32, Hasher>,
-    tuple_list: Vec<[u32; 14]>,
+    pub(super) tuple_list: Vec<[u32; 14]>,
 }
 
 /// Nanoseconds since the epoch, saturated (events outside 1677–2262
@@ -395,21 +395,11 @@ impl Builder {
 
     /// `push` of borrowed texts.
     pub fn push_ref(&mut self, e: EventRef) -> u32 {
-        if self.attributes.is_empty() {
-            self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
-        }
+        self.ensure_attributes();
         let index = u32::try_from(self.pending.len()).unwrap_or(NONE);
         let texts = e.attributes;
         let attributes: [u32; 14] = std::array::from_fn(|k| self.attributes[k].intern(texts[k]));
-        let tuple = match self.tuples.get(&attributes) {
-            Some(&t) => t,
-            None => {
-                let t = u32::try_from(self.tuple_list.len()).unwrap_or(NONE - 1);
-                self.tuple_list.push(attributes);
-                self.tuples.insert(attributes, t);
-                t
-            }
-        };
+        let tuple = self.intern_tuple(attributes);
         for (key, value) in e.props {
             let key = self.prop_keys.intern(key);
             self.props.push((index, key, self.prop_values.intern(value)));
@@ -425,6 +415,27 @@ impl Builder {
             tuple,
         });
         visitor
+    }
+
+    /// The code of an attribute combination (of the builder's codes).
+    pub(super) fn intern_tuple(&mut self, attributes: [u32; 14]) -> u32 {
+        match self.tuples.get(&attributes) {
+            Some(&t) => t,
+            None => {
+                let t = u32::try_from(self.tuple_list.len()).unwrap_or(NONE - 1);
+                self.tuple_list.push(attributes);
+                self.tuples.insert(attributes, t);
+                t
+            }
+        }
+    }
+
+    /// Makes sure the attributes' dictionaries exist (a builder starts
+    /// without them, so that `Default` stays cheap).
+    pub(super) fn ensure_attributes(&mut self) {
+        if self.attributes.is_empty() {
+            self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
+        }
     }
 
     /// A visitor's name by code.
@@ -446,9 +457,7 @@ impl Builder {
     }
 
     pub fn finish(mut self) -> SiteEvents {
-        if self.attributes.is_empty() {
-            self.attributes = vec![Dict::default(); ATTRIBUTES.len()];
-        }
+        self.ensure_attributes();
         let (visitors, remap) = Names::sorted(std::mem::take(&mut self.visitors));
         for p in &mut self.pending {
             if p.visitor != NONE {

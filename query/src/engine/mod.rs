@@ -4,12 +4,14 @@
 //! disjoint visitors answered as one (`segments`). It answers exactly as
 //! `crate::reference` does; property tests hold it to that.
 
+mod block;
 mod codes;
 mod columns;
 mod eval;
 mod funnel;
 mod segments;
 
+pub use block::{Block, BlockError};
 pub use codes::{Codes, CodesRef};
 pub use columns::{nanos, Builder, Dict, EventRef, PropColumn, SiteEvents, VisitCodes, NONE};
 #[cfg(test)]
