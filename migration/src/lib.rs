@@ -18,6 +18,7 @@ mod m20261207_000013_event_context;
 mod m20261207_000014_site_timezone;
 mod m20261207_000015_goals_funnels;
 mod m20261207_000016_store_epochs;
+mod m20261208_000017_event_blocks;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_site_timezone::Migration),
             Box::new(m20261207_000015_goals_funnels::Migration),
             Box::new(m20261207_000016_store_epochs::Migration),
+            Box::new(m20261208_000017_event_blocks::Migration),
         ]
     }
 }

@@ -199,9 +199,20 @@ fn with_conversions(tables: Vec<&'static str>) -> Vec<&'static str> {
 const STORE_EPOCHS: &str = "m20261207_000016_store_epochs";
 
 /// `with_conversions(tables)` and migration 16's.
-fn latest(tables: Vec<&'static str>) -> Vec<&'static str> {
+fn with_epochs(tables: Vec<&'static str>) -> Vec<&'static str> {
     let mut all = with_conversions(tables);
     all.push("store_epochs");
+    all.sort_unstable();
+    all
+}
+
+/// Migration 17's table.
+const EVENT_BLOCKS: &str = "m20261208_000017_event_blocks";
+
+/// `with_epochs(tables)` and migration 17's.
+fn latest(tables: Vec<&'static str>) -> Vec<&'static str> {
+    let mut all = with_epochs(tables);
+    all.push("event_blocks");
     all.sort_unstable();
     all
 }
@@ -213,10 +224,10 @@ fn since(name: &str) -> u32 {
     (versions.len() - at) as u32
 }
 
-/// Every one of the sixteen migrations is in `state`.
+/// Every one of the seventeen migrations is in `state`.
 async fn check_status(url: &str, state: MigrationStatus) {
     let all = status(url).await;
-    assert_eq!(all.len(), 16, "{all:?}");
+    assert_eq!(all.len(), 17, "{all:?}");
     assert!(all.iter().all(|(_, s)| *s == state), "{all:?}");
 }
 
@@ -234,6 +245,18 @@ async fn postgres_up_status_down() {
     )
     .await;
     assert_eq!(tables, latest(postgres_tables()));
+    // Migration 17: keyed by site and day, the blocks stored as they are
+    // (compressed already).
+    let block_key = "SELECT kcu.column_name::text FROM information_schema.table_constraints tc \
+                     JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
+                     WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_name = 'event_blocks'";
+    assert_eq!(names(&conn, block_key).await, ["day", "site_id"]);
+    let storage = "SELECT a.attstorage::text FROM pg_attribute a \
+                   WHERE a.attrelid = 'event_blocks'::regclass AND a.attname = 'data'";
+    assert_eq!(names(&conn, storage).await, ["e"]);
+    down(&db.url, 1).await;
+    assert_eq!(status_of(&db.url, EVENT_BLOCKS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, pg_all_tables_sql()).await, with_epochs(postgres_tables()));
     // Migration 16: one row, keyed by `id`, nothing yet dropped or removed.
     let floor_key = "SELECT kcu.column_name::text FROM information_schema.table_constraints tc \
                      JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
@@ -413,6 +436,9 @@ async fn sqlite_up_status_down() {
     let event_indexes =
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'idx_%'";
     assert_eq!(names(&conn, sqlite_tables).await, latest(self::sqlite_tables()));
+    down(&url, 1).await;
+    assert_eq!(status_of(&url, EVENT_BLOCKS).await, MigrationStatus::Pending);
+    assert_eq!(names(&conn, sqlite_tables).await, with_epochs(self::sqlite_tables()));
     down(&url, 1).await;
     assert_eq!(status_of(&url, STORE_EPOCHS).await, MigrationStatus::Pending);
     assert_eq!(

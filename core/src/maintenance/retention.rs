@@ -22,7 +22,7 @@
 //! to know that events of a window it holds are gone.
 
 use crate::store::postgres::partitions;
-use crate::store::schema::{dated_rollups, RAISE_FIRST_DAY_KEPT};
+use crate::store::schema::{dated_rollups, DROP_BLOCKS_BEFORE, RAISE_FIRST_DAY_KEPT};
 use crate::store::StoreError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -95,6 +95,13 @@ pub async fn apply(db: &DatabaseConnection, r: Retention, now: DateTime<Utc>) ->
         )
         .await?;
     }
+    // The day blocks are copies of raw events: they go with them.
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        DROP_BLOCKS_BEFORE,
+        [first_kept.into()],
+    ))
+    .await?;
     if r.rollups {
         for (table, column) in dated_rollups() {
             db.execute_raw(Statement::from_sql_and_values(

@@ -134,8 +134,9 @@ impl SetTable {
 /// Every table with rows of one site (`site_id`), children before `sites`:
 /// what removing a site deletes, with `POSTGRES_SITE_TABLES` on PostgreSQL.
 /// migration/tests checks that no table with a `site_id` column is missing.
-pub const SITE_TABLES: [&str; 18] = [
+pub const SITE_TABLES: [&str; 19] = [
     "events",
+    "event_blocks",
     "daily_visitors",
     "daily_visitor_counts",
     "daily_path_views",
@@ -154,6 +155,12 @@ pub const SITE_TABLES: [&str; 18] = [
     "funnels",
     "sites",
 ];
+
+/// A site's raw events of one UTC day as the query engine's block
+/// (migration 17): a copy that retention drops with the raw events and a
+/// user deletion drops whole for its site.
+pub const DROP_SITE_BLOCKS: &str = "DELETE FROM event_blocks WHERE site_id = $1";
+pub const DROP_BLOCKS_BEFORE: &str = "DELETE FROM event_blocks WHERE day < $1";
 
 /// The tables with rows of one site that only PostgreSQL has: the
 /// idempotency keys beside the partitioned `events` (migration 12).

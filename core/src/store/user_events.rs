@@ -14,7 +14,7 @@
 use crate::codec::user_set::decode;
 use crate::codec::{path_pack, user_set};
 use crate::event::PAGE_VIEW;
-use crate::store::schema::{SetTable, DAILY_USER_SETS, HOURLY_USER_SETS, READ_ORDINAL};
+use crate::store::schema::{self, SetTable, DAILY_USER_SETS, HOURLY_USER_SETS, READ_ORDINAL};
 use crate::store::sql::for_update;
 use crate::store::StoreError;
 use crate::time::{epoch_minute, week_of};
@@ -96,6 +96,15 @@ async fn delete_once(db: &DatabaseConnection, site_id: &str, user_id: &str) -> R
         return Ok(0);
     };
     debug_assert_eq!(bumped, 1, "a user's site has a row");
+    // The site's stored day blocks hold copies of the user's events: gone
+    // with them, in this transaction (the bumped epoch already makes any
+    // of them stale for readers).
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        schema::DROP_SITE_BLOCKS,
+        [site_id.into()],
+    ))
+    .await?;
     let hours = hours(&txn, site_id, user_id).await?;
     let ranges = hour_ranges(&hours);
     let mut removed = Removed::default();

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{json, Map, Value};
 
 pub const SITE: &str = "shop";
@@ -611,5 +611,127 @@ async fn questions_asked_at_once_of_a_new_range_read_it_once() {
             (1, queries.len() as u64 - 1, 1),
             "{store}: {stats:?}"
         );
+    }
+}
+
+/// A site's closed days read once from their rows leave their stored day
+/// blocks, which the next whole read takes instead, until the day changes:
+/// a late event (which here joins a visit across midnight) sends its day
+/// back to the rows, a damaged block is read around, a user deletion
+/// drops them all. Every answer equal to the reference over the events
+/// stored at that moment.
+#[tokio::test]
+async fn closed_days_are_read_from_their_stored_blocks_until_they_change() {
+    let pg = testkit::db::TestDb::migrated().await;
+    for db in [pg.connect().await, crate::migrated_sqlite().await] {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let start = at("2024-03-30T00:00:00Z");
+        let mut events = random::events(&mut rng, start, 200);
+        // Held back: a tenth of the middle day, and a pageview at 23:50 of
+        // it by a visitor whose visit goes on at 00:10 the next day.
+        let template = events[0].clone();
+        let bridge = |id: u128, ts: &str| RawEvent {
+            event_id: id,
+            timestamp: at(ts),
+            visitor: Some("u:bridge".into()),
+            name: "page_view".into(),
+            path: format!("/bridge/{id}"),
+            ..template.clone()
+        };
+        events.push(bridge(1 << 100, "2024-03-31T23:50:00Z"));
+        events.push(bridge((1 << 100) + 1, "2024-04-01T00:10:00Z"));
+        let middle = |e: &RawEvent| e.timestamp.date_naive().to_string() == "2024-03-31";
+        let (late, early): (Vec<RawEvent>, Vec<RawEvent>) = events
+            .iter()
+            .cloned()
+            .partition(|e| middle(e) && (e.event_id % 10 == 0 || e.visitor.as_deref() == Some("u:bridge")));
+        assert!(late.len() >= 2 && early.iter().any(middle));
+        analytics_core::access::sites::add(&db, SITE, &[]).await.unwrap();
+        write_shuffled(&db, &mut rng, &early.iter().map(stored).collect::<Vec<_>>()).await;
+        let query = Query::parse(&json!({"site_id": SITE,
+            "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
+            "dimensions": ["visit:entry_page"], "date_range": ["2024-03-30", "2024-04-01"]}))
+        .unwrap();
+        let now = at("2024-04-05T00:00:00Z");
+        let expected = |truth: &[RawEvent]| {
+            let first = truth.iter().map(|e| e.timestamp).min();
+            let range = query.resolve(now, chrono_tz::UTC, first);
+            reference::evaluate(&query, range, chrono_tz::UTC, truth)
+                .unwrap()
+                .to_json()["results"]
+                .clone()
+        };
+        // Nothing kept between questions: every one is a whole read.
+        let cache = v2::ColumnCache::new(0, v2::DEFAULT_MAX_AGE, v2::DEFAULT_MAX_EVENTS);
+        let days = |c: &v2::ColumnCache| {
+            let s = c.stats();
+            (s.days_from_rows, s.days_from_blocks, s.blocks_stored)
+        };
+        let ask = || results(&db, &cache, &query, now);
+        assert_eq!(ask().await, expected(&early));
+        assert_eq!(
+            days(&cache),
+            (3, 0, 3),
+            "the three days read from rows, their blocks stored"
+        );
+        assert_eq!(ask().await, expected(&early));
+        assert_eq!(days(&cache), (3, 3, 3), "the three days from their blocks");
+
+        write_shuffled(&db, &mut rng, &late.iter().map(stored).collect::<Vec<_>>()).await;
+        let truth = [early.clone(), late.clone()].concat();
+        let got = ask().await;
+        assert_eq!(got, expected(&truth));
+        assert!(
+            got.to_string().contains("/bridge/"),
+            "the bridging visit is answered: {got}"
+        );
+        assert_eq!(
+            days(&cache),
+            (4, 5, 4),
+            "the changed day read from rows, the others from blocks"
+        );
+        // Random questions of the site as it is, through whole reads.
+        let compared = check(&db, &mut rng, &[&cache], &truth, &[], (11, 0), 24..100).await;
+        assert!(compared > 10, "only {compared} random questions");
+
+        // A damaged block is read around and stored again.
+        let (rows, _, stored_before) = days(&cache);
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE event_blocks SET data = $1 WHERE site_id = $2 AND day = $3",
+            [
+                vec![1u8, 2, 3].into(),
+                SITE.into(),
+                at("2024-03-30T00:00:00Z").date_naive().into(),
+            ],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(ask().await, expected(&truth));
+        assert_eq!((days(&cache).0, days(&cache).2), (rows + 1, stored_before + 1));
+
+        // A user deletion drops the site's blocks with the user's events.
+        let blocks = || async {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT COUNT(*) FROM event_blocks",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        };
+        assert!(blocks().await >= 3);
+        let removed = analytics_core::store::user_events::delete(&db, SITE, "bridge")
+            .await
+            .unwrap();
+        assert_eq!(removed, 2);
+        assert_eq!(blocks().await, 0);
+        let kept: Vec<RawEvent> = truth
+            .into_iter()
+            .filter(|e| e.visitor.as_deref() != Some("u:bridge"))
+            .collect();
+        assert_eq!(ask().await, expected(&kept));
     }
 }

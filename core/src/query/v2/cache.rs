@@ -26,7 +26,9 @@
 //!
 //! Entries are dropped least recently used first past a memory budget.
 
+use super::blocks::store as store_blocks;
 use super::load::{columns_for, recent_for, Loaded};
+use super::removals::{Removals, REMOVALS};
 use super::QueryError;
 use crate::store::StoreError;
 use analytics_query::engine::{SiteEvents, View};
@@ -48,40 +50,6 @@ struct Fingerprint {
     hours: Vec<(NaiveDate, i16, i64)>,
     removals: Removals,
 }
-
-/// Everything that removes raw events, as epochs: the site's user
-/// deletions, sites' removals, and the first day retention keeps.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Removals {
-    deletions: i64,
-    site_removals: i64,
-    first_day_kept: Option<NaiveDate>,
-}
-
-impl Removals {
-    /// Whether `now` removed nothing from a window starting at `low` that
-    /// `self` had not: retention's floor may rise below the window.
-    fn none_since(&self, now: &Removals, low: DateTime<Utc>) -> bool {
-        self.deletions == now.deletions
-            && self.site_removals == now.site_removals
-            && (self.first_day_kept == now.first_day_kept || now.first_day_kept.is_none_or(|d| d <= low.date_naive()))
-    }
-
-    /// The row of `REMOVALS`' columns from `at` on.
-    fn from_row(row: &sea_orm::QueryResult, at: usize) -> Result<Self, StoreError> {
-        Ok(Self {
-            deletions: row.try_get_by_index::<Option<i64>>(at)?.unwrap_or(0),
-            site_removals: row.try_get_by_index::<Option<i64>>(at + 1)?.unwrap_or(0),
-            first_day_kept: row.try_get_by_index::<Option<NaiveDate>>(at + 2)?,
-        })
-    }
-}
-
-/// `Removals`' three columns for the site `$1`, as subqueries (none of
-/// their rows need exist: no deletion, no removal, nothing dropped).
-const REMOVALS: &str = "(SELECT deletions FROM sites WHERE site_id = $1), \
-                        (SELECT site_removals FROM store_epochs WHERE id = 1), \
-                        (SELECT first_day_kept FROM store_epochs WHERE id = 1)";
 
 impl Fingerprint {
     /// The part of the fingerprint over the hours from `low`'s to `high`'s.
@@ -162,6 +130,12 @@ pub struct CacheStats {
     pub recent: u64,
     pub entries: usize,
     pub bytes: usize,
+    /// Closed days of whole reads answered by their stored block.
+    pub days_from_blocks: u64,
+    /// Closed days of whole reads read from their rows.
+    pub days_from_rows: u64,
+    /// Day blocks stored after reading their rows.
+    pub blocks_stored: u64,
 }
 
 pub struct ColumnCache {
@@ -369,7 +343,21 @@ impl ColumnCache {
         site: &str,
         range: ResolvedRange,
     ) -> Result<Arc<View>, QueryError> {
-        let (loaded, fingerprint) = read(db, site, range, self.max_events).await?;
+        let (mut loaded, fingerprint) = read(db, site, range, self.max_events).await?;
+        let days = std::mem::take(&mut loaded.days);
+        self.lock(|_, stats| {
+            stats.days_from_blocks += days.from_blocks;
+            stats.days_from_rows += days.from_rows;
+        });
+        if !days.to_store.is_empty() {
+            // A copy for the next cold read: one that cannot be stored (a
+            // read-only replica, say) costs that read its speed, not
+            // this answer.
+            match store_blocks(db, site, days.to_store).await {
+                Ok(stored) => self.lock(|_, stats| stats.blocks_stored += stored as u64),
+                Err(e) => tracing::warn!(site, error = %e, "storing day blocks failed"),
+            }
+        }
         let base = Arc::new(loaded.columns);
         let view = Arc::new(View::single(base.clone()));
         let bytes = view.heap_bytes();
@@ -535,17 +523,7 @@ async fn fingerprint<C: ConnectionTrait>(
             row.try_get_by_index(2)?,
         ));
     }
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            format!("SELECT {REMOVALS}"),
-            [site.into()],
-        ))
-        .await?;
-    let removals = match row {
-        Some(row) => Removals::from_row(&row, 0)?,
-        None => Removals::default(),
-    };
+    let removals = Removals::read(db, site).await?;
     Ok(Fingerprint { hours, removals }.within(low, high))
 }
 

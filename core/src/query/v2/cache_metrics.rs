@@ -14,6 +14,7 @@ pub struct CacheMetrics {
     bytes: IntGauge,
     entries: IntGauge,
     reads: IntCounterVec,
+    days: IntCounterVec,
 }
 
 impl CacheMetrics {
@@ -33,13 +34,28 @@ impl CacheMetrics {
                 &["reason"],
             )
             .expect("m"),
+            days: IntCounterVec::new(
+                Opts::new(
+                    "query_day_blocks_total",
+                    "Closed UTC days of whole column reads: block (answered by its stored day block), \
+                     rows (read from the events), stored (day blocks stored after a read from the rows).",
+                ),
+                &["reason"],
+            )
+            .expect("m"),
         }
     }
 }
 
 impl Collector for CacheMetrics {
     fn desc(&self) -> Vec<&Desc> {
-        [self.bytes.desc(), self.entries.desc(), self.reads.desc()].concat()
+        [
+            self.bytes.desc(),
+            self.entries.desc(),
+            self.reads.desc(),
+            self.days.desc(),
+        ]
+        .concat()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -52,10 +68,27 @@ impl Collector for CacheMetrics {
             ("stale", s.stale),
             ("miss", s.misses),
         ] {
-            // The stats only grow: the counter catches up to them.
-            let counter = self.reads.with_label_values(&[reason]);
-            counter.inc_by(total.saturating_sub(counter.get()));
+            catch_up(&self.reads, reason, total);
         }
-        [self.bytes.collect(), self.entries.collect(), self.reads.collect()].concat()
+        for (reason, total) in [
+            ("block", s.days_from_blocks),
+            ("rows", s.days_from_rows),
+            ("stored", s.blocks_stored),
+        ] {
+            catch_up(&self.days, reason, total);
+        }
+        [
+            self.bytes.collect(),
+            self.entries.collect(),
+            self.reads.collect(),
+            self.days.collect(),
+        ]
+        .concat()
     }
+}
+
+/// The stats only grow: the counter catches up to them.
+fn catch_up(counters: &IntCounterVec, label: &str, total: u64) {
+    let counter = counters.with_label_values(&[label]);
+    counter.inc_by(total.saturating_sub(counter.get()));
 }

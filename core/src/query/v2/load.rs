@@ -12,20 +12,23 @@
 //! so every visit that touches the range is complete. Visits wholly in the
 //! margins may be cut; no answer reads them.
 
+use super::blocks::{self, StoredBlock};
 use super::QueryError;
 use crate::store::StoreError;
-use analytics_query::engine::{nanos, split_off, Builder, EventRef, Exclusion, SiteEvents, NONE};
+use analytics_query::engine::{nanos, split_off, Block, Builder, EventRef, Exclusion, SiteEvents, NONE};
 use analytics_query::reference::VISIT_TIMEOUT;
 use analytics_query::time::ResolvedRange;
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
-use sea_orm::{QueryResult, Statement, StreamTrait, Value};
+use sea_orm::{ConnectionTrait, QueryResult, Statement, StreamTrait, Value};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
-const COLUMNS: &str = "event_id, timestamp, event_type, path, user_id, visitor_id, referrer, props, \
+/// A site's events from `$2` to `$3`, both included.
+const SELECT_RANGE: &str = "SELECT event_id, timestamp, event_type, path, user_id, visitor_id, referrer, props, \
     hostname, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, \
-    browser, browser_version, os, os_version, device, country";
+    browser, browser_version, os, os_version, device, country \
+    FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp <= $3";
 
 /// The first extension step past an edge; each further one doubles.
 const FIRST_STEP: Duration = Duration::hours(1);
@@ -78,29 +81,31 @@ impl Collect {
     }
 
     fn add(&mut self, e: EventRef) -> Result<(), QueryError> {
-        if self.builder.len() >= self.max_events {
+        self.room_for(1)?;
+        let visitor = self.builder.push_ref(e);
+        extend(&mut self.extents, self.range, visitor, e.ts);
+        Ok(())
+    }
+
+    fn add_block(&mut self, block: &Block) -> Result<(), QueryError> {
+        self.room_for(block.len())?;
+        let Collect {
+            builder,
+            extents,
+            range,
+            ..
+        } = self;
+        builder
+            .push_block(block, |visitor, ts| extend(extents, *range, visitor, ts))
+            .map_err(|e| StoreError::internal(format!("a day block: {e}")))?;
+        Ok(())
+    }
+
+    /// Whether `more` events would stay within the most one read holds.
+    fn room_for(&self, more: usize) -> Result<(), QueryError> {
+        if self.builder.len().saturating_add(more) > self.max_events {
             return Err(QueryError::TooLarge { max: self.max_events });
         }
-        let visitor = self.builder.push_ref(e);
-        if visitor == NONE {
-            return Ok(());
-        }
-        let ts = e.ts;
-        let v = visitor as usize;
-        if v >= self.extents.len() {
-            self.extents.resize(
-                v + 1,
-                Extent {
-                    first: i64::MAX,
-                    last: i64::MIN,
-                    in_range: false,
-                },
-            );
-        }
-        let x = &mut self.extents[v];
-        x.first = x.first.min(ts);
-        x.last = x.last.max(ts);
-        x.in_range |= self.range.0 <= ts && ts < self.range.1;
         Ok(())
     }
 
@@ -124,6 +129,28 @@ impl Collect {
     }
 }
 
+/// Widens `visitor`'s extent by an event at `ts`.
+fn extend(extents: &mut Vec<Extent>, range: (i64, i64), visitor: u32, ts: i64) {
+    if visitor == NONE {
+        return;
+    }
+    let v = visitor as usize;
+    if v >= extents.len() {
+        extents.resize(
+            v + 1,
+            Extent {
+                first: i64::MAX,
+                last: i64::MIN,
+                in_range: false,
+            },
+        );
+    }
+    let x = &mut extents[v];
+    x.first = x.first.min(ts);
+    x.last = x.last.max(ts);
+    x.in_range |= range.0 <= ts && ts < range.1;
+}
+
 /// The columns of a site's events for a range, and the window they were
 /// read from: every event of the site in `[low, high]`, and the
 /// visits that touch the range whole.
@@ -131,12 +158,24 @@ pub struct Loaded {
     pub columns: SiteEvents,
     pub low: DateTime<Utc>,
     pub high: DateTime<Utc>,
+    pub days: DaysRead,
+}
+
+/// How the window's closed days were read (see `blocks`).
+#[derive(Debug, Default)]
+pub struct DaysRead {
+    /// Days answered by their stored block.
+    pub from_blocks: u64,
+    /// Days read from their rows.
+    pub from_rows: u64,
+    /// The blocks of the days read from rows, to store.
+    pub to_store: Vec<StoredBlock>,
 }
 
 /// The columns of the events of `site` that a query over `range` reads
 /// (see the module). Run in one snapshot (a transaction) for a read that
 /// is consistent with itself.
-pub async fn columns_for<C: StreamTrait>(
+pub async fn columns_for<C: StreamTrait + ConnectionTrait>(
     db: &C,
     site: &str,
     range: ResolvedRange,
@@ -144,8 +183,62 @@ pub async fn columns_for<C: StreamTrait>(
 ) -> Result<Loaded, QueryError> {
     let (low, high) = (range.start - VISIT_TIMEOUT, range.end + VISIT_TIMEOUT);
     let mut collect = Collect::new(range, max_events);
-    fetch(db, site, low, high, None, &mut collect).await?;
-    complete(db, site, collect, low, high).await
+    let days = window(db, site, low, high, &mut collect).await?;
+    let mut loaded = complete(db, site, collect, low, high).await?;
+    loaded.days = days;
+    Ok(loaded)
+}
+
+/// Every event of `site` in `[low, high]`: its closed UTC days from their
+/// stored blocks where those hold, else from their rows (and their blocks
+/// made to store), the rest from the rows.
+async fn window<C: StreamTrait + ConnectionTrait>(
+    db: &C,
+    site: &str,
+    low: DateTime<Utc>,
+    high: DateTime<Utc>,
+    collect: &mut Collect,
+) -> Result<DaysRead, QueryError> {
+    let plan = blocks::plan(db, site, low, high, Utc::now().date_naive()).await?;
+    let mut read = DaysRead::default();
+    let (Some(&first), Some(&last)) = (plan.days.first(), plan.days.last()) else {
+        fetch(db, site, low, high, None, collect).await?;
+        return Ok(read);
+    };
+    let (start, end) = (blocks::start_of(first), blocks::start_of(last + Duration::days(1)));
+    let just_before = |t: DateTime<Utc>| t - Duration::nanoseconds(1);
+    if low < start {
+        fetch(db, site, low, just_before(start), None, collect).await?;
+    }
+    for &day in &plan.days {
+        if plan.holds(day) {
+            if let Some(block) = blocks::load(db, site, day).await? {
+                collect.add_block(&block)?;
+                read.from_blocks += 1;
+                continue;
+            }
+        }
+        let mut builder = Builder::default();
+        let (from, to) = (
+            blocks::start_of(day),
+            just_before(blocks::start_of(day + Duration::days(1))),
+        );
+        let values: Vec<Value> = vec![site.into(), from.into(), to.into()];
+        read_rows(db, SELECT_RANGE, values, |e| {
+            collect.room_for(builder.len() + 1)?;
+            builder.push_ref(e);
+            Ok(())
+        })
+        .await?;
+        let block = builder.into_block();
+        collect.add_block(&block)?;
+        read.from_rows += 1;
+        read.to_store.extend(plan.to_store(day, &block)?);
+    }
+    if end <= high {
+        fetch(db, site, end, high, None, collect).await?;
+    }
+    Ok(read)
 }
 
 /// A newer segment for `base`, read over `range` from `[low, high]` as
@@ -231,7 +324,12 @@ async fn complete<C: StreamTrait>(
     let columns = tokio::task::spawn_blocking(move || builder.finish())
         .await
         .map_err(|e| StoreError::internal(format!("building the columns stopped: {e}")))?;
-    Ok(Loaded { columns, low, high })
+    Ok(Loaded {
+        columns,
+        low,
+        high,
+        days: DaysRead::default(),
+    })
 }
 
 /// Events of `site` from `from` to `to` (both included), of `visitors`
@@ -244,10 +342,10 @@ async fn fetch<C: StreamTrait>(
     visitors: Option<&[VisitorKey]>,
     collect: &mut Collect,
 ) -> Result<(), QueryError> {
-    let base = format!("SELECT {COLUMNS} FROM events WHERE site_id = $1 AND timestamp >= $2 AND timestamp <= $3");
+    let base = SELECT_RANGE;
     let Some(visitors) = visitors else {
         let values: Vec<Value> = vec![site.into(), from.into(), to.into()];
-        return read(db, &base, values, collect).await;
+        return read_rows(db, base, values, |e| collect.add(e)).await;
     };
     for chunk in visitors.chunks(VISITORS_PER_STATEMENT) {
         let mut values: Vec<Value> = vec![site.into(), from.into(), to.into()];
@@ -271,13 +369,21 @@ async fn fetch<C: StreamTrait>(
         if !cookieless.is_empty() {
             who.push(format!("(user_id = '' AND visitor_id IN ({}))", cookieless.join(", ")));
         }
-        read(db, &format!("{base} AND ({})", who.join(" OR ")), values, collect).await?;
+        read_rows(db, &format!("{base} AND ({})", who.join(" OR ")), values, |e| {
+            collect.add(e)
+        })
+        .await?;
     }
     Ok(())
 }
 
-/// Streams the rows into `collect`: a large range is never held as rows.
-async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &mut Collect) -> Result<(), QueryError> {
+/// Streams the rows into `add`: a large range is never held as rows.
+async fn read_rows<C: StreamTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+    mut add: impl FnMut(EventRef) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
     let rows = db
         .stream_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
         .await?;
@@ -285,7 +391,7 @@ async fn read<C: StreamTrait>(db: &C, sql: &str, values: Vec<Value>, collect: &m
     let mut visitor = String::new();
     while let Some(row) = rows.try_next().await? {
         let props = props(&row)?;
-        collect.add(decode(&row, &mut visitor, &props)?)?;
+        add(decode(&row, &mut visitor, &props)?)?;
     }
     Ok(())
 }

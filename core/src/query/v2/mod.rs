@@ -3,15 +3,18 @@
 //! read whole visits at a time (`load`) into columns, then evaluated by
 //! `analytics_query::engine`; funnels (`funnel`) the same way.
 
+mod blocks;
 mod cache;
 mod cache_metrics;
 mod error;
 mod load;
+mod removals;
 
+pub use blocks::{store as store_blocks, StoredBlock};
 pub use cache::{CacheStats, ColumnCache, DEFAULT_MAX_AGE, DEFAULT_MAX_EVENTS};
 pub use cache_metrics::CacheMetrics;
 pub use error::QueryError;
-pub use load::{columns_for, recent_for, Loaded};
+pub use load::{columns_for, recent_for, DaysRead, Loaded};
 
 use crate::store::StoreError;
 use analytics_query::engine;
