@@ -1,10 +1,13 @@
 //! Scenario `cold`: the dashboard's first load of the largest site on a
 //! freshly started api. The dashboard asks its panels' questions at once
 //! (the 9 unfiltered breakdowns of [`query_v2::specs`]); none is kept yet,
-//! so the first read of the range decides how long they all take. Beside
-//! it, in the same run, the reference: one of those questions alone on a
-//! fresh api (one read and one scan, the least the load can cost). Each
-//! round starts the api twice; the api's peak RSS is taken from its VmHWM.
+//! so the first read of the range decides how long they all take.
+//!
+//! Each round, on a fresh api each time: the site's stored day blocks
+//! dropped, one of those questions alone (every day read from its rows,
+//! as the first read ever: the reference); the same question alone again
+//! (its days from the blocks that read stored); then all the questions at
+//! once. The api's peak RSS is taken from its VmHWM.
 
 use super::queries::{ensure_dataset, DatasetInfo};
 use super::query_v2::specs;
@@ -15,15 +18,23 @@ use crate::workload::site_name;
 use anyhow::Result;
 use bytes::Bytes;
 use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, Statement};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ColdRound {
-    /// One question alone: seconds to its answer, the api's peak RSS.
+    /// One question alone, every day from its rows: seconds to its answer,
+    /// the api's peak RSS, the days read from rows.
     pub alone_seconds: f64,
     pub alone_peak_mb: f64,
+    pub alone_days_from_rows: f64,
+    /// The same question alone with the days' blocks stored: seconds, peak
+    /// RSS, the days read from blocks.
+    pub blocks_alone_seconds: f64,
+    pub blocks_alone_peak_mb: f64,
+    pub blocks_alone_days: f64,
     /// Every panel's question at once: seconds to the last answer, the
     /// first, and the api's peak RSS.
     pub together_seconds: f64,
@@ -44,6 +55,9 @@ struct Load {
     first: f64,
     peak_mb: f64,
     reads: f64,
+    /// Closed days read from stored blocks, and from rows.
+    from_blocks: f64,
+    from_rows: f64,
     failed: usize,
 }
 
@@ -72,16 +86,30 @@ pub async fn run(ctx: &Ctx) -> Result<ColdResults> {
     let group = ctx.env.unique("bench_group");
     let vars = services::kafka_vars(&ctx.env, &url, &topic, &group);
     let mut rounds = Vec::new();
+    let db = analytics_core::store::connect::connect(&url, 1).await?;
     for round in 0..ctx.args.cold_rounds.max(1) {
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "DELETE FROM event_blocks WHERE site_id = $1",
+            [site.as_str().into()],
+        ))
+        .await?;
         let alone = load(ctx, &vars, &bodies[..1]).await?;
+        let blocks = load(ctx, &vars, &bodies[..1]).await?;
         let together = load(ctx, &vars, &bodies).await?;
         say(format!(
-            "  round {}: one question {:.2} s (peak RSS {:.0} MB, {} failed); {} at once: last answer {:.2} s, \
+            "  round {}: one question {:.2} s from rows ({} days, peak RSS {:.0} MB, {} failed), {:.2} s from blocks \
+             ({} days, peak RSS {:.0} MB, {} failed); {} at once: last answer {:.2} s, \
              first {:.2} s, {} reads, {} failed (peak RSS {:.0} MB)",
             round + 1,
             alone.last,
+            alone.from_rows,
             alone.peak_mb,
             alone.failed,
+            blocks.last,
+            blocks.from_blocks,
+            blocks.peak_mb,
+            blocks.failed,
             bodies.len(),
             together.last,
             together.first,
@@ -92,11 +120,15 @@ pub async fn run(ctx: &Ctx) -> Result<ColdResults> {
         rounds.push(ColdRound {
             alone_seconds: alone.last,
             alone_peak_mb: alone.peak_mb,
+            alone_days_from_rows: alone.from_rows,
+            blocks_alone_seconds: blocks.last,
+            blocks_alone_peak_mb: blocks.peak_mb,
+            blocks_alone_days: blocks.from_blocks,
             together_seconds: together.last,
             together_first_seconds: together.first,
             together_peak_mb: together.peak_mb,
             together_reads: together.reads,
-            alone_failed: alone.failed,
+            alone_failed: alone.failed + blocks.failed,
             together_failed: together.failed,
         });
     }
@@ -139,14 +171,18 @@ async fn load(ctx: &Ctx, vars: &[(&str, String)], bodies: &[Bytes]) -> Result<Lo
     let page = services::read_metrics_page(api.metrics_addr())
         .await
         .unwrap_or_default();
-    let reads =
-        services::metric_value(&page, r#"analytics_query_cache_reads_total{reason="miss"}"#).unwrap_or(f64::NAN);
+    let metric = |name: &str| services::metric_value(&page, name).unwrap_or(f64::NAN);
+    let reads = metric(r#"analytics_query_cache_reads_total{reason="miss"}"#);
+    let from_blocks = metric(r#"analytics_query_day_blocks_total{reason="block"}"#);
+    let from_rows = metric(r#"analytics_query_day_blocks_total{reason="rows"}"#);
     api.stop(Duration::from_secs(30)).await?;
     Ok(Load {
         last: last.as_secs_f64(),
         first: first.as_secs_f64(),
         peak_mb,
         reads,
+        from_blocks,
+        from_rows,
         failed,
     })
 }
@@ -155,9 +191,11 @@ async fn load(ctx: &Ctx, vars: &[(&str, String)], bodies: &[Bytes]) -> Result<Lo
 pub fn markdown(r: &ColdResults) -> String {
     let mut s = format!(
         "`{}` of `{}`, the whole range, a freshly started api each time: one question alone \
-         (`{}`), then the dashboard's {} unfiltered breakdowns at once, each on its own connection.\n\n\
-         | round | one alone | all at once: last answer | first answer | last ÷ alone | reads of the range | failed (not 200) | peak RSS alone | peak RSS at once |\n\
-         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+         (`{}`) with the site's day blocks dropped (every day from its rows), the same again (the days \
+         from the blocks that read stored), then the dashboard's {} unfiltered breakdowns at once, \
+         each on its own connection.\n\n\
+         | round | one alone, rows | one alone, blocks | blocks ÷ rows | days from blocks | all at once: last answer | first answer | last ÷ alone on blocks | reads of the range | failed (not 200) | peak RSS rows / blocks / at once |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         r.site,
         r.dataset.database,
         r.questions.first().map_or("", String::as_str),
@@ -165,16 +203,21 @@ pub fn markdown(r: &ColdResults) -> String {
     );
     for (i, x) in r.rounds.iter().enumerate() {
         s.push_str(&format!(
-            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.2}× | {} | {} of {} | {:.0} MB | {:.0} MB |\n",
+            "| {} | {:.2} s | {:.2} s | {:.2}× | {} of {} | {:.2} s | {:.2} s | {:.2}× | {} | {} of {} | {:.0} / {:.0} / {:.0} MB |\n",
             i + 1,
             x.alone_seconds,
+            x.blocks_alone_seconds,
+            x.blocks_alone_seconds / x.alone_seconds.max(1e-9),
+            x.blocks_alone_days,
+            x.alone_days_from_rows,
             x.together_seconds,
             x.together_first_seconds,
-            x.together_seconds / x.alone_seconds.max(1e-9),
+            x.together_seconds / x.blocks_alone_seconds.max(1e-9),
             x.together_reads,
             x.together_failed,
             r.questions.len(),
             x.alone_peak_mb,
+            x.blocks_alone_peak_mb,
             x.together_peak_mb
         ));
     }

@@ -166,6 +166,8 @@ pub(crate) async fn ensure_dataset(ctx: &Ctx) -> Result<DatasetInfo> {
 
     if !ctx.args.rebuild && services::database_exists(&ctx.env, &name).await? {
         if let Some(info) = existing(&url, &name, &params_json).await {
+            // A newer build's tables (the events themselves are the same).
+            services::migrate(&ctx.env, &url)?;
             say(format!(
                 "queries: reusing {name} ({} events, {} to {})",
                 info.events, info.first_day, info.last_day
