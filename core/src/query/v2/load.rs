@@ -11,6 +11,11 @@
 //! events of one visitor are then always a whole time interval of theirs,
 //! so every visit that touches the range is complete. Visits wholly in the
 //! margins may be cut; no answer reads them.
+//!
+//! The window's closed UTC days come from their stored day blocks where
+//! those still hold (`blocks`), else from their rows, each into a block of
+//! its own that the caller may store; the edges of the window and the
+//! extensions past it always from rows.
 
 use super::blocks::{self, StoredBlock};
 use super::QueryError;
