@@ -389,6 +389,14 @@ async fn the_column_cache_reports_its_reads_and_memory() {
     assert_eq!(reads("miss").await, misses);
     assert!(metric(ops, "analytics_query_cache_entries", None).await >= 1.0);
     assert!(metric(ops, "analytics_query_cache_bytes", None).await > 0.0);
+    // Each read took the one closed day with events from the rows (its
+    // count grew while the events arrived) and stored that day's block.
+    let days = |reason| metric(ops, "analytics_query_day_blocks_total", Some(reason));
+    let (rows, stored, blocks) = (days("rows").await, days("stored").await, days("block").await);
+    assert!(
+        rows >= 1.0 && stored == rows && blocks == 0.0,
+        "{rows} {stored} {blocks}"
+    );
     // A new event in the range: the next read is not a hit.
     let before: f64 = reads("recent").await + reads("stale").await + reads("miss").await;
     let r = c

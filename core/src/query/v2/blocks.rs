@@ -38,6 +38,12 @@ impl Plan {
         self.holds.binary_search(&day).is_ok()
     }
 
+    /// Whether `day` has no events at all (its hourly counts say none):
+    /// nothing to read, by block or by rows.
+    pub fn empty(&self, day: NaiveDate) -> bool {
+        self.counts.get(&day).is_none_or(|&n| n <= 0)
+    }
+
     /// The block to store for `day`, read now as `block`: none when its
     /// events are not the day's count (rows changed by hand: the block
     /// would never hold) or there are none.
